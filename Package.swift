@@ -1,0 +1,48 @@
+// swift-tools-version: 6.0
+import PackageDescription
+
+// Kernels are hot loops: in release builds drop exclusivity checks (we hand out
+// raw pointers ourselves) but keep the default, portable x86-64 target.
+let kernelFlags: [SwiftSetting] = [
+    .unsafeFlags(["-enforce-exclusivity=unchecked"], .when(configuration: .release)),
+]
+
+let package = Package(
+    name: "Lopper",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "lopper", targets: ["lopper"]),
+        .library(name: "LopperCore", targets: ["LopperCore"]),
+        .library(name: "LopperIO", targets: ["LopperIO"]),
+        .library(name: "LopperLua", targets: ["LopperLua"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+    ],
+    targets: [
+        .systemLibrary(
+            name: "CLua",
+            pkgConfig: "lua5.4",
+            providers: [.apt(["liblua5.4-dev"])]
+        ),
+        .target(name: "CLuaShim", dependencies: ["CLua"]),
+        .target(name: "LopperCore", swiftSettings: kernelFlags),
+        .target(name: "LopperIO", dependencies: ["LopperCore"], swiftSettings: kernelFlags),
+        .target(name: "LopperLua", dependencies: ["LopperIO", "LopperCore", "CLua", "CLuaShim"]),
+        .executableTarget(
+            name: "lopper",
+            dependencies: [
+                "LopperCore", "LopperIO", "LopperLua",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
+        .executableTarget(name: "lopper-bench", dependencies: ["LopperCore", "LopperIO"],
+                          path: "Sources/Bench", swiftSettings: kernelFlags),
+        .testTarget(name: "LopperCoreTests", dependencies: ["LopperCore"]),
+        .testTarget(name: "LopperIOTests", dependencies: ["LopperIO", "LopperCore"],
+                    resources: [.copy("Fixtures")]),
+        .testTarget(name: "LopperLuaTests", dependencies: ["LopperLua", "LopperIO", "LopperCore"],
+                    resources: [.copy("Scripts")]),
+    ],
+    swiftLanguageModes: [.v5]
+)

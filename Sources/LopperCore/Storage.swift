@@ -1,0 +1,114 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+import Synchronization
+
+/// Bytes behind a tensor: a 64-byte-aligned heap buffer that this object owns, or a
+/// view into a memory-mapped file that stays mapped as long as any view lives.
+public final class Storage: @unchecked Sendable {
+    public static let alignment = 64
+
+    public let bytes: UnsafeMutableRawPointer
+    public let byteCount: Int
+    private let owner: Owner
+
+    private enum Owner {
+        case heap
+        case mapping(MappedFile)
+    }
+
+    /// A zero-filled, 64-byte-aligned buffer.
+    public init(byteCount: Int) {
+        precondition(byteCount >= 0, "negative byte count")
+        var raw: UnsafeMutableRawPointer?
+        // posix_memalign refuses size 0 on some libcs: always ask for at least one line.
+        let rounded = max(Storage.alignment, (byteCount + Storage.alignment - 1) / Storage.alignment * Storage.alignment)
+        let status = posix_memalign(&raw, Storage.alignment, rounded)
+        guard status == 0, let raw else {
+            fatalError("out of memory allocating \(byteCount) bytes")
+        }
+        memset(raw, 0, rounded)
+        bytes = raw
+        self.byteCount = byteCount
+        owner = .heap
+        Storage.liveHeap.add(1, ordering: .relaxed)
+    }
+
+    /// A view of `byteCount` bytes at `offset` of a mapped file.
+    public init(mapping file: MappedFile, offset: Int, byteCount: Int) {
+        precondition(offset >= 0 && byteCount >= 0 && offset + byteCount <= file.length,
+                     "view outside the mapping of \(file.path)")
+        bytes = file.base.advanced(by: offset)
+        self.byteCount = byteCount
+        owner = .mapping(file)
+    }
+
+    deinit {
+        if case .heap = owner {
+            free(bytes)
+            Storage.liveHeap.subtract(1, ordering: .relaxed)
+        }
+    }
+
+    /// True when these bytes belong to a file mapping (read-only).
+    public var isMapped: Bool {
+        if case .mapping = owner { return true }
+        return false
+    }
+
+    /// Heap buffers alive right now; tests use it to prove that nothing leaks.
+    public static var liveHeapCount: Int { liveHeap.load(ordering: .relaxed) }
+    private static let liveHeap = Atomic<Int>(0)
+}
+
+/// A read-only memory mapping of a whole file. Unmapped when the last view goes.
+public final class MappedFile: @unchecked Sendable {
+    public let path: String
+    public let base: UnsafeMutableRawPointer
+    public let length: Int
+
+    public enum Failure: Error, CustomStringConvertible {
+        case open(String, String)
+        case map(String, String)
+        public var description: String {
+            switch self {
+            case .open(let path, let why): return "\(path): cannot open: \(why)"
+            case .map(let path, let why): return "\(path): cannot map: \(why)"
+            }
+        }
+    }
+
+    /// Maps `path` read-only with sequential access advice.
+    public init(path: String) throws {
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { throw Failure.open(path, String(cString: strerror(errno))) }
+        defer { close(fd) }
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { throw Failure.open(path, String(cString: strerror(errno))) }
+        if (info.st_mode & S_IFMT) == S_IFDIR { throw Failure.open(path, "is a directory") }
+        let size = Int(info.st_size)
+        self.path = path
+        length = size
+        if size == 0 {
+            // mmap refuses empty files; a 1-byte anonymous page stands in.
+            base = UnsafeMutableRawPointer.allocate(byteCount: 1, alignment: 64)
+            isAnonymous = true
+            return
+        }
+        let pointer = mmap(nil, size, PROT_READ, MAP_PRIVATE, fd, 0)
+        guard let pointer, pointer != MAP_FAILED else {
+            throw Failure.map(path, String(cString: strerror(errno)))
+        }
+        _ = madvise(pointer, size, MADV_SEQUENTIAL)
+        base = pointer
+        isAnonymous = false
+    }
+
+    private let isAnonymous: Bool
+
+    deinit {
+        if isAnonymous { base.deallocate() } else { munmap(base, length) }
+    }
+}
