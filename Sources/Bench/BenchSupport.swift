@@ -1,0 +1,44 @@
+import LopperCore
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Monotonic seconds.
+func now() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_MONOTONIC, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) * 1e-9
+}
+
+/// Best-of-`repeats` wall time of `body`, after one warm-up run.
+func bestTime(repeats: Int = 5, _ body: () -> Void) -> Double {
+    body()
+    var best = Double.infinity
+    for _ in 0..<repeats {
+        let start = now()
+        body()
+        best = min(best, now() - start)
+    }
+    return best
+}
+
+/// Throughput of a plain memcpy moving `bytes` (read `bytes`, write `bytes`), split
+/// over the kernel threads like the kernels are: the baseline every ratio refers to.
+func memcpyThroughput(bytes: Int) -> Double {
+    let source = Storage(byteCount: bytes)
+    let target = Storage(byteCount: bytes)
+    memset(source.bytes, 1, bytes)
+    let seconds = bestTime {
+        Parallel.forEachChunk(count: bytes, chunk: 1 << 22) { range in
+            memcpy(target.bytes + range.lowerBound, source.bytes + range.lowerBound, range.count)
+        }
+    }
+    return Double(2 * bytes) / seconds
+}
+
+/// One row of the report: a kernel that moved `bytesMoved` (read + written) in `seconds`.
+func report(_ name: String, bytesMoved: Int, seconds: Double, baseline: Double) {
+    let throughput = Double(bytesMoved) / seconds
+    let line = name.padding(toLength: 44, withPad: " ", startingAt: 0)
+    print("\(line) \(String(format: "%8.2f ms %7.2f GB/s  %5.2fx memcpy", seconds * 1e3, throughput / 1e9, throughput / baseline))")
+}

@@ -1,0 +1,13 @@
+import ArgumentParser
+
+@main
+struct Lopper: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "lopper",
+        abstract: "Prune the delta parameters of fine-tuned models, scripted in Lua.",
+        version: lopperVersion,
+        subcommands: [Inspect.self, Run.self]
+    )
+}
+
+let lopperVersion = "0.1.0"
