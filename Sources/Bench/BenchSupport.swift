@@ -39,6 +39,17 @@ func memcpyThroughput(bytes: Int) -> Double {
 /// One row of the report: a kernel that moved `bytesMoved` (read + written) in `seconds`.
 func report(_ name: String, bytesMoved: Int, seconds: Double, baseline: Double) {
     let throughput = Double(bytesMoved) / seconds
-    let line = name.padding(toLength: 44, withPad: " ", startingAt: 0)
-    print("\(line) \(String(format: "%8.2f ms %7.2f GB/s  %5.2fx memcpy", seconds * 1e3, throughput / 1e9, throughput / baseline))")
+    let line = name + String(repeating: " ", count: max(1, 44 - name.count))
+    print(line + fixed(seconds * 1e3, 8, 2) + " ms " + fixed(throughput / 1e9, 7, 2) + " GB/s  "
+          + fixed(throughput / baseline, 5, 2) + "x memcpy")
+}
+
+/// `value` with `decimals` digits after the point, right-aligned in `width` columns.
+func fixed(_ value: Double, _ width: Int, _ decimals: Int) -> String {
+    var text = String(value.isFinite ? (value * pow(10, Double(decimals))).rounded() / pow(10, Double(decimals)) : value)
+    if let dot = text.firstIndex(of: "."), value.isFinite {
+        let have = text.distance(from: dot, to: text.endIndex) - 1
+        if have < decimals { text += String(repeating: "0", count: decimals - have) }
+    }
+    return String(repeating: " ", count: max(0, width - text.count)) + text
 }
