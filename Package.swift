@@ -14,6 +14,7 @@ let package = Package(
         .executable(name: "lopper", targets: ["lopper"]),
         .library(name: "LopperCore", targets: ["LopperCore"]),
         .library(name: "LopperIO", targets: ["LopperIO"]),
+        .library(name: "LopperPrune", targets: ["LopperPrune"]),
         .library(name: "LopperLua", targets: ["LopperLua"]),
     ],
     dependencies: [
@@ -28,11 +29,12 @@ let package = Package(
         .target(name: "CLuaShim", dependencies: ["CLua"]),
         .target(name: "LopperCore", swiftSettings: kernelFlags),
         .target(name: "LopperIO", dependencies: ["LopperCore"], swiftSettings: kernelFlags),
-        .target(name: "LopperLua", dependencies: ["LopperIO", "LopperCore", "CLua", "CLuaShim"]),
+        .target(name: "LopperPrune", dependencies: ["LopperIO", "LopperCore"], swiftSettings: kernelFlags),
+        .target(name: "LopperLua", dependencies: ["LopperPrune", "LopperIO", "LopperCore", "CLua", "CLuaShim"]),
         .executableTarget(
             name: "lopper",
             dependencies: [
-                "LopperCore", "LopperIO", "LopperLua",
+                "LopperCore", "LopperIO", "LopperPrune", "LopperLua",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -41,6 +43,7 @@ let package = Package(
         .testTarget(name: "LopperCoreTests", dependencies: ["LopperCore"]),
         .testTarget(name: "LopperIOTests", dependencies: ["LopperIO", "LopperCore"],
                     resources: [.copy("Fixtures")]),
+        .testTarget(name: "LopperPruneTests", dependencies: ["LopperPrune", "LopperIO", "LopperCore"]),
         .testTarget(name: "LopperLuaTests", dependencies: ["LopperLua", "LopperIO", "LopperCore"],
                     resources: [.copy("Scripts")]),
     ],

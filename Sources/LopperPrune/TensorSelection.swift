@@ -1,0 +1,65 @@
+/// Which tensors of a checkpoint a method prunes.
+///
+/// By default: every 2-D linear weight (`*.weight` of rank 2) and the bias of each such
+/// layer. Embeddings, norms and output heads (`lm_head`, `classifier`, ...) keep their
+/// fine-tuned values, as in the DARE papers. `include` globs add tensors, `exclude` globs
+/// remove them; exclude wins.
+public struct TensorSelection: Sendable {
+    public var include: [Glob]
+    public var exclude: [Glob]
+
+    public init(include: [String] = [], exclude: [String] = []) {
+        self.include = include.map(Glob.init)
+        self.exclude = exclude.map(Glob.init)
+    }
+
+    /// Name fragments of tensors that are never linear layers of the transformer body.
+    public static let keptFragments = [
+        "embed", "wte", "wpe", "word_embeddings", "position_embeddings", "token_type_embeddings",
+        "norm", "ln_", "layernorm", "lm_head", "classifier", "score.", "pooler", "rotary",
+    ]
+
+    public enum Decision: Equatable, Sendable {
+        case prune
+        /// Kept as fine-tuned, with the reason shown in the report.
+        case keep(String)
+    }
+
+    /// Decides for tensor `name` of `shape`; `allNames` lets a bias follow its weight.
+    public func decide(name: String, shape: [Int], isLinearWeight: (String) -> Bool) -> Decision {
+        if let rule = exclude.first(where: { $0.matches(name) }) {
+            return .keep("excluded by \(rule)")
+        }
+        if include.contains(where: { $0.matches(name) }) { return .prune }
+        let lower = name.lowercased()
+        if let fragment = Self.keptFragments.first(where: { lower.contains($0) }) {
+            return .keep(Self.reason(for: fragment))
+        }
+        if name.hasSuffix(".weight") {
+            return shape.count == 2 ? .prune : .keep("not a 2-D linear weight")
+        }
+        if name.hasSuffix(".bias") {
+            let weight = String(name.dropLast("bias".count)) + "weight"
+            return isLinearWeight(weight) ? .prune : .keep("bias of a non-linear layer")
+        }
+        return .keep("not a linear weight or bias")
+    }
+
+    private static func reason(for fragment: String) -> String {
+        switch fragment {
+        case "lm_head", "classifier", "score.", "pooler": return "output head"
+        case "norm", "ln_", "layernorm": return "normalisation"
+        case "rotary": return "positional buffer"
+        default: return "embedding"
+        }
+    }
+}
+
+/// The transformer block a tensor belongs to: the first all-digit path component
+/// (`model.layers.12.mlp.up_proj.weight` -> 12), or nil outside the blocks.
+public func layerIndex(of name: String) -> Int? {
+    for part in name.split(separator: ".") where !part.isEmpty && part.allSatisfy(\.isNumber) {
+        return Int(part)
+    }
+    return nil
+}
