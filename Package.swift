@@ -38,7 +38,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "lopper-bench", dependencies: ["LopperCore", "LopperIO"],
+        .executableTarget(name: "lopper-bench", dependencies: ["LopperCore", "LopperIO", "LopperLua"],
                           path: "Sources/Bench", swiftSettings: kernelFlags),
         .testTarget(name: "LopperCoreTests", dependencies: ["LopperCore"]),
         .testTarget(name: "LopperIOTests", dependencies: ["LopperIO", "LopperCore"],

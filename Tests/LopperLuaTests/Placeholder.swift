@@ -1,2 +1,0 @@
-import XCTest
-final class LopperLuaPlaceholderTests: XCTestCase { func testNothingYet() {} }

@@ -1,0 +1,48 @@
+-- Constructors, the random generator and argument errors.
+local z = lopper.zeros({3, 4})
+assert(z:sum() == 0 and #z == 12, "zeros")
+local o = lopper.ones({5}, "BF16")
+assert(o:dtype() == "BF16" and o:sum() == 5, "ones BF16")
+local f = lopper.full({2, 2}, -1.5)
+assert(f:sum() == -6, "full")
+local e = lopper.zeros({0})
+assert(#e == 0, "empty tensor")
+
+local r1 = lopper.rand({1000}, 42, "layer.0")
+local r2 = lopper.rand({1000}, 42, "layer.0")
+local r3 = lopper.rand({1000}, 42, "layer.1")
+assert((r1 - r2):abs():max() == 0, "same key, same numbers")
+assert((r1 - r3):abs():max() > 0, "other name, other numbers")
+assert(r1:min() >= 0 and r1:max() < 1, "uniform in [0, 1)")
+assert(math.abs(r1:mean() - 0.5) < 0.05, "uniform mean near 0.5")
+
+local mask = lopper.bernoulli({10000}, 0.3, 7, "w")
+assert(mask:dtype() == "BOOL", "bernoulli mask")
+local kept = mask:count_nonzero()
+assert(kept > 2700 and kept < 3300, "bernoulli keeps about 30%: " .. kept)
+local same = lopper.zeros({10000}):bernoulli(0.3, 7, "w")
+assert(same:eq(mask):count_nonzero() == 10000, "method and function agree")
+
+local d = lopper.delta(lopper.full({3}, 1), lopper.full({3}, 4))
+assert(d:sum() == 9, "delta is finetuned - base")
+
+local function fails(pattern, f, ...)
+  local ok, message = pcall(f, ...)
+  assert(not ok, "expected an error matching " .. pattern)
+  assert(message:find(pattern), "error '" .. message .. "' does not match " .. pattern)
+end
+fails("bad argument #1 to 'zeros' %(shape", lopper.zeros, "big")
+fails("unknown dtype 'F33'", lopper.zeros, {2}, "F33")
+fails("ragged table", lopper.from_table, {{1, 2}, {3}})
+fails("add: shape %[4,4%] vs %[4,5%]", function() return lopper.zeros({4, 4}) + lopper.zeros({4, 5}) end)
+fails("constructors.lua:%d+: add: shape", function() return lopper.zeros({2}) + lopper.zeros({3}) end)
+fails("bad argument #1 to 'kth' %(integer expected", function() return z:kth("x") end)
+fails("calling 'sum' on bad self", function() return z.sum(1) end)
+fails("cannot combine a tensor with a string", function() return z + "x" end)
+fails("needs .* memory", lopper.zeros, {1 << 40, 1 << 20})
+fails("bernoulli: keep probability 2", lopper.bernoulli, {3}, 2, 1)
+
+-- The metatable is locked.
+assert(type(getmetatable(z)) == "string", "getmetatable gives the lock string")
+fails("table expected, got lopper.Tensor", function() setmetatable(z, {}) end)
+fails("attempt to index a string", function() getmetatable(z).__add = nil end)
