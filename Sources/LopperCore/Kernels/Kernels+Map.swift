@@ -182,3 +182,22 @@ func mapBinary<Kernel: BinaryKernel>(_ operation: String, _ a: Tensor, _ b: Tens
     }
     return result
 }
+
+// MARK: - Blocks
+
+/// Calls `body(start, length, scratch)` for consecutive blocks of at most `kernelBlock`
+/// elements of `0..<count`, chunk by chunk in parallel; `scratch` holds `buffers` f32
+/// blocks private to the calling thread.
+@inline(__always)
+func forEachBlock(count: Int, buffers: Int, _ body: (Int, Int, UnsafeMutablePointer<Float>) -> Void) {
+    Parallel.forEachChunk(count: count) { range in
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: Swift.max(1, buffers) * kernelBlock) { scratch in
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let length = Swift.min(kernelBlock, range.upperBound - start)
+                body(start, length, scratch.baseAddress!)
+                start += length
+            }
+        }
+    }
+}

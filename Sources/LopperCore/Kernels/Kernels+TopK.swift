@@ -1,0 +1,195 @@
+// Top-k selection on values (callers pass abs(x) to select by magnitude).
+//
+// Tie rule, shared by every function here: exactly k elements are kept; among equal
+// values the one with the lower flat index (row-major position; within a row or group
+// for the per-row and N:M forms) wins; NaN counts as smaller than every number, and
+// -0 equals +0. So with k = 2 and values [1, 3, 1, 1] the kept elements are 3 and the
+// first 1 (index 0).
+
+/// The k-th largest element (1-based: k = 1 is the maximum). A linear-time selection on
+/// a copy of the keys (introselect), never a full sort. NaN only comes back when fewer
+/// than k elements are numbers.
+public func kthLargest(_ a: Tensor, _ k: Int) throws -> Float {
+    try requireComputable("kthLargest", a.dtype)
+    guard k >= 1 && k <= a.count else {
+        throw TensorError.invalid("kthLargest: k = \(k) is outside 1...\(a.count) for a tensor of shape \(a.shape.shapeText)")
+    }
+    return keyValue(try thresholdKey(a, k))
+}
+
+/// BOOL mask with exactly k ones on the k largest elements (ties: lower index first).
+public func topKMask(_ a: Tensor, _ k: Int) throws -> Tensor {
+    try requireComputable("topKMask", a.dtype)
+    guard k >= 0 && k <= a.count else {
+        throw TensorError.invalid("topKMask: k = \(k) is outside 0...\(a.count) for a tensor of shape \(a.shape.shapeText)")
+    }
+    let result = Tensor(zeros: a.shape, dtype: .bool)
+    guard k > 0 else { return result }
+    let threshold = try thresholdKey(a, k)
+    let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count, chunk = Parallel.chunkSize
+    let chunks = (count + chunk - 1) / chunk
+    // Pass 1: per chunk, how many keys are above the threshold and how many equal it.
+    var above = [Int](repeating: 0, count: chunks), equal = [Int](repeating: 0, count: chunks)
+    above.withUnsafeMutableBufferPointer { above in
+        equal.withUnsafeMutableBufferPointer { equal in
+            Parallel.forEachChunk(count: count, chunk: chunk) { range in
+                var greater = 0, same = 0
+                forEachKeyBlock(base, dtype, range) { keys, _, length in
+                    for index in 0..<length {
+                        greater &+= keys[index] > threshold ? 1 : 0
+                        same &+= keys[index] == threshold ? 1 : 0
+                    }
+                }
+                above[range.lowerBound / chunk] = greater
+                equal[range.lowerBound / chunk] = same
+            }
+        }
+    }
+    // Pass 2: keep everything above; keep the first (k - above) equal keys in index order.
+    let tiesToKeep = k - above.reduce(0, +)
+    var tiesBefore = [Int](repeating: 0, count: chunks)
+    for index in 1..<Swift.max(1, chunks) { tiesBefore[index] = tiesBefore[index - 1] + equal[index - 1] }
+    let output = result.data.assumingMemoryBound(to: UInt8.self)
+    tiesBefore.withUnsafeBufferPointer { tiesBefore in
+        Parallel.forEachChunk(count: count, chunk: chunk) { range in
+            var ties = tiesBefore[range.lowerBound / chunk]
+            forEachKeyBlock(base, dtype, range) { keys, start, length in
+                writeMask(keys, length, threshold: threshold, ties: &ties, tiesToKeep: tiesToKeep, into: output + start)
+            }
+        }
+    }
+    return result
+}
+
+/// BOOL mask with exactly k ones in each row of a 2-D tensor (a 1-D tensor is one row).
+public func topKMaskPerRow(_ a: Tensor, _ k: Int) throws -> Tensor {
+    try requireComputable("topKMaskPerRow", a.dtype)
+    guard let (rows, cols) = a.matrixShape else {
+        throw TensorError.invalid("topKMaskPerRow: expects a 1-D or 2-D tensor, got shape \(a.shape.shapeText)")
+    }
+    guard k >= 0 && k <= cols else {
+        throw TensorError.invalid("topKMaskPerRow: k = \(k) is outside 0...\(cols) for rows of \(cols) elements")
+    }
+    let result = Tensor(zeros: a.shape, dtype: .bool)
+    guard k > 0 && rows > 0 else { return result }
+    let base = UnsafeRawPointer(a.data), dtype = a.dtype, output = result.data.assumingMemoryBound(to: UInt8.self)
+    let rowsPerTask = Swift.max(1, Parallel.chunkSize / cols)
+    Parallel.forEachChunk(count: rows, chunk: rowsPerTask) { range in
+        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 2 * cols)
+        defer { buffer.deallocate() }
+        for row in range {
+            keepLargest(base, dtype, start: row * cols, length: cols, k: k, buffer: buffer, into: output + row * cols)
+        }
+    }
+    return result
+}
+
+/// N:M structured mask along rows: in each group of m consecutive elements of the last
+/// dimension, the n largest are kept (ties: lower index in the group first). The last
+/// dimension must be a multiple of m.
+public func nmMask(_ a: Tensor, n: Int, m: Int) throws -> Tensor {
+    try requireComputable("nmMask", a.dtype)
+    guard m >= 1, n >= 0, n <= m else {
+        throw TensorError.invalid("nmMask: needs 0 <= n <= m and m >= 1, got n = \(n), m = \(m)")
+    }
+    guard let cols = a.shape.last else { throw TensorError.invalid("nmMask: expects a tensor with at least one dimension") }
+    guard cols % m == 0 else {
+        throw TensorError.invalid("nmMask: rows of \(cols) elements (shape \(a.shape.shapeText)) do not split into groups of m = \(m)")
+    }
+    let result = Tensor(zeros: a.shape, dtype: .bool)
+    guard n > 0 else { return result }
+    let base = UnsafeRawPointer(a.data), dtype = a.dtype, output = result.data.assumingMemoryBound(to: UInt8.self)
+    let groups = a.count / m
+    let groupsPerTask = Swift.max(1, Parallel.chunkSize / m)
+    Parallel.forEachChunk(count: groups, chunk: groupsPerTask) { range in
+        if m > 32 {
+            let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 2 * m)
+            defer { buffer.deallocate() }
+            for group in range {
+                keepLargest(base, dtype, start: group * m, length: m, k: n, buffer: buffer, into: output + group * m)
+            }
+            return
+        }
+        // Small groups: keys for a run of whole groups, then rank inside each group by
+        // counting the members that beat it (greater, or equal and earlier).
+        let groupsPerBlock = kernelBlock / m
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: groupsPerBlock * m) { keys in
+            var group = range.lowerBound
+            while group < range.upperBound {
+                let count = Swift.min(groupsPerBlock, range.upperBound - group)
+                computeKeys(base, dtype, group * m, count * m, into: keys.baseAddress!)
+                for member in 0..<count {
+                    let first = keys.baseAddress! + member * m, target = output + (group + member) * m
+                    for j in 0..<m {
+                        var beaten = 0
+                        for i in 0..<m {
+                            beaten &+= (first[i] > first[j] || (first[i] == first[j] && i < j)) ? 1 : 0
+                        }
+                        target[j] = beaten < n ? 1 : 0
+                    }
+                }
+                group += count
+            }
+        }
+    }
+    return result
+}
+
+// MARK: - Shared pieces
+
+/// The key of the k-th largest element, selected on a copy of all keys.
+private func thresholdKey(_ a: Tensor, _ k: Int) throws -> UInt32 {
+    let count = a.count
+    let keys = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
+    defer { keys.deallocate() }
+    let base = UnsafeRawPointer(a.data), dtype = a.dtype
+    Parallel.forEachChunk(count: count) { range in
+        computeKeys(base, dtype, range.lowerBound, range.count, into: keys + range.lowerBound)
+    }
+    return selectKey(keys, count: count, rank: count - k)
+}
+
+/// Calls `body(keys, start, length)` for blocks of `range` with their order keys.
+@inline(__always)
+private func forEachKeyBlock(_ base: UnsafeRawPointer, _ dtype: DType, _ range: Range<Int>,
+                             _ body: (UnsafeMutablePointer<UInt32>, Int, Int) -> Void) {
+    withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kernelBlock) { keys in
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let length = Swift.min(kernelBlock, range.upperBound - start)
+            computeKeys(base, dtype, start, length, into: keys.baseAddress!)
+            body(keys.baseAddress!, start, length)
+            start += length
+        }
+    }
+}
+
+/// Mask bytes for `keys`: 1 above the threshold, 1 for the first `tiesToKeep` equal keys
+/// counted by `ties` across calls, else 0.
+@inline(__always)
+private func writeMask(_ keys: UnsafePointer<UInt32>, _ length: Int, threshold: UInt32, ties: inout Int, tiesToKeep: Int,
+                       into output: UnsafeMutablePointer<UInt8>) {
+    for index in 0..<length {
+        let key = keys[index]
+        var keep = key > threshold
+        if key == threshold {
+            keep = ties < tiesToKeep
+            ties += 1
+        }
+        output[index] = keep ? 1 : 0
+    }
+}
+
+/// Exactly k ones in `output[0..<length]` on the largest of elements `start ..< start + length`.
+/// `buffer` holds 2 * length keys.
+private func keepLargest(_ base: UnsafeRawPointer, _ dtype: DType, start: Int, length: Int, k: Int,
+                         buffer: UnsafeMutablePointer<UInt32>, into output: UnsafeMutablePointer<UInt8>) {
+    let keys = buffer, work = buffer + length
+    computeKeys(base, dtype, start, length, into: keys)
+    work.update(from: keys, count: length)
+    let threshold = selectKey(work, count: length, rank: length - k)
+    var above = 0
+    for index in 0..<length { above &+= keys[index] > threshold ? 1 : 0 }
+    var ties = 0
+    writeMask(keys, length, threshold: threshold, ties: &ties, tiesToKeep: k - above, into: output)
+}
