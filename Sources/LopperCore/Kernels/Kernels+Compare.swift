@@ -39,6 +39,9 @@ func storeMaskBytes(_ mask: SIMDMask<SIMD16<Int32>>, _ target: UnsafeMutableRawP
 /// BOOL mask of `kernel(a[i], b[i])`, or of `kernel(a[i], scalar)` when `b` is nil.
 @inline(__always)
 func mapCompare<Kernel: CompareKernel>(_ operation: String, _ a: Tensor, _ b: Tensor?, scalar: Float, _ kernel: Kernel) throws -> Tensor {
+    // Masks compare as 0/1 numbers.
+    if a.dtype == .bool { return try mapCompare(operation, try a.converted(to: .f32), b, scalar: scalar, kernel) }
+    if let b, b.dtype == .bool { return try mapCompare(operation, a, try b.converted(to: .f32), scalar: scalar, kernel) }
     try requireComputable(operation, a.dtype)
     if let b {
         try requireComputable(operation, b.dtype)

@@ -60,7 +60,21 @@ public func max(_ a: Tensor) throws -> Float {
 
 /// Number of elements that are not zero (NaN counts; -0 does not).
 public func countNonZero(_ a: Tensor) throws -> Int {
-    try reduce("countNonZero", a, NonZeroReducer()).total
+    if a.dtype == .bool || a.dtype == .u8 || a.dtype == .i8 {
+        // Masks: count non-zero bytes, chunk partials summed in chunk order.
+        let chunks = (a.count + Parallel.chunkSize - 1) / Parallel.chunkSize
+        var partials = [Int](repeating: 0, count: chunks)
+        let bytes = a.data.assumingMemoryBound(to: UInt8.self)
+        partials.withUnsafeMutableBufferPointer { results in
+            Parallel.forEachChunk(count: a.count) { range in
+                var total = 0
+                for index in range where bytes[index] != 0 { total += 1 }
+                results[range.lowerBound / Parallel.chunkSize] = total
+            }
+        }
+        return partials.reduce(0, +)
+    }
+    return try reduce("countNonZero", a, NonZeroReducer()).total
 }
 
 /// Summary of a tensor from one pass.

@@ -231,7 +231,13 @@ struct ExtremaReducer: Reducer {
         high.replace(with: value, where: value .> high)   // reported through nanLanes
     }
     @inline(__always) mutating func add(_ x: SIMD16<Float>, live: SIMDMask<SIMD16<Int32>>) {
-        add(low.replacing(with: x, where: live))
+        // Dead tail lanes must move neither bound: fold them in as a separate reducer
+        // whose dead lanes hold the neutral values (+inf for low, -inf for high).
+        var tail = ExtremaReducer(finiteOnly: finiteOnly)
+        tail.add(tail.low.replacing(with: x, where: live))
+        tail.high.replace(with: -.infinity, where: .!live)
+        tail.low.replace(with: .infinity, where: .!live)
+        merge(tail)
     }
     mutating func merge(_ next: Self) {
         low.replace(with: next.low, where: next.low .< low)
