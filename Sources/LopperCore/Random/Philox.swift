@@ -1,0 +1,97 @@
+/// Philox-4x32-10 (Salmon et al., "Parallel random numbers: as easy as 1, 2, 3", 2011),
+/// the counter-based generator behind every random mask in Lopper.
+///
+/// Stream layout (part of the reproducibility contract; changing it changes every mask):
+/// * key     = the 64-bit seed as two 32-bit words (low, high);
+/// * counter = (block low, block high, name hash low, name hash high), where the name
+///   hash is FNV-1a 64 of the tensor name's UTF-8 bytes and `block = element / 4`;
+/// * element `i` uses 32-bit word `i % 4` of block `i / 4`.
+/// Bits therefore depend only on (seed, name, element index): never on threads or chunks.
+public enum Philox {
+    static let multiplier0: UInt32 = 0xD251_1F53
+    static let multiplier1: UInt32 = 0xCD9E_8D57
+    static let weyl0: UInt32 = 0x9E37_79B9
+    static let weyl1: UInt32 = 0xBB67_AE85
+
+    /// One Philox-4x32-10 block: the reference, one counter at a time.
+    public static func block(counter: SIMD4<UInt32>, key: SIMD2<UInt32>) -> SIMD4<UInt32> {
+        var c = counter
+        var k = key
+        for round in 0..<10 {
+            if round > 0 { k &+= SIMD2(weyl0, weyl1) }
+            let product0 = UInt64(multiplier0) * UInt64(c[0])
+            let product1 = UInt64(multiplier1) * UInt64(c[2])
+            let hi0 = UInt32(truncatingIfNeeded: product0 >> 32), lo0 = UInt32(truncatingIfNeeded: product0)
+            let hi1 = UInt32(truncatingIfNeeded: product1 >> 32), lo1 = UInt32(truncatingIfNeeded: product1)
+            c = SIMD4(hi1 ^ c[1] ^ k[0], lo1, hi0 ^ c[3] ^ k[1], lo0)
+        }
+        return c
+    }
+
+    /// Eight consecutive blocks `first ..< first + 8` in SIMD lanes: word j of block
+    /// `first + lane` is `result.j[lane]`.
+    @inline(__always)
+    static func blocks8(first: UInt64, key: RandomKey)
+        -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
+        let lanes = SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7) &+ first
+        var c0 = SIMD8<UInt32>(truncatingIfNeeded: lanes)
+        var c1 = SIMD8<UInt32>(truncatingIfNeeded: lanes &>> 32)
+        var c2 = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: key.nameHash))
+        var c3 = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: key.nameHash >> 32))
+        var k0 = UInt32(truncatingIfNeeded: key.seed), k1 = UInt32(truncatingIfNeeded: key.seed >> 32)
+        let m0 = SIMD8<UInt64>(repeating: UInt64(multiplier0)), m1 = SIMD8<UInt64>(repeating: UInt64(multiplier1))
+        for round in 0..<10 {
+            if round > 0 { k0 &+= weyl0; k1 &+= weyl1 }
+            let product0 = m0 &* SIMD8<UInt64>(truncatingIfNeeded: c0)
+            let product1 = m1 &* SIMD8<UInt64>(truncatingIfNeeded: c2)
+            let hi0 = SIMD8<UInt32>(truncatingIfNeeded: product0 &>> 32), lo0 = SIMD8<UInt32>(truncatingIfNeeded: product0)
+            let hi1 = SIMD8<UInt32>(truncatingIfNeeded: product1 &>> 32), lo1 = SIMD8<UInt32>(truncatingIfNeeded: product1)
+            let next0 = hi1 ^ c1 ^ k0
+            let next2 = hi0 ^ c3 ^ k1
+            c0 = next0; c1 = lo1; c2 = next2; c3 = lo0
+        }
+        return (c0, c1, c2, c3)
+    }
+
+    /// The 32-bit words for elements `range` of the stream `key`, in element order.
+    static func words(_ range: Range<Int>, key: RandomKey, into target: UnsafeMutablePointer<UInt32>) {
+        var element = range.lowerBound
+        var written = 0
+        while element < range.upperBound {
+            let block = element / 4
+            let (w0, w1, w2, w3) = blocks8(first: UInt64(block), key: key)
+            // Elements of these 8 blocks: 32 words, starting at block * 4.
+            var local = (SIMD16<UInt32>(), SIMD16<UInt32>())
+            withUnsafeMutableBytes(of: &local) { raw in
+                let words = raw.bindMemory(to: UInt32.self)
+                for lane in 0..<8 {
+                    words[lane * 4] = w0[lane]; words[lane * 4 + 1] = w1[lane]
+                    words[lane * 4 + 2] = w2[lane]; words[lane * 4 + 3] = w3[lane]
+                }
+                let skip = element - block * 4
+                let take = min(32 - skip, range.upperBound - element)
+                for index in 0..<take { target[written + index] = words[skip + index] }
+                written += take
+                element += take
+            }
+        }
+    }
+}
+
+/// The stream of one tensor: a seed and the tensor's name.
+public struct RandomKey: Hashable, Sendable {
+    public let seed: UInt64
+    public let nameHash: UInt64
+
+    public init(seed: UInt64, name: String) {
+        self.seed = seed
+        nameHash = fnv1a64(name)
+    }
+}
+
+/// FNV-1a, 64-bit: a fixed, documented hash (Swift's Hasher is seeded per process).
+public func fnv1a64(_ text: String) -> UInt64 {
+    var hash: UInt64 = 0xCBF2_9CE4_8422_2325
+    for byte in text.utf8 { hash = (hash ^ UInt64(byte)) &* 0x0000_0100_0000_01B3 }
+    return hash
+}
