@@ -1,0 +1,51 @@
+import XCTest
+import LopperCore
+
+final class RandomDARETests: XCTestCase {
+    func randomTensor(_ count: Int, _ dtype: DType, seed: UInt64, spread: Float) throws -> Tensor {
+        let u = try uniform([count], key: RandomKey(seed: seed, name: "input")).floats()
+        return Tensor(u.map { ($0 - 0.5) * spread }, shape: [count], dtype: dtype)
+    }
+
+    /// The fused pass equals a scalar reference built from `bernoulliMask`, bit for bit.
+    func testFusedPassMatchesScalarReference() throws {
+        for dtype in [DType.f32, .bf16, .f16] {
+            for count in [1, 7, 33, 4099, 70001] {
+                let base = try randomTensor(count, dtype, seed: 1, spread: 2)
+                let ft = try add(base, try randomTensor(count, .f32, seed: 2, spread: 0.02), dtype: dtype)
+                let key = RandomKey(seed: 9, name: "layer.\(count)")
+                let mask = try bernoulliMask([count], keep: 0.1, key: key)
+                for output in [DeltaOutput.merged, .delta] {
+                    let fused = try dareFused(base: base, finetuned: ft, keep: 0.1, scale: 10, key: key, output: output)
+                    let reference = Tensor(zeros: [count], dtype: dtype)
+                    for index in 0..<count {
+                        let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
+                        let d = mask.loadScalar(at: index) != 0 ? (f - b) * 10 : 0
+                        reference.storeScalar(output == .merged ? b + d : d, at: index)
+                    }
+                    XCTAssertEqual(Array(UnsafeRawBufferPointer(start: fused.data, count: fused.byteCount)),
+                                   Array(UnsafeRawBufferPointer(start: reference.data, count: reference.byteCount)),
+                                   "\(dtype) \(count) \(output)")
+                    let masked = try maskedRescaleAdd(base: base, finetuned: ft, mask: mask, scale: 10, output: output)
+                    XCTAssertEqual(masked.floats(), fused.floats())
+                }
+            }
+        }
+    }
+
+    func testKeepAllIsIdentityAndRescaledDeltaIsUnbiased() throws {
+        let n = 1 << 20
+        let base = try randomTensor(n, .bf16, seed: 3, spread: 1)
+        let ft = try add(base, 0.01, dtype: .bf16)
+        let whole = try dareFused(base: base, finetuned: ft, keep: 1, scale: 1, key: RandomKey(seed: 1, name: "w"))
+        XCTAssertEqual(Array(UnsafeRawBufferPointer(start: whole.data, count: whole.byteCount)),
+                       Array(UnsafeRawBufferPointer(start: ft.data, count: ft.byteCount)))
+        // E[m * D / (1 - p)] = D: the mean of the pruned delta matches the original's.
+        let f32Base = try base.converted(to: .f32), f32Ft = try ft.converted(to: .f32)
+        let pruned = try dareFused(base: f32Base, finetuned: f32Ft, keep: 0.1, scale: 10, key: RandomKey(seed: 5, name: "w"), output: .delta)
+        let original = try mean(try sub(f32Ft, f32Base))
+        let spread = (try variance(pruned) / Double(n)).squareRoot()
+        XCTAssertEqual(try mean(pruned), original, accuracy: 6 * spread)
+        XCTAssertThrowsError(try dareFused(base: base, finetuned: Tensor(zeros: [3]), keep: 0.5, scale: 2, key: RandomKey(seed: 1, name: "x")))
+    }
+}
