@@ -1,4 +1,28 @@
 import LopperCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
-/// Philox, Bernoulli masks and the fused DARE pass (filled in with the generator).
-func benchRandom(elements: Int) {}
+/// Philox, Bernoulli masks and the fused DARE pass on BF16 inputs, 1 and 2 threads.
+func benchRandom(elements: Int) {
+    let saved = Parallel.threads
+    defer { Parallel.threads = saved }
+    let base = Tensor(zeros: [elements], dtype: .bf16)
+    let finetuned = Tensor(zeros: [elements], dtype: .bf16)
+    memset(finetuned.data, 0x3c, finetuned.byteCount)
+    let key = RandomKey(seed: 1, name: "bench")
+    for threads in [1, 2] {
+        Parallel.threads = threads
+        // The floor: read two BF16 tensors and write one, as a plain copy would.
+        let baseline = memcpyThroughput(bytes: elements * 2)
+        print("-- \(threads) thread(s), memcpy \(fixed(baseline / 1e9, 6, 2)) GB/s")
+        report("uniform F32", bytesMoved: elements * 4,
+               seconds: bestTime(repeats: 3) { _ = try! uniform([elements], key: key) }, baseline: baseline)
+        report("bernoulliMask keep 0.01", bytesMoved: elements,
+               seconds: bestTime(repeats: 3) { _ = try! bernoulliMask([elements], keep: 0.01, key: key) }, baseline: baseline)
+        report("fused DARE BF16 (2 in + 1 out)", bytesMoved: elements * 6,
+               seconds: bestTime(repeats: 3) {
+                   _ = try! dareFused(base: base, finetuned: finetuned, keep: 0.01, scale: 100, key: key)
+               }, baseline: baseline)
+    }
+}

@@ -19,8 +19,10 @@ public final class Storage: @unchecked Sendable {
         case mapping(MappedFile)
     }
 
-    /// A zero-filled, 64-byte-aligned buffer.
-    public init(byteCount: Int) {
+    /// A 64-byte-aligned buffer, zero-filled unless `zeroed` is false (for kernel
+    /// outputs that overwrite every byte).
+    public init(byteCount: Int, zeroed: Bool = true) {
+        _ = Storage.heapTuning
         precondition(byteCount >= 0, "negative byte count")
         var raw: UnsafeMutableRawPointer?
         // posix_memalign refuses size 0 on some libcs: always ask for at least one line.
@@ -29,7 +31,7 @@ public final class Storage: @unchecked Sendable {
         guard status == 0, let raw else {
             fatalError("out of memory allocating \(byteCount) bytes")
         }
-        memset(raw, 0, rounded)
+        if zeroed { memset(raw, 0, rounded) }
         bytes = raw
         self.byteCount = byteCount
         owner = .heap
@@ -57,6 +59,16 @@ public final class Storage: @unchecked Sendable {
         if case .mapping = owner { return true }
         return false
     }
+
+    /// Streaming allocates and frees tensors of similar sizes over and over; glibc would
+    /// hand large blocks back to the kernel each time and fault every page in again.
+    /// Keep them in the heap instead (peak memory is unchanged: freed blocks are reused).
+    private static let heapTuning: Void = {
+        #if canImport(Glibc)
+        _ = glibcMallopt(-3, 1 << 30)  // M_MMAP_THRESHOLD (malloc.h is not in the Glibc module)
+        _ = glibcMallopt(-1, 1 << 30)  // M_TRIM_THRESHOLD
+        #endif
+    }()
 
     /// Heap buffers alive right now; tests use it to prove that nothing leaks.
     public static var liveHeapCount: Int { liveHeap.load(ordering: .relaxed) }
@@ -112,3 +124,8 @@ public final class MappedFile: @unchecked Sendable {
         if isAnonymous { base.deallocate() } else { munmap(base, length) }
     }
 }
+
+#if canImport(Glibc)
+@_silgen_name("mallopt")
+private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
+#endif

@@ -22,6 +22,16 @@ public final class Tensor: @unchecked Sendable {
         byteOffset = 0
     }
 
+    /// A tensor whose bytes are not initialised: for kernels that write every element.
+    public init(uninitialized shape: [Int], dtype: DType = .f32) {
+        let count = try! Tensor.elementCount(shape)
+        self.shape = shape
+        self.dtype = dtype
+        self.count = count
+        storage = Storage(byteCount: count * dtype.byteSize, zeroed: false)
+        byteOffset = 0
+    }
+
     /// A view of `shape` x `dtype` at `byteOffset` within `storage` (no copy).
     public init(view storage: Storage, byteOffset: Int, shape: [Int], dtype: DType) throws {
         let count = try Tensor.elementCount(shape)

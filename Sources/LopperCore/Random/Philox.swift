@@ -56,24 +56,24 @@ public enum Philox {
     /// The 32-bit words for elements `range` of the stream `key`, in element order.
     static func words(_ range: Range<Int>, key: RandomKey, into target: UnsafeMutablePointer<UInt32>) {
         var element = range.lowerBound
-        var written = 0
+        var out = target
+        // Unaligned head: whole blocks are produced, the unneeded words skipped.
+        let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: 32)
+        defer { scratch.deallocate() }
         while element < range.upperBound {
             let block = element / 4
             let (w0, w1, w2, w3) = blocks8(first: UInt64(block), key: key)
-            // Elements of these 8 blocks: 32 words, starting at block * 4.
-            var local = (SIMD16<UInt32>(), SIMD16<UInt32>())
-            withUnsafeMutableBytes(of: &local) { raw in
-                let words = raw.bindMemory(to: UInt32.self)
-                for lane in 0..<8 {
-                    words[lane * 4] = w0[lane]; words[lane * 4 + 1] = w1[lane]
-                    words[lane * 4 + 2] = w2[lane]; words[lane * 4 + 3] = w3[lane]
-                }
-                let skip = element - block * 4
-                let take = min(32 - skip, range.upperBound - element)
-                for index in 0..<take { target[written + index] = words[skip + index] }
-                written += take
-                element += take
+            let skip = element - block * 4
+            let take = min(32 - skip, range.upperBound - element)
+            let direct = skip == 0 && take == 32
+            let sink = direct ? out : scratch
+            for lane in 0..<8 {
+                sink[lane &* 4] = w0[lane]; sink[lane &* 4 &+ 1] = w1[lane]
+                sink[lane &* 4 &+ 2] = w2[lane]; sink[lane &* 4 &+ 3] = w3[lane]
             }
+            if !direct { (out).update(from: scratch + skip, count: take) }
+            out += take
+            element += take
         }
     }
 }

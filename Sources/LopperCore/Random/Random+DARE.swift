@@ -57,7 +57,7 @@ private func fusedDelta(_ operation: String, base: Tensor, finetuned: Tensor, ou
         throw TensorError.unsupportedDType(operation, type)
     }
     let outputType = dtype ?? finetuned.dtype
-    let result = Tensor(zeros: base.shape, dtype: outputType)
+    let result = Tensor(uninitialized: base.shape, dtype: outputType)
     Parallel.forEachChunk(count: base.count) { chunk in
         let b = UnsafeMutablePointer<Float>.allocate(capacity: fusedBlock)
         let d = UnsafeMutablePointer<Float>.allocate(capacity: fusedBlock)
