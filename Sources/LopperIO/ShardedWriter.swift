@@ -1,0 +1,123 @@
+import Foundation
+import LopperCore
+
+/// Writes a Hugging Face checkpoint folder: tensors grouped into shards of at most
+/// `maxShardBytes` (a new shard starts when the next tensor would not fit), named
+/// `model-00001-of-00003.safetensors` with a `model.safetensors.index.json`, or a single
+/// `model.safetensors` without index. The folder is built under a temporary sibling
+/// name and renamed into place by `finish()`; on failure nothing is left behind.
+public final class ShardedWriter {
+    public let folder: String
+    public let temporaryFolder: String
+    public let shardNames: [String]
+    private let plan: [[SafetensorsWriter.Entry]]
+    private let metadata: [String: String]
+    private var shardIndex = 0
+    private var positionInShard = 0
+    private var current: SafetensorsWriter?
+    private var finished = false
+
+    public static let defaultShardBytes = 5_000_000_000
+
+    public init(folder: String, entries: [SafetensorsWriter.Entry], maxShardBytes: Int = defaultShardBytes,
+                metadata: [String: String] = [:], overwrite: Bool = false) throws {
+        let fileManager = FileManager.default
+        self.folder = folder
+        self.metadata = metadata
+        var isFolder: ObjCBool = false
+        if fileManager.fileExists(atPath: folder, isDirectory: &isFolder) {
+            let empty = isFolder.boolValue && ((try? fileManager.contentsOfDirectory(atPath: folder))?.isEmpty ?? false)
+            if !empty && !overwrite { throw SafetensorsError(folder, "output exists; choose another folder or pass --overwrite") }
+        }
+        var shards: [[SafetensorsWriter.Entry]] = [[]]
+        var bytes = 0
+        for entry in entries {
+            if !shards[shards.count - 1].isEmpty && bytes + entry.byteCount > maxShardBytes {
+                shards.append([]); bytes = 0
+            }
+            shards[shards.count - 1].append(entry)
+            bytes += entry.byteCount
+        }
+        plan = shards
+        let total = shards.count
+        func pad(_ n: Int) -> String { let text = String(n); return String(repeating: "0", count: max(0, 5 - text.count)) + text }
+        shardNames = total == 1 ? ["model.safetensors"] : (1...total).map { "model-\(pad($0))-of-\(pad(total)).safetensors" }
+        let url = URL(fileURLWithPath: folder)
+        temporaryFolder = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".tmp-\(getpid())"
+        try? fileManager.removeItem(atPath: temporaryFolder)
+        do {
+            try fileManager.createDirectory(atPath: temporaryFolder, withIntermediateDirectories: true)
+        } catch {
+            throw SafetensorsError(folder, "cannot create the output folder: \(error.localizedDescription)")
+        }
+    }
+
+    deinit { if !finished { abandon() } }
+
+    /// The next tensor's planned entry, or nil when all are written.
+    public var nextEntry: SafetensorsWriter.Entry? {
+        shardIndex < plan.count && positionInShard < plan[shardIndex].count ? plan[shardIndex][positionInShard] : nil
+    }
+
+    private func writer() throws -> SafetensorsWriter {
+        if let current { return current }
+        let writer = try SafetensorsWriter(path: temporaryFolder + "/" + shardNames[shardIndex], entries: plan[shardIndex], metadata: metadata)
+        current = writer
+        return writer
+    }
+
+    private func advance() throws {
+        positionInShard += 1
+        if positionInShard == plan[shardIndex].count {
+            try current?.finish()
+            current = nil
+            shardIndex += 1
+            positionInShard = 0
+        }
+    }
+
+    /// Writes the next planned tensor.
+    public func write(_ tensor: Tensor, name: String) throws {
+        do { try writer().write(tensor, name: name); try advance() } catch { abandon(); throw error }
+    }
+
+    /// Writes the next planned tensor's bytes unchanged.
+    public func writeRaw(_ bytes: UnsafeRawBufferPointer) throws {
+        do { try writer().writeRaw(bytes); try advance() } catch { abandon(); throw error }
+    }
+
+    /// Writes the index, copies `extraFiles` (folder-relative path pairs) and renames into place.
+    public func finish(copying checkpoint: Checkpoint? = nil) throws {
+        do {
+            guard nextEntry == nil && shardIndex >= plan.count || plan == [[]] else {
+                throw SafetensorsError(folder, "not every planned tensor was written")
+            }
+            if plan == [[]] { _ = try writer(); try current?.finish(); current = nil }
+            if shardNames.count > 1 {
+                var map: [(String, JSON)] = []
+                var total = 0
+                for (index, entries) in plan.enumerated() {
+                    for entry in entries { map.append((entry.name, .string(shardNames[index]))); total += entry.byteCount }
+                }
+                let index = JSON.object([("metadata", .object([("total_size", .int(total))])), ("weight_map", .object(map))])
+                try Data((index.text + "\n").utf8).write(to: URL(fileURLWithPath: temporaryFolder + "/model.safetensors.index.json"))
+            }
+            try checkpoint?.copyOtherFiles(to: temporaryFolder)
+            let fileManager = FileManager.default
+            if fileManager.fileExists(atPath: folder) { try fileManager.removeItem(atPath: folder) }
+            try fileManager.moveItem(atPath: temporaryFolder, toPath: folder)
+            finished = true
+        } catch {
+            abandon()
+            throw error
+        }
+    }
+
+    /// Removes the partial output.
+    public func abandon() {
+        current?.abandon()
+        current = nil
+        try? FileManager.default.removeItem(atPath: temporaryFolder)
+        finished = true
+    }
+}

@@ -1,2 +1,0 @@
-import XCTest
-final class LopperIOPlaceholderTests: XCTestCase { func testNothingYet() {} }

@@ -1,0 +1,115 @@
+import Foundation
+import XCTest
+import LopperCore
+import LopperIO
+
+final class SafetensorsWriteTests: XCTestCase {
+    var folder: String!
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "lopper-io-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+
+    func sample() -> [(String, Tensor)] {
+        [("a.weight", Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3], dtype: .bf16)),
+         ("a.bias", Tensor([0.5, -0.5], shape: [2], dtype: .f32)),
+         ("scalar", Tensor([7], shape: [], dtype: .f16)),
+         ("empty", Tensor(zeros: [0, 4], dtype: .f32))]
+    }
+
+    func testRoundTripAndHeaderLayout() throws {
+        let path = folder + "/m.safetensors"
+        try saveSafetensors(sample(), to: path, metadata: ["method": "dare"])
+        let file = try SafetensorsFile(path: path)
+        XCTAssertEqual(file.names, sample().map(\.0))
+        XCTAssertEqual(file.metadata, ["format": "pt", "method": "dare"])
+        XCTAssertEqual(file.dataOffset % 8, 0, "header padded to 8 bytes")
+        for (name, tensor) in sample() {
+            XCTAssertEqual(try file.tensor(name).floats(), tensor.floats())
+            XCTAssertEqual(try file.tensor(name).dtype, tensor.dtype)
+        }
+        let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder)
+        XCTAssertEqual(leftovers, ["m.safetensors"], "no temporary files left")
+    }
+
+    func testUnfinishedWriteLeavesNothing() throws {
+        let path = folder + "/m.safetensors"
+        do {
+            let writer = try SafetensorsWriter(path: path, entries: sample().map { .init(name: $0.0, dtype: $0.1.dtype, shape: $0.1.shape) })
+            try writer.write(sample()[0].1, name: "a.weight")
+            XCTAssertThrowsError(try writer.write(Tensor(zeros: [3]), name: "a.bias"), "shape differs from the plan")
+            XCTAssertThrowsError(try writer.finish())
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), [])
+    }
+
+    func testShardedWriterLayoutAndIndex() throws {
+        let entries = (0..<5).map { SafetensorsWriter.Entry(name: "layers.\($0).weight", dtype: .f32, shape: [10]) }
+        let out = folder + "/model"
+        let writer = try ShardedWriter(folder: out, entries: entries, maxShardBytes: 100, metadata: ["seed": "1"])
+        for entry in entries { try writer.write(Tensor(Array(repeating: 1, count: 10)), name: entry.name) }
+        try writer.finish(copying: try Checkpoint(path: SafetensorsReadTests.fixtures + "/sharded"))
+        let files = try FileManager.default.contentsOfDirectory(atPath: out).sorted()
+        XCTAssertEqual(files, ["config.json", "model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                               "model-00003-of-00003.safetensors", "model.safetensors.index.json"])
+        let checkpoint = try Checkpoint(path: out)
+        XCTAssertEqual(checkpoint.names, entries.map(\.name))
+        XCTAssertEqual(checkpoint.shards[0].metadata["seed"], "1")
+        let index = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/model.safetensors.index.json"))) as! [String: Any]
+        XCTAssertEqual((index["metadata"] as! [String: Any])["total_size"] as? Int, 200)
+        XCTAssertEqual((index["weight_map"] as! [String: String])["layers.4.weight"], "model-00003-of-00003.safetensors")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["model"], "no temporary folder left")
+        XCTAssertThrowsError(try ShardedWriter(folder: out, entries: entries), "refuses to overwrite")
+    }
+
+    func testSingleShardIsModelSafetensorsAndFailureLeavesNoFolder() throws {
+        let out = folder + "/single"
+        let entries = [SafetensorsWriter.Entry(name: "w", dtype: .f32, shape: [2])]
+        let writer = try ShardedWriter(folder: out, entries: entries)
+        try writer.write(Tensor([1, 2]), name: "w")
+        try writer.finish()
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out), ["model.safetensors"])
+        do {
+            let failing = try ShardedWriter(folder: folder + "/failed", entries: entries + [.init(name: "v", dtype: .f32, shape: [1])])
+            try failing.write(Tensor([1, 2]), name: "w")
+            XCTAssertThrowsError(try failing.write(Tensor([1, 2]), name: "v"))
+        }
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder).sorted(), ["single"])
+    }
+
+    /// Files Lopper writes load in the reference Python library.
+    func testPythonSafetensorsLoadsOurFiles() throws {
+        let path = folder + "/m.safetensors"
+        try saveSafetensors(sample().filter { $0.1.dtype != .bf16 }, to: path, metadata: ["method": "dare"])
+        let script = """
+        import sys, json
+        from safetensors import safe_open
+        with safe_open(sys.argv[1], framework="numpy") as f:
+            print(json.dumps({"meta": f.metadata(), "keys": sorted(f.keys()), "bias": f.get_tensor("a.bias").tolist()}))
+        """
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = ["python3", "-c", script, path]
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = Pipe()
+        do { try process.run() } catch { throw XCTSkip("python3 not available") }
+        process.waitUntilExit()
+        let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        guard process.terminationStatus == 0 else {
+            let probe = Process()
+            probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            probe.arguments = ["python3", "-c", "import safetensors, numpy"]
+            probe.standardError = Pipe()
+            try probe.run(); probe.waitUntilExit()
+            if probe.terminationStatus != 0 { throw XCTSkip("python safetensors not importable") }
+            return XCTFail("python safetensors could not load the file: \(output)")
+        }
+        XCTAssertTrue(output.contains("\"method\": \"dare\""), output)
+        XCTAssertTrue(output.contains("\"format\": \"pt\""), output)
+        XCTAssertTrue(output.contains("[0.5, -0.5]"), output)
+    }
+}
