@@ -1,4 +1,27 @@
 import LopperCore
 
-/// Conversion, elementwise, reduction and selection kernels (filled in with the kernels).
-func benchKernels(elements: Int) {}
+/// Core kernels on `elements`-element tensors: throughput and ratio to memcpy.
+func benchKernels(elements: Int) {
+    let f32 = try! uniform([elements], key: RandomKey(seed: 1, name: "a"))
+    let g32 = try! uniform([elements], key: RandomKey(seed: 2, name: "b"))
+    let bf16 = try! f32.converted(to: .bf16), other16 = try! g32.converted(to: .bf16)
+    let baseline = memcpyThroughput(bytes: elements * 4)
+    print("-- kernels, \(Parallel.threads) thread(s), memcpy \(fixed(baseline / 1e9, 6, 2)) GB/s (F32-sized copy)")
+    let cases: [(String, Int, () throws -> Void)] = [
+        ("convert BF16 -> F32", 6, { _ = try bf16.converted(to: .f32) }),
+        ("convert F32 -> BF16", 6, { _ = try f32.converted(to: .bf16) }),
+        ("add F32", 12, { _ = try add(f32, g32) }),
+        ("scale F32", 8, { _ = try scale(f32, 0.5) }),
+        ("axpy F32", 12, { _ = try axpy(2, f32, g32) }),
+        ("delta BF16 -> F32", 8, { _ = try delta(bf16, other16) }),
+        ("sum F32", 4, { _ = try sum(f32) }),
+        ("norm F32", 4, { _ = try norm(f32) }),
+        ("stats F32", 4, { _ = try stats(f32) }),
+        ("kthLargest F32 (k = 1%)", 4, { _ = try kthLargest(f32, elements / 100) }),
+        ("topKMask F32 (k = 1%)", 5, { _ = try topKMask(f32, elements / 100) }),
+        ("histogram F32 (64 bins)", 4, { _ = try histogram(f32, bins: 64) }),
+    ]
+    for (name, bytesPerElement, body) in cases {
+        report(name, bytesMoved: elements * bytesPerElement, seconds: bestTime(repeats: 3) { try! body() }, baseline: baseline)
+    }
+}

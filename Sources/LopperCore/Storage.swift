@@ -22,13 +22,9 @@ public final class Storage: @unchecked Sendable {
     /// A 64-byte-aligned buffer, zero-filled unless `zeroed` is false (for kernel
     /// outputs that overwrite every byte).
     public init(byteCount: Int, zeroed: Bool = true) {
-        _ = Storage.heapTuning
         precondition(byteCount >= 0, "negative byte count")
-        var raw: UnsafeMutableRawPointer?
-        // posix_memalign refuses size 0 on some libcs: always ask for at least one line.
-        let rounded = max(Storage.alignment, (byteCount + Storage.alignment - 1) / Storage.alignment * Storage.alignment)
-        let status = posix_memalign(&raw, Storage.alignment, rounded)
-        guard status == 0, let raw else {
+        let rounded = BufferCache.roundedSize(byteCount)
+        guard let raw = BufferCache.shared.take(rounded) else {
             fatalError("out of memory allocating \(byteCount) bytes")
         }
         if zeroed { memset(raw, 0, rounded) }
@@ -49,7 +45,7 @@ public final class Storage: @unchecked Sendable {
 
     deinit {
         if case .heap = owner {
-            free(bytes)
+            BufferCache.shared.give(bytes, size: BufferCache.roundedSize(byteCount))
             Storage.liveHeap.subtract(1, ordering: .relaxed)
         }
     }
@@ -59,16 +55,6 @@ public final class Storage: @unchecked Sendable {
         if case .mapping = owner { return true }
         return false
     }
-
-    /// Streaming allocates and frees tensors of similar sizes over and over; glibc would
-    /// hand large blocks back to the kernel each time and fault every page in again.
-    /// Keep them in the heap instead (peak memory is unchanged: freed blocks are reused).
-    private static let heapTuning: Void = {
-        #if canImport(Glibc)
-        _ = glibcMallopt(-3, 1 << 30)  // M_MMAP_THRESHOLD (malloc.h is not in the Glibc module)
-        _ = glibcMallopt(-1, 1 << 30)  // M_TRIM_THRESHOLD
-        #endif
-    }()
 
     /// Heap buffers alive right now; tests use it to prove that nothing leaks.
     public static var liveHeapCount: Int { liveHeap.load(ordering: .relaxed) }
@@ -125,7 +111,47 @@ public final class MappedFile: @unchecked Sendable {
     }
 }
 
-#if canImport(Glibc)
-@_silgen_name("mallopt")
-private func glibcMallopt(_ parameter: Int32, _ value: Int32) -> Int32
-#endif
+/// Large buffers freed by tensors wait here for the next tensor of the same size.
+/// Streaming allocates and frees tensors of similar sizes over and over; fresh pages
+/// would be faulted in and zeroed by the kernel every time, which costs more than the
+/// kernels themselves. The cache is bounded, so peak memory stays a small multiple of
+/// the largest tensor.
+final class BufferCache: @unchecked Sendable {
+    static let shared = BufferCache()
+    /// Buffers from here up are cached; smaller ones go straight back to malloc.
+    static let minimumCached = 1 << 20
+    static let maximumCachedBytes = 1 << 30
+    static let maximumPerSize = 4
+
+    private let lock = Mutex<[Int: [UnsafeMutableRawPointer]]>([:])
+    private let cachedBytes = Atomic<Int>(0)
+
+    /// Sizes are rounded to 64 bytes, and large ones to 64 KiB so that near sizes share.
+    static func roundedSize(_ byteCount: Int) -> Int {
+        let granule = byteCount >= minimumCached ? 1 << 16 : Storage.alignment
+        return max(Storage.alignment, (byteCount + granule - 1) / granule * granule)
+    }
+
+    func take(_ size: Int) -> UnsafeMutableRawPointer? {
+        if size >= Self.minimumCached,
+           let cached = lock.withLock({ table -> UnsafeMutableRawPointer? in table[size]?.popLast() }) {
+            cachedBytes.subtract(size, ordering: .relaxed)
+            return cached
+        }
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, Storage.alignment, size) == 0 else { return nil }
+        return raw
+    }
+
+    func give(_ pointer: UnsafeMutableRawPointer, size: Int) {
+        if size >= Self.minimumCached, cachedBytes.load(ordering: .relaxed) + size <= Self.maximumCachedBytes {
+            let kept = lock.withLock { table -> Bool in
+                guard table[size, default: []].count < Self.maximumPerSize else { return false }
+                table[size, default: []].append(pointer)
+                return true
+            }
+            if kept { cachedBytes.add(size, ordering: .relaxed); return }
+        }
+        free(pointer)
+    }
+}

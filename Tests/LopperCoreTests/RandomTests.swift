@@ -18,10 +18,10 @@ final class RandomTests: XCTestCase {
         let key = RandomKey(seed: 0x1234_5678_9ABC_DEF0, name: "model.layers.0.mlp.up_proj.weight")
         let values = try uniform([1003], key: key).floats()
         for index in [0, 1, 3, 4, 31, 32, 33, 500, 1002] {
-            let block = UInt64(index / 4)
+            let block = UInt64(index / 32 * 8 + index % 32 % 8)
             let counter = SIMD4<UInt32>(UInt32(truncatingIfNeeded: block), UInt32(truncatingIfNeeded: block >> 32),
                                         UInt32(truncatingIfNeeded: key.nameHash), UInt32(truncatingIfNeeded: key.nameHash >> 32))
-            let word = Philox.block(counter: counter, key: SIMD2(UInt32(truncatingIfNeeded: key.seed), UInt32(truncatingIfNeeded: key.seed >> 32)))[index % 4]
+            let word = Philox.block(counter: counter, key: SIMD2(UInt32(truncatingIfNeeded: key.seed), UInt32(truncatingIfNeeded: key.seed >> 32)))[index % 32 / 8]
             XCTAssertEqual(values[index], Float(word >> 8) * 0x1p-24, "element \(index)")
         }
         XCTAssertEqual(fnv1a64(""), 0xCBF2_9CE4_8422_2325)

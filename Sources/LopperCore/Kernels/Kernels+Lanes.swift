@@ -111,9 +111,17 @@ func widenBF16(_ half: SIMD16<UInt16>) -> SIMD16<Float> {
 func narrowBF16(_ value: SIMD16<Float>) -> SIMD16<UInt16> {
     let bits = floatBits(value)
     let rounded = (bits &+ 0x7FFF &+ ((bits &>> 16) & 1)) &>> 16
-    let isNaN = signed(bits & 0x7FFF_FFFF) .> 0x7F80_0000
+    // NaN lanes as an all-ones mask, in plain integer ops: SIMDMask selects scalarise
+    // on the default SSE2 target. |bits| > 0x7F800000 exactly when 0x7F800000 - |bits|
+    // wraps around, setting the top bit.
+    let magnitude = bits & 0x7FFF_FFFF
+    let nan = 0 &- ((0x7F80_0000 &- magnitude) &>> 31)
     let quiet = (bits &>> 16) | 0x0040
-    return SIMD16<UInt16>(truncatingIfNeeded: rounded.replacing(with: quiet, where: isNaN))
+    let halves = (rounded & ~nan) | (quiet & nan)
+    // Pack pairs into 32-bit words with shifts and ors: SSE2 has no unsigned 32->16
+    // pack, and the plain truncating conversion scalarises there.
+    let packed = (halves.evenHalf & 0xFFFF) | (halves.oddHalf &<< 16)
+    return unsafeBitCast(packed, to: SIMD16<UInt16>.self)
 }
 
 /// IEEE binary16 to f32: rebias normals, scale subnormals through a float subtraction,

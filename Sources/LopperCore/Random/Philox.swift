@@ -4,8 +4,10 @@
 /// Stream layout (part of the reproducibility contract; changing it changes every mask):
 /// * key     = the 64-bit seed as two 32-bit words (low, high);
 /// * counter = (block low, block high, name hash low, name hash high), where the name
-///   hash is FNV-1a 64 of the tensor name's UTF-8 bytes and `block = element / 4`;
-/// * element `i` uses 32-bit word `i % 4` of block `i / 4`.
+///   hash is FNV-1a 64 of the tensor name's UTF-8 bytes;
+/// * elements come in groups of 32 drawn from 8 blocks: element `i` has group `g = i / 32`,
+///   `r = i % 32`, and uses 32-bit word `r / 8` of block `8 g + r % 8`. (Word-major inside
+///   a group, so the SIMD lanes store straight to memory with no transpose.)
 /// Bits therefore depend only on (seed, name, element index): never on threads or chunks.
 public enum Philox {
     static let multiplier0: UInt32 = 0xD251_1F53
@@ -55,23 +57,23 @@ public enum Philox {
 
     /// The 32-bit words for elements `range` of the stream `key`, in element order.
     static func words(_ range: Range<Int>, key: RandomKey, into target: UnsafeMutablePointer<UInt32>) {
-        var element = range.lowerBound
-        var out = target
-        // Unaligned head: whole blocks are produced, the unneeded words skipped.
+        guard !range.isEmpty else { return }
         let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: 32)
         defer { scratch.deallocate() }
+        var element = range.lowerBound
+        var out = target
         while element < range.upperBound {
-            let block = element / 4
-            let (w0, w1, w2, w3) = blocks8(first: UInt64(block), key: key)
-            let skip = element - block * 4
+            let group = element / 32
+            let skip = element - group * 32
             let take = min(32 - skip, range.upperBound - element)
-            let direct = skip == 0 && take == 32
-            let sink = direct ? out : scratch
-            for lane in 0..<8 {
-                sink[lane &* 4] = w0[lane]; sink[lane &* 4 &+ 1] = w1[lane]
-                sink[lane &* 4 &+ 2] = w2[lane]; sink[lane &* 4 &+ 3] = w3[lane]
-            }
-            if !direct { (out).update(from: scratch + skip, count: take) }
+            let sink = skip == 0 && take == 32 ? out : scratch
+            let (w0, w1, w2, w3) = blocks8(first: UInt64(group) &* 8, key: key)
+            let raw = UnsafeMutableRawPointer(sink)
+            raw.storeBytes(of: w0, toByteOffset: 0, as: SIMD8<UInt32>.self)
+            raw.storeBytes(of: w1, toByteOffset: 32, as: SIMD8<UInt32>.self)
+            raw.storeBytes(of: w2, toByteOffset: 64, as: SIMD8<UInt32>.self)
+            raw.storeBytes(of: w3, toByteOffset: 96, as: SIMD8<UInt32>.self)
+            if sink == scratch { out.update(from: scratch + skip, count: take) }
             out += take
             element += take
         }

@@ -3,7 +3,7 @@
 
 /// F32 uniforms in [0, 1): the top 24 bits of each element's word times 2^-24.
 public func uniform(_ shape: [Int], key: RandomKey) throws -> Tensor {
-    let result = Tensor(zeros: shape, dtype: .f32)
+    let result = Tensor(uninitialized: shape, dtype: .f32)
     let target = result.data.assumingMemoryBound(to: Float.self)
     Parallel.forEachChunk(count: result.count) { range in
         let words = UnsafeMutablePointer<UInt32>.allocate(capacity: range.count)
@@ -29,7 +29,7 @@ func keepThreshold(_ keep: Double) throws -> UInt32?? {
 /// BOOL mask with P(1) = `keep`, independently per element.
 public func bernoulliMask(_ shape: [Int], keep: Double, key: RandomKey) throws -> Tensor {
     let threshold = try keepThreshold(keep)!
-    let result = Tensor(zeros: shape, dtype: .bool)
+    let result = Tensor(uninitialized: shape, dtype: .bool)
     let target = result.data.assumingMemoryBound(to: UInt8.self)
     Parallel.forEachChunk(count: result.count) { range in
         guard let threshold else {
