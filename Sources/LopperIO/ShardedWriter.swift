@@ -19,16 +19,8 @@ public final class ShardedWriter {
 
     public static let defaultShardBytes = 5_000_000_000
 
-    public init(folder: String, entries: [SafetensorsWriter.Entry], maxShardBytes: Int = defaultShardBytes,
-                metadata: [String: String] = [:], overwrite: Bool = false) throws {
-        let fileManager = FileManager.default
-        self.folder = folder
-        self.metadata = metadata
-        var isFolder: ObjCBool = false
-        if fileManager.fileExists(atPath: folder, isDirectory: &isFolder) {
-            let empty = isFolder.boolValue && ((try? fileManager.contentsOfDirectory(atPath: folder))?.isEmpty ?? false)
-            if !empty && !overwrite { throw SafetensorsError(folder, "output exists; choose another folder or pass --overwrite") }
-        }
+    public convenience init(folder: String, entries: [SafetensorsWriter.Entry], maxShardBytes: Int = defaultShardBytes,
+                            metadata: [String: String] = [:], overwrite: Bool = false) throws {
         var shards: [[SafetensorsWriter.Entry]] = [[]]
         var bytes = 0
         for entry in entries {
@@ -38,8 +30,24 @@ public final class ShardedWriter {
             shards[shards.count - 1].append(entry)
             bytes += entry.byteCount
         }
-        plan = shards
-        let total = shards.count
+        try self.init(folder: folder, shards: shards, metadata: metadata, overwrite: overwrite)
+    }
+
+    /// Writes the tensors grouped exactly as `shards` (for example the layout of the
+    /// checkpoint an output derives from). Empty groups are dropped.
+    public init(folder: String, shards: [[SafetensorsWriter.Entry]], metadata: [String: String] = [:],
+                overwrite: Bool = false) throws {
+        let fileManager = FileManager.default
+        self.folder = folder
+        self.metadata = metadata
+        var isFolder: ObjCBool = false
+        if fileManager.fileExists(atPath: folder, isDirectory: &isFolder) {
+            let empty = isFolder.boolValue && ((try? fileManager.contentsOfDirectory(atPath: folder))?.isEmpty ?? false)
+            if !empty && !overwrite { throw SafetensorsError(folder, "output exists; choose another folder or pass --overwrite") }
+        }
+        let nonEmpty = shards.filter { !$0.isEmpty }
+        plan = nonEmpty.isEmpty ? [[]] : nonEmpty
+        let total = plan.count
         func pad(_ n: Int) -> String { let text = String(n); return String(repeating: "0", count: max(0, 5 - text.count)) + text }
         shardNames = total == 1 ? ["model.safetensors"] : (1...total).map { "model-\(pad($0))-of-\(pad(total)).safetensors" }
         let url = URL(fileURLWithPath: folder)

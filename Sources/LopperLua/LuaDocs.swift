@@ -9,6 +9,7 @@ public struct LuaDoc: Sendable {
         case tensor = "Tensor methods"
         case operators = "Tensor operators"
         case checkpoint = "Checkpoints and deltas"
+        case pruning = "Pruning kernels and helpers"
     }
     /// The lookup name: `lopper.load`, `Tensor:sum`, `__add`, `help`.
     public var name: String
@@ -21,7 +22,7 @@ public struct LuaDoc: Sendable {
 /// renders it to Docs/lua-api.md; tests check that every registered function has an
 /// entry and every entry a function, so docs and code cannot drift.
 public enum LuaDocs {
-    public static let entries: [LuaDoc] = globals + module + tensor + operators
+    public static let entries: [LuaDoc] = globals + module + tensor + operators + pruning
 
     static let globals: [LuaDoc] = [
         .init(name: "help", section: .globals, signature: "help([x])",
@@ -94,6 +95,28 @@ public enum LuaDocs {
         op("__unm", "-a", "Elementwise negation (F32)."),
         op("__len", "#a", "The number of elements."),
         op("__tostring", "tostring(a)", "Shape, dtype and mean/std/min/max; tensors of up to 16 elements print in full."),
+    ]
+
+    static let pruning: [LuaDoc] = [
+        .init(name: "lopper.fused_dare", section: .pruning,
+              signature: "lopper.fused_dare(base, finetuned, keep, scale, seed [, name [, {output=, dtype=}]]) -> Tensor",
+              summary: "DARE in one pass: `base + m * (finetuned - base) * scale` with `m ~ Bernoulli(keep)` drawn from (seed, name) exactly as `lopper.bernoulli` draws it. `output = \"delta\"` leaves out the base; `dtype` sets the result's dtype (default: finetuned's)."),
+        .init(name: "lopper.fused_mask", section: .pruning,
+              signature: "lopper.fused_mask(base, finetuned, mask, scale [, {output=, dtype=}]) -> Tensor",
+              summary: "The same pass with a given mask: BOOL (kept or not) or per-element factors; kept entries are multiplied by `scale`."),
+        .init(name: "lopper.darex_q", section: .pruning,
+              signature: "lopper.darex_q(delta, p [, {mode=, eta=, gamma=, inputs=}]) -> q [, rows]",
+              summary: "DAREx-q's rescale q in (1-p, 1]. `mode = \"closed_form\"` (default): the MSE-optimal `q* = (1-p) + p sum Q_i / sum S_i^2` (a derivation, not in the paper). `\"analytical\"`: the paper's per-row bound minimised on a 0.001 grid from 1-p, with `eta` (default 1) and `gamma` (0.05); returns the mean and the per-row q's. `inputs`: per-column input means (default 1)."),
+        .init(name: "lopper.keep_top", section: .pruning,
+              signature: "lopper.keep_top(scores, keep [, granularity [, {n=, m=}]]) -> mask",
+              summary: "A BOOL mask keeping the highest scores: a fraction `keep` of the tensor (`\"tensor\"`, default), of each row (`\"row\"`), n of every m along rows (`\"nm\"`), or whole rows/columns ranked by their score sums (`\"rows\"`, `\"cols\"`). Ties keep the lower index."),
+        .init(name: "lopper.rescale_factor", section: .pruning,
+              signature: "lopper.rescale_factor(how, delta, mask, p [, q]) -> number",
+              summary: "The factor for kept entries: `\"dare\"` 1/(1-p), `\"q\"` 1/q, `\"l1\"` ||D||_1 / ||m*D||_1 (norm matching, as mergekit does), `\"none\"` 1."),
+        .init(name: "Tensor:scale_rows", section: .pruning, signature: "a:scale_rows(v) -> Tensor",
+              summary: "Row i multiplied by `v[i]` (F32 result); `v` may be a BOOL mask, so a row mask becomes a pruned delta."),
+        .init(name: "Tensor:scale_cols", section: .pruning, signature: "a:scale_cols(v) -> Tensor",
+              summary: "Column j multiplied by `v[j]` (F32 result)."),
     ]
 
     // Added with the checkpoint bindings (LopperIO): load, save, Checkpoint and Delta.

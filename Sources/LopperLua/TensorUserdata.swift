@@ -37,7 +37,7 @@ public enum TensorUserdata {
         }
         lua_createtable(state, 0, Int32(TensorMethods.methods.count))
         let methods = stack.top
-        for (name, body) in TensorMethods.methods {
+        for (name, body) in TensorMethods.methods + PruningFunctions.methods {
             stack.push(function: "Tensor:" + name, body)
             LuaDocs.remember(functionAt: -1, as: "Tensor:" + name, on: stack)
             stack.setField(name, in: methods)

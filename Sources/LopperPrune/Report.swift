@@ -9,6 +9,8 @@ public struct TensorReport: Codable, Sendable {
     public var action: String
     public var reason: String?
     public var layer: Int?
+    /// The method's parameters resolved for this tensor.
+    public var parameters: [String: String]?
     public var keptFraction: Double?
     public var rescale: Double?
     public var deltaMeanBefore: Double?
@@ -32,6 +34,7 @@ public struct TensorReport: Codable, Sendable {
 public struct RunReport: Codable, Sendable {
     public var lopperVersion: String
     public var method: String
+    public var methodVersion: String?
     public var parameters: [String: String]
     public var seed: UInt64
     public var output: String

@@ -1,0 +1,60 @@
+import LopperCore
+
+/// One tensor as a pruning method sees it.
+public struct PruneJob {
+    public var name: String
+    /// The transformer block (`layers.12` -> 12), nil outside the blocks.
+    public var layer: Int?
+    /// Number of blocks in the checkpoint (for schedules and plugins).
+    public var layerCount: Int
+    /// `weight`, `bias` or `other`.
+    public var kind: String
+    public var base: Tensor
+    public var finetuned: Tensor
+    /// The method's parameters resolved for this tensor (defaults, `--set`, globs, schedules).
+    public var parameters: [String: ParamValue]
+    /// The run's seed; random streams are keyed by (seed, name).
+    public var seed: UInt64
+    public var output: DeltaOutput
+    public var outputDType: DType
+
+    public var key: RandomKey { RandomKey(seed: seed, name: name) }
+
+    public init(name: String, layer: Int?, layerCount: Int, kind: String, base: Tensor, finetuned: Tensor,
+                parameters: [String: ParamValue], seed: UInt64, output: DeltaOutput, outputDType: DType) {
+        self.name = name; self.layer = layer; self.layerCount = layerCount; self.kind = kind
+        self.base = base; self.finetuned = finetuned; self.parameters = parameters
+        self.seed = seed; self.output = output; self.outputDType = outputDType
+    }
+}
+
+/// What a method made of one tensor.
+public struct PruneOutcome {
+    public enum Result {
+        /// The finished tensor to write: `base + D'` or `D'` (per `job.output`) in `job.outputDType`.
+        case output(Tensor)
+        /// The pruned delta `D'`; the pipeline adds the base and rounds.
+        case prunedDelta(Tensor)
+        /// Keep the whole delta (the fine-tuned values).
+        case unchanged
+    }
+
+    public var result: Result
+    /// The rescale factor applied to kept entries, if the method reports one.
+    public var rescale: Double?
+    /// Per-tensor figures for the report (`ctx.report(key, value)` in plugins).
+    public var figures: [String: Double]
+    public var notes: [String]
+
+    public init(_ result: Result, rescale: Double? = nil, figures: [String: Double] = [:], notes: [String] = []) {
+        self.result = result; self.rescale = rescale; self.figures = figures; self.notes = notes
+    }
+}
+
+/// A pruning method: a Lua plugin (LopperLua's `PluginMethod`) or a Swift one in tests.
+public protocol PruneMethod: AnyObject {
+    var name: String { get }
+    var version: String { get }
+    var schema: ParamSchema { get }
+    func prune(_ job: PruneJob) throws -> PruneOutcome
+}

@@ -1,0 +1,251 @@
+import Foundation
+import LopperCore
+import LopperIO
+
+/// What `lopper prune` was asked to do.
+public struct PruneConfiguration {
+    public var basePath: String
+    public var finetunedPath: String
+    public var outputPath: String
+    public var output: DeltaOutput = .merged
+    /// Output dtype of every tensor; nil keeps each fine-tuned tensor's dtype.
+    public var dtype: DType?
+    /// Largest shard in bytes; nil mirrors the fine-tuned checkpoint's shard layout.
+    public var shardSize: Int?
+    public var selection = TensorSelection()
+    public var settings: [Setting] = []
+    public var seed: UInt64 = 0
+    public var overwrite = false
+    public var lopperVersion = "0"
+
+    public init(basePath: String, finetunedPath: String, outputPath: String) {
+        self.basePath = basePath; self.finetunedPath = finetunedPath; self.outputPath = outputPath
+    }
+}
+
+/// One tensor of the output and what will happen to it.
+public struct PlannedTensor {
+    public var name: String
+    public var shape: [Int]
+    public var sourceDType: DType
+    public var outputDType: DType
+    public var decision: TensorSelection.Decision
+    /// Index of the fine-tuned shard that holds it (the default output layout).
+    public var shard: Int
+    public var byteCount: Int
+}
+
+/// Prunes the delta between two checkpoints with a method, streaming tensor by tensor
+/// from mmap views: at any time it holds the two input views, the method's working
+/// tensors for one tensor and the output being written. Kernels use every thread;
+/// their results do not depend on the thread count, so neither does the output.
+public final class Pruner {
+    public let configuration: PruneConfiguration
+    public let method: PruneMethod
+    public let base: Checkpoint
+    public let finetuned: Checkpoint
+    public private(set) var plan: [PlannedTensor] = []
+    public let layerCount: Int
+
+    public init(_ configuration: PruneConfiguration, method: PruneMethod) throws {
+        self.configuration = configuration
+        self.method = method
+        try method.schema.validate(configuration.settings)
+        base = try Checkpoint(path: configuration.basePath)
+        finetuned = try Checkpoint(path: configuration.finetunedPath)
+        layerCount = (finetuned.names.compactMap(layerIndex(of:)).max() ?? -1) + 1
+        plan = try makePlan()
+    }
+
+    private func makePlan() throws -> [PlannedTensor] {
+        var shardOf: [String: Int] = [:]
+        for (index, shard) in finetuned.shards.enumerated() { for name in shard.names { shardOf[name] = index } }
+        let selection = configuration.selection
+        var planned: [PlannedTensor] = []
+        for name in finetuned.names {
+            guard let info = finetuned.info(name) else { continue }
+            var decision = selection.decide(name: name, shape: info.shape) { weight in
+                self.finetuned.info(weight)?.shape.count == 2
+            }
+            if case .prune = decision {
+                guard info.dtype.isComputable else {
+                    throw PruneError("\(configuration.finetunedPath): tensor \"\(name)\" is \(info.dtype.name); only F32, F16, BF16 and F64 tensors can be pruned (exclude it with --exclude)")
+                }
+                guard let baseInfo = base.info(name) else {
+                    throw PruneError("\(configuration.basePath): no tensor \"\(name)\", which the fine-tuned checkpoint has and the method should prune (exclude it with --exclude '\(name)')")
+                }
+                guard baseInfo.shape == info.shape else {
+                    throw PruneError("tensor \"\(name)\": shape \(info.shape.shapeText) in \(configuration.finetunedPath) vs \(baseInfo.shape.shapeText) in \(configuration.basePath)")
+                }
+                guard baseInfo.dtype.isComputable else {
+                    throw PruneError("\(configuration.basePath): tensor \"\(name)\" is \(baseInfo.dtype.name), which cannot be pruned")
+                }
+            } else if configuration.output == .delta, base.info(name) == nil {
+                decision = .keep("not in base: written as fine-tuned values")
+            }
+            var outputDType = info.dtype
+            if let wanted = configuration.dtype, info.dtype.isComputable { outputDType = wanted }
+            planned.append(PlannedTensor(name: name, shape: info.shape, sourceDType: info.dtype, outputDType: outputDType,
+                                         decision: decision, shard: shardOf[name] ?? 0,
+                                         byteCount: info.shape.reduce(1, *) * outputDType.byteSize))
+        }
+        return planned
+    }
+
+    /// The parameters as the run records them: defaults and global settings, then
+    /// glob settings as written.
+    public var recordedParameters: [String: String] {
+        var values: [String: String] = [:]
+        for spec in method.schema.specs { if let value = spec.defaultValue { values[spec.name] = value.description } }
+        for setting in configuration.settings {
+            let key = setting.glob.map { "\($0.pattern):\(setting.key)" } ?? setting.key
+            values[key] = setting.text
+        }
+        return values
+    }
+
+    /// What `--dry-run` prints: the plan and each pruned tensor's parameters.
+    public func dryRunText() throws -> String {
+        var rows: [[String]] = []
+        for tensor in plan {
+            switch tensor.decision {
+            case .prune:
+                let parameters = try method.schema.resolve(configuration.settings, name: tensor.name,
+                                                           layer: layerIndex(of: tensor.name), layerCount: layerCount)
+                rows.append([tensor.name, tensor.shape.shapeText, tensor.outputDType.name, "prune",
+                             parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")])
+            case .keep(let reason):
+                rows.append([tensor.name, tensor.shape.shapeText, tensor.outputDType.name, "keep", reason])
+            }
+        }
+        let pruned = plan.filter { if case .prune = $0.decision { return true }; return false }.count
+        return (renderTable(header: ["tensor", "shape", "dtype", "action", "parameters / reason"], rows: rows)
+                + ["\(pruned) of \(plan.count) tensors would be pruned with \(method.name) \(method.version), seed \(configuration.seed); nothing written (dry run)"])
+            .joined(separator: "\n")
+    }
+
+    /// Runs the method over every tensor and writes the output folder (shards, index,
+    /// config and tokenizer files). Nothing is left behind on failure.
+    public func run(progress: Progress? = nil) throws -> RunReport {
+        let started = Date()
+        var report = RunReport(lopperVersion: configuration.lopperVersion, method: method.name,
+                               parameters: recordedParameters, seed: configuration.seed, output: configuration.output.rawValue)
+        report.methodVersion = method.version
+        let writer = try makeWriter(report: report)
+        var bytesDone = 0
+        for (index, tensor) in plan.enumerated() {
+            progress?.update(tensors: index, bytes: bytesDone, current: tensor.name)
+            let (output, tensorReport) = try process(tensor)
+            report.bytesRead += tensor.shape.reduce(1, *) * tensor.sourceDType.byteSize * (tensorReport.action == "pruned" ? 2 : 1)
+            try writer.write(output, name: tensor.name)
+            report.tensors.append(tensorReport)
+            bytesDone += tensor.byteCount
+        }
+        try writer.finish(copying: finetuned)
+        progress?.update(tensors: plan.count, bytes: bytesDone, current: "")
+        progress?.finish()
+        report.bytesWritten = bytesDone
+        report.seconds = Date().timeIntervalSince(started)
+        return report
+    }
+
+    private func makeWriter(report: RunReport) throws -> ShardedWriter {
+        let metadata = try Self.metadata(for: report)
+        let entries = plan.map { SafetensorsWriter.Entry(name: $0.name, dtype: $0.outputDType, shape: $0.shape) }
+        if let shardSize = configuration.shardSize {
+            return try ShardedWriter(folder: configuration.outputPath, entries: entries, maxShardBytes: shardSize,
+                                     metadata: metadata, overwrite: configuration.overwrite)
+        }
+        var shards = [[SafetensorsWriter.Entry]](repeating: [], count: max(1, finetuned.shards.count))
+        for (tensor, entry) in zip(plan, entries) { shards[tensor.shard].append(entry) }
+        return try ShardedWriter(folder: configuration.outputPath, shards: shards, metadata: metadata,
+                                 overwrite: configuration.overwrite)
+    }
+
+    /// The run as the output's `__metadata__` records it.
+    static func metadata(for report: RunReport) throws -> [String: String] {
+        let parameters = try JSONSerialization.data(withJSONObject: report.parameters, options: [.sortedKeys])
+        return [
+            "lopper.version": report.lopperVersion,
+            "lopper.method": report.method,
+            "lopper.method_version": report.methodVersion ?? "",
+            "lopper.parameters": String(decoding: parameters, as: UTF8.self),
+            "lopper.seed": String(report.seed),
+            "lopper.output": report.output,
+        ]
+    }
+
+    /// One tensor: the output to write and its report line.
+    func process(_ tensor: PlannedTensor) throws -> (Tensor, TensorReport) {
+        let layer = layerIndex(of: tensor.name)
+        var line = TensorReport(name: tensor.name, shape: tensor.shape, dtype: tensor.outputDType.name, action: "kept", layer: layer)
+        let finetunedTensor = try finetuned.tensor(tensor.name)
+        guard case .prune = tensor.decision else {
+            if case .keep(let reason) = tensor.decision { line.reason = reason }
+            return (try keptOutput(tensor, finetunedTensor), line)
+        }
+        let baseTensor = try base.tensor(tensor.name)
+        let parameters = try method.schema.resolve(configuration.settings, name: tensor.name, layer: layer, layerCount: layerCount)
+        let kind = tensor.name.hasSuffix(".weight") ? "weight" : tensor.name.hasSuffix(".bias") ? "bias" : "other"
+        let job = PruneJob(name: tensor.name, layer: layer, layerCount: layerCount, kind: kind, base: baseTensor,
+                           finetuned: finetunedTensor, parameters: parameters, seed: configuration.seed,
+                           output: configuration.output, outputDType: tensor.outputDType)
+        let outcome = try method.prune(job)
+        let output = try finish(outcome.result, job: job)
+        let comparison = try compareDelta(base: baseTensor, finetuned: finetunedTensor, output: output,
+                                          isMerged: configuration.output == .merged)
+        if comparison.nonFiniteBefore > 0 {
+            throw PruneError("tensor \"\(tensor.name)\": \(comparison.nonFiniteBefore) NaN or infinite values in the base or fine-tuned weights")
+        }
+        if comparison.nonFiniteAfter > 0 {
+            throw PruneError("method \(method.name) produced \(comparison.nonFiniteAfter) NaN or infinite values for tensor \"\(tensor.name)\"")
+        }
+        line.action = "pruned"
+        line.parameters = parameters.mapValues(\.description)
+        line.keptFraction = comparison.keptFraction
+        line.rescale = outcome.rescale
+        line.deltaMeanBefore = comparison.meanBefore
+        line.deltaStdBefore = comparison.stdBefore
+        line.deltaMeanAfter = comparison.meanAfter
+        line.deltaStdAfter = comparison.stdAfter
+        line.relativeL2Error = comparison.relativeL2Error
+        line.figures = outcome.figures
+        line.notes = outcome.notes
+        return (output, line)
+    }
+
+    private func keptOutput(_ tensor: PlannedTensor, _ finetunedTensor: Tensor) throws -> Tensor {
+        if configuration.output == .delta, base.info(tensor.name)?.shape == tensor.shape, tensor.sourceDType.isComputable {
+            return try delta(finetunedTensor, try base.tensor(tensor.name), dtype: tensor.outputDType)
+        }
+        return tensor.outputDType == finetunedTensor.dtype ? finetunedTensor : try finetunedTensor.converted(to: tensor.outputDType)
+    }
+
+    /// The method's result as the tensor to write, checked against the job.
+    private func finish(_ result: PruneOutcome.Result, job: PruneJob) throws -> Tensor {
+        switch result {
+        case .unchanged:
+            return job.output == .merged
+                ? (job.outputDType == job.finetuned.dtype ? job.finetuned : try job.finetuned.converted(to: job.outputDType))
+                : try delta(job.finetuned, job.base, dtype: job.outputDType)
+        case .output(let tensor):
+            guard tensor.shape == job.base.shape else {
+                throw PruneError("method \(method.name) returned shape \(tensor.shape.shapeText) for tensor \"\(job.name)\" of shape \(job.base.shape.shapeText)")
+            }
+            return tensor.dtype == job.outputDType ? tensor : try tensor.converted(to: job.outputDType)
+        case .prunedDelta(let pruned):
+            guard pruned.shape == job.base.shape else {
+                throw PruneError("method \(method.name) returned shape \(pruned.shape.shapeText) for tensor \"\(job.name)\" of shape \(job.base.shape.shapeText)")
+            }
+            guard pruned.dtype.isComputable else {
+                throw PruneError("method \(method.name) returned a \(pruned.dtype.name) tensor for \"\(job.name)\"; expected a floating-point delta")
+            }
+            return job.output == .merged ? try add(job.base, pruned, dtype: job.outputDType) : try pruned.converted(to: job.outputDType)
+        }
+    }
+}
+
+public struct PruneError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}
