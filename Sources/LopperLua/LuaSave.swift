@@ -159,12 +159,11 @@ enum LuaSave {
             stack.pushNil()
             while lua_next(state, 1) != 0 {
                 defer { stack.pop() }
+                // (On an error the stack is discarded: no need to rebalance it.)
                 guard let name = stack.stringValue(-2) else {
-                    stack.pop()
-                    throw LuaError("save: table keys must be tensor names (strings), got a \(stack.typeName(-1)) key")
+                    throw LuaError("save: table keys must be tensor names (strings), got a \(stack.typeName(-2)) key")
                 }
                 guard let tensor = TensorUserdata.tensor(at: -1, on: stack) else {
-                    stack.pop()
                     throw LuaError("save: \"\(name)\" must be a tensor, got a \(stack.typeName(-1)) value")
                 }
                 tensors.append((name, tensor))
@@ -234,7 +233,7 @@ enum LuaSave {
         if !stack.isNoneOrNil(-1) {
             if let checkpoint = CheckpointFunctions.object(stack, -1) { options.copyFiles = checkpoint.checkpoint }
             else if let delta = DeltaUserdata.object(stack, -1) { options.copyFiles = delta.finetuned.checkpoint }
-            else { stack.pop(); throw LuaError("save: copy_files must be a checkpoint or a delta, got a \(stack.typeName(-1)) value") }
+            else { throw LuaError("save: copy_files must be a checkpoint or a delta, got a \(stack.typeName(-1)) value") }
         }
         stack.pop()
         if lua_getfield(state, 3, "metadata") != LUA_TNIL {
