@@ -22,7 +22,7 @@ public struct LuaDoc: Sendable {
 /// renders it to Docs/lua-api.md; tests check that every registered function has an
 /// entry and every entry a function, so docs and code cannot drift.
 public enum LuaDocs {
-    public static let entries: [LuaDoc] = globals + module + tensor + operators + pruning
+    public static let entries: [LuaDoc] = globals + module + tensor + operators + checkpoint + pruning
 
     static let globals: [LuaDoc] = [
         .init(name: "help", section: .globals, signature: "help([x])",
@@ -32,8 +32,6 @@ public enum LuaDocs {
     static let module: [LuaDoc] = [
         .init(name: "lopper.version", section: .module, signature: "lopper.version",
               summary: "The version of lopper, a string such as `\"0.1.0\"`."),
-        .init(name: "lopper.delta", section: .module, signature: "lopper.delta(base, finetuned) -> Tensor",
-              summary: "The difference `finetuned - base` of two tensors of the same shape, as F32 (one fused pass)."),
         .init(name: "lopper.zeros", section: .module, signature: "lopper.zeros(shape [, dtype]) -> Tensor",
               summary: "A tensor of zeros. `shape` is a table such as `{4096, 11008}`; `dtype` defaults to `\"F32\"`."),
         .init(name: "lopper.ones", section: .module, signature: "lopper.ones(shape [, dtype]) -> Tensor",
@@ -119,27 +117,27 @@ public enum LuaDocs {
               summary: "Column j multiplied by `v[j]` (F32 result)."),
     ]
 
-    // Added with the checkpoint bindings (LopperIO): load, save, Checkpoint and Delta.
+    // The checkpoint bindings (LopperIO): load, delta, save, Checkpoint and Delta. Trusted states only.
     static let checkpoint: [LuaDoc] = [
         .init(name: "lopper.load", section: .checkpoint, signature: "lopper.load(path) -> Checkpoint",
-              summary: "Opens a `.safetensors` file or a checkpoint folder lazily. `ck[name]` is a tensor view of the mapped file (no copy); `ck:names()` and `pairs(ck)` go in file order. Not available in plugins."),
+              summary: "Opens a `.safetensors` file or a checkpoint folder (one file, shards with a `*.safetensors.index.json`, or loose shards), reading only the headers. `ck[name]` is a tensor view of the mapped file (no copy; nil for unknown names, and methods win over tensors of the same name: use `ck:tensor(name)`); `ck:names()` and `pairs(ck)` go in file order; `#ck` counts the tensors; `tostring(ck)` is a one-line summary. Not available in plugins."),
         .init(name: "lopper.delta", section: .checkpoint, signature: "lopper.delta(base, finetuned) -> Delta | Tensor",
-              summary: "With two checkpoints (or paths): a lazy delta whose `d[name]` computes `finetuned[name] - base[name]` (F32) on access. With two tensors: that difference at once."),
-        .init(name: "lopper.save", section: .checkpoint, signature: "lopper.save(tensors, path [, {shard_size=bytes, metadata={...}}])",
-              summary: "Writes tensors to `path` as safetensors: `tensors` is a table `{name = tensor}` (written in name order), a Checkpoint or Delta (file order), or an iterator function returning `name, tensor` until nil. With `shard_size` writes a sharded checkpoint folder. Not available in plugins."),
+              summary: "With two tensors: `finetuned - base` at once, as F32 (one fused pass; shapes must match). With two checkpoints (or paths): a lazy Delta whose `d[name]` computes `finetuned[name] - base[name]` (F32) on access; nothing is read before. Not available in plugins (they receive the delta)."),
+        .init(name: "lopper.save", section: .checkpoint, signature: "lopper.save(tensors, path [, {shard_size=, metadata=, dtype=, overwrite=, copy_files=}])",
+              summary: "Writes tensors as safetensors. `tensors` is a table `{name = tensor}` (written in name order), an array of `{name, tensor}` pairs (in order), a Checkpoint or Delta (their order; a Delta's tensors are computed one at a time), or an iterator function returning `name, tensor` until nil (e.g. `coroutine.wrap`); an iterator is called once per tensor and its tensors are streamed to a temporary file beside the output, then assembled, so only one tensor is in memory at a time. A `path` ending in `.safetensors` is one file; any other path a checkpoint folder with shards of at most `shard_size` bytes (a number or `\"2GB\"`, `\"500MB\"`, `\"1GiB\"`; default 5GB) and `model.safetensors.index.json` when there are several. `metadata` (strings) goes into `__metadata__`; `dtype` converts every floating-point tensor (integer and BOOL tensors are kept; a Delta is written in it); `overwrite = true` replaces an existing output; `copy_files = ck` copies the config and tokenizer files of a checkpoint folder. The output appears under its name only when complete. Not available in plugins."),
 
         .init(name: "Checkpoint:names", section: .checkpoint, signature: "ck:names() -> {names}",
               summary: "Tensor names in file order (also `pairs(ck)` gives `name, tensor` in that order; `#ck` counts them)."),
         .init(name: "Checkpoint:info", section: .checkpoint, signature: "ck:info(name) -> {dtype, shape, bytes}",
-              summary: "The header entry of a tensor without reading its data."),
+              summary: "The header entry of a tensor without reading its data: `{dtype = \"BF16\", shape = {...}, bytes = n}`."),
         .init(name: "Checkpoint:metadata", section: .checkpoint, signature: "ck:metadata() -> table",
-              summary: "The `__metadata__` strings of the file (of the first shard for a folder)."),
+              summary: "The `__metadata__` strings of the file (of all shards for a folder; the first shard wins where they differ)."),
         .init(name: "Checkpoint:tensor", section: .checkpoint, signature: "ck:tensor(name) -> Tensor",
-              summary: "Like `ck[name]`, but an unknown name is an error instead of nil."),
+              summary: "Like `ck[name]`, but an unknown name is an error naming the checkpoint and the tensor (with a close name when there is one)."),
         .init(name: "Delta:names", section: .checkpoint, signature: "d:names() -> {names}",
-              summary: "Names of the fine-tuned checkpoint that also exist in the base, in file order (`pairs(d)` iterates them)."),
+              summary: "Names of the fine-tuned checkpoint that also exist in the base, in the fine-tuned file order (`pairs(d)` iterates `name, delta`; `#d` counts them). A name whose shapes differ is listed; computing its delta is an error naming the tensor and both shapes."),
         .init(name: "Delta:tensor", section: .checkpoint, signature: "d:tensor(name) -> Tensor",
-              summary: "The delta `finetuned[name] - base[name]` as F32 (also `d[name]`, which gives nil for unknown names)."),
+              summary: "The delta `finetuned[name] - base[name]` as F32, computed now (also `d[name]`, which gives nil for unknown names)."),
         .init(name: "Delta:base", section: .checkpoint, signature: "d:base(name) -> Tensor",
               summary: "The base tensor of `name` (a view of the file)."),
         .init(name: "Delta:finetuned", section: .checkpoint, signature: "d:finetuned(name) -> Tensor",
