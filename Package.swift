@@ -44,6 +44,7 @@ let package = Package(
         .testTarget(name: "LopperIOTests", dependencies: ["LopperIO", "LopperCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LopperPruneTests", dependencies: ["LopperPrune", "LopperIO", "LopperCore"]),
+        .testTarget(name: "PluginTests", dependencies: ["LopperLua", "LopperPrune", "LopperIO", "LopperCore"]),
         .testTarget(name: "LopperLuaTests", dependencies: ["LopperLua", "LopperIO", "LopperCore"],
                     resources: [.copy("Scripts")]),
     ],

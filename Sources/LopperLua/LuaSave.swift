@@ -45,6 +45,13 @@ enum LuaSave {
             throw LuaError("save: \(path): shard_size needs a folder path (one not ending in .safetensors)")
         }
         try checkTarget(path, isFile: isFile, overwrite: options.overwrite)
+        // Like `mkdir -p` for the parent: saving into a new folder tree just works.
+        let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        do {
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
+        } catch {
+            throw LuaError("save: \(path): cannot create the folder \(parent): \(error.localizedDescription)")
+        }
 
         var spill: SpillFile?
         defer { spill?.remove() }

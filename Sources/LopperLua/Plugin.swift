@@ -36,7 +36,10 @@ public final class Plugin: PruneMethod {
             throw PluginError("\(path): cannot read the plugin file")
         }
         guard let source = String(data: data, encoding: .utf8) else { throw PluginError("\(path): not UTF-8 text") }
-        try self.init(source: source, chunkName: "@" + path, path: path, limits: limits)
+        // Lua shortens long chunk names in messages: name the chunk by its file name,
+        // and errors carry the full path in front.
+        let file = URL(fileURLWithPath: path).lastPathComponent
+        try self.init(source: source, chunkName: "@" + file, path: path, limits: limits)
     }
 
     /// Loads plugin source code (`chunkName` as Lua names chunks: `@file` or `=name`).
@@ -59,7 +62,7 @@ public final class Plugin: PruneMethod {
             try stack.call(arguments: 3, results: 1)
         } catch let error as LuaError {
             stack.setTop(base)
-            throw PluginError(error.message)
+            throw PluginError("plugin \(path): \(error.message)")
         }
         lua_setfield(state, lopper_registryindex(), Self.hostKey)
         let description = try Self.call(lua, "describe") { _ in 0 }
@@ -82,7 +85,7 @@ public final class Plugin: PruneMethod {
         do {
             results = try Self.call(lua, "run") { stack in self.pushFields(job, on: stack); return 1 }
         } catch let error as LuaError {
-            throw PluginError("plugin \(name), tensor \"\(job.name)\": \(error.message)")
+            throw PluginError("plugin \(name) (\(path)), tensor \"\(job.name)\": \(error.message)")
         }
         let figures = state.figures, notes = state.notes, rescale = state.rescale
         switch (results.first?.string, results.dropFirst().first?.tensor) {

@@ -6,9 +6,8 @@ enum PluginHost {
     local source, chunkname, job = ...
     local type, tostring, pairs, ipairs, error, setmetatable = type, tostring, pairs, ipairs, error, setmetatable
     local lopper = lopper
-    local where = chunkname:sub(2)
-
-    local function fail(message) error(where .. ": " .. message, 0) end
+    -- Swift prefixes the plugin's path to every error.
+    local function fail(message) error(message, 0) end
 
     local chunk, problem = load(source, chunkname, "t")
     if not chunk then error(problem, 0) end
@@ -117,9 +116,10 @@ enum PluginHost {
         if not is_tensor(pruned) then fail("prune must return a tensor or nil, got " .. type(pruned)) end
         return "delta", pruned
       end
+      local p = ctx.params.rate
+      if p == 0 then return "unchanged" end  -- every rescale is 1 at p = 0: the identity
       local scores = plugin.score(delta, ctx)
       if not is_tensor(scores) then fail("score must return a tensor, got " .. type(scores)) end
-      local p = ctx.params.rate
       local mask = lopper.keep_top(scores, 1 - p, ctx.params.granularity, ctx.params)
       local scale
       if plugin.rescale then

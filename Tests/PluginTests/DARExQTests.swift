@@ -1,0 +1,88 @@
+import Foundation
+import XCTest
+import LopperCore
+import LopperLua
+import LopperPrune
+
+/// DAREx-q's choices of q against hand-computed and brute-force references.
+final class DARExQTests: XCTestCase {
+    func testClosedFormMinimisesTheExpectedSquaredOutputChange() {
+        let sums = [0.3, -0.1, 0.5], squares = [0.02, 0.03, 0.01], p = 0.9
+        let q = DARExQ.mseOptimal(p: p, rowSums: sums, rowSquares: squares)
+        // Hand computation: (1-p) + p * sum Q / sum S^2 = 0.1 + 0.9 * 0.06 / 0.35.
+        XCTAssertEqual(q, 0.1 + 0.9 * 0.06 / 0.35, accuracy: 1e-12)
+        // And it is the minimum of sum_i (1-(1-p)/q)^2 S_i^2 + p(1-p) Q_i / q^2 on a fine grid.
+        func risk(_ q: Double) -> Double {
+            zip(sums, squares).reduce(0) { $0 + pow(1 - (1 - p) / q, 2) * $1.0 * $1.0 + p * (1 - p) * $1.1 / (q * q) }
+        }
+        let grid = stride(from: 0.1001, through: 1.0, by: 0.0001)
+        let best = grid.min { risk($0) < risk($1) }!
+        XCTAssertEqual(q, best, accuracy: 2e-4)
+        XCTAssertEqual(DARExQ.mseOptimal(p: p, rowSums: [0], rowSquares: [1]), 1)
+        XCTAssertEqual(DARExQ.mseOptimal(p: 0.5, rowSums: [0.01], rowSquares: [1]), 1, "clipped to 1")
+    }
+
+    func testAnalyticalQScansTheBoundPerRow() {
+        let p = 0.9, eta = 2.0, gamma = 0.05
+        XCTAssertEqual(DARExQ.phi(0.5), 0.5)
+        XCTAssertEqual(DARExQ.phi(0.9), (1 - 1.8) / log(0.1 / 0.9), accuracy: 1e-12)
+        let sums = [-0.5, 0.2, 0.01], squares = [0.4, 0.1, 0.3]
+        let (q, rows) = DARExQ.analytical(p: p, eta: eta, gamma: gamma, rowSums: sums, rowSquares: squares)
+        for (row, (s, q2)) in zip(sums, squares).enumerated() {
+            // Reference: brute force over the same grid, written independently.
+            var best = 0.0, bestValue = Double.infinity
+            var k = 0
+            while true {
+                let candidate = 0.1 + Double(k) * 0.001
+                if candidate > 1 + 1e-9 { break }
+                let bound = eta * (1 - 0.1 / candidate) * s + eta * eta * DARExQ.phi(p) * q2 / (4 * candidate * candidate) + log(2 / gamma)
+                if bound < bestValue { bestValue = bound; best = candidate }
+                k += 1
+            }
+            XCTAssertEqual(rows[row], best, accuracy: 1e-9, "row \(row)")
+            XCTAssertGreaterThanOrEqual(rows[row], 0.1 - 1e-12)
+            XCTAssertLessThanOrEqual(rows[row], 1 + 1e-12)
+        }
+        XCTAssertEqual(q, rows.reduce(0, +) / 3, accuracy: 1e-12)
+    }
+
+    func testLuaDarexQMatchesTheSwiftReference() throws {
+        let lua = try LuaState(sandbox: .init())
+        defer { lua.close() }
+        let delta = Tensor([0.1, -0.2, 0.3, 0.05, 0.02, -0.01], shape: [2, 3])
+        lua.setGlobal("d", .tensor(delta))
+        let closed = try lua.run("return lopper.darex_q(d, 0.9)")
+        let sums = [0.2, 0.06], squares = [0.01 + 0.04 + 0.09, 0.0025 + 0.0004 + 0.0001]
+        XCTAssertEqual(try XCTUnwrap(closed.first?.number), DARExQ.mseOptimal(p: 0.9, rowSums: sums, rowSquares: squares), accuracy: 1e-6)
+        let analytical = try lua.run("return lopper.darex_q(d, 0.9, { mode = 'analytical', eta = 3 })")
+        let reference = DARExQ.analytical(p: 0.9, eta: 3, rowSums: sums, rowSquares: squares)
+        XCTAssertEqual(try XCTUnwrap(analytical.first?.number), reference.q, accuracy: 2e-3)
+        XCTAssertEqual(try XCTUnwrap(analytical.last?.tensor).count, 2)
+        // With inputs x, c_ij = D_ij x_j.
+        lua.setGlobal("x", .tensor(Tensor([1, 0, 2], shape: [3])))
+        let weighted = try lua.run("return lopper.darex_q(d, 0.9, { inputs = x })")
+        let weightedSums = [0.1 + 0.6, 0.05 - 0.02], weightedSquares = [0.01 + 0.36, 0.0025 + 0.0004]
+        XCTAssertEqual(try XCTUnwrap(weighted.first?.number), DARExQ.mseOptimal(p: 0.9, rowSums: weightedSums, rowSquares: weightedSquares), accuracy: 1e-6)
+        XCTAssertThrowsError(try lua.run("return lopper.darex_q(d, 0.9, { mode = 'guess' })"))
+    }
+
+    func testFixedQRescalesByOneOverQ() throws {
+        let fixture = try PipelineFixture()
+        defer { fixture.remove() }
+        let report = try fixture.prune(try PipelineFixture.plugin("darex_q"), ["rate=0.9", "mode=fixed", "q=0.25"], output: .delta)
+        let name = "model.layers.0.mlp.up_proj.weight"
+        XCTAssertEqual(report.tensors.first { $0.name == name }?.rescale, 4)
+        let pruned = try fixture.tensor("out", name).floats().map(Double.init)
+        let original = try fixture.delta(name)
+        for (after, before) in zip(pruned, original) where after != 0 { XCTAssertEqual(after, 4 * before, accuracy: 1e-5) }
+        XCTAssertThrowsError(try fixture.prune(try PipelineFixture.plugin("darex_q"), ["rate=0.9", "mode=fixed", "q=0.05"], out: "bad")) { error in
+            XCTAssertTrue("\(error)".contains("must exceed 1 - rate"), "\(error)")
+        }
+        let closed = try fixture.prune(try PipelineFixture.plugin("darex_q"), ["rate=0.9"], out: "closed")
+        let line = try XCTUnwrap(closed.tensors.first { $0.name == name })
+        XCTAssertTrue(line.notes.contains { $0.contains("no calibration statistics") })
+        let q = try XCTUnwrap(line.figures["q"])
+        XCTAssertGreaterThan(q, 0.1)
+        XCTAssertLessThanOrEqual(q, 1)
+    }
+}
