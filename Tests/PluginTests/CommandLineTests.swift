@@ -1,0 +1,123 @@
+import Foundation
+import XCTest
+
+/// `lopper prune` and `lopper plugin` as a user runs them: the built binary
+/// (Scripts/test builds it before the tests), exit codes, one-line errors and no
+/// partial output.
+final class CommandLineTests: XCTestCase {
+    var binary: String {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent(".build/release/lopper").path
+    }
+
+    func lopper(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {
+        guard FileManager.default.isExecutableFile(atPath: binary) else {
+            throw XCTSkip("\(binary) is not built (Scripts/test builds it first)")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+    }
+
+    func testPruneWritesAModelAndAReport() throws {
+        let fixture = try PipelineFixture(dtype: .bf16)
+        defer { fixture.remove() }
+        let out = fixture.folder + "/pruned", report = fixture.folder + "/report.json"
+        let run = try lopper(["prune", "--base", fixture.base, "--finetuned", fixture.finetuned, "--method", "darex-q",
+                              "--set", "rate=0.9", "--seed", "3", "--out", out, "--report", report])
+        XCTAssertEqual(run.status, 0, run.error)
+        XCTAssertTrue(run.output.contains("method darex_q, seed 3"), run.output)
+        XCTAssertTrue(run.output.contains("kept as fine-tuned:"), run.output)
+        XCTAssertEqual(run.error, "", "no progress bar without a terminal")
+        let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
+        XCTAssertEqual(json?["method"] as? String, "darex_q")
+        XCTAssertEqual((json?["tensors"] as? [Any])?.count, 11)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/model.safetensors.index.json"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/config.json"))
+
+        let again = try lopper(["prune", "--base", fixture.base, "--finetuned", fixture.finetuned, "--method", "dare", "--out", out])
+        XCTAssertEqual(again.status, 1)
+        XCTAssertTrue(again.error.contains("--overwrite"), again.error)
+
+        let dry = try lopper(["prune", "--base", fixture.base, "--finetuned", fixture.finetuned, "--method", "dare",
+                              "--set", "rate=[0.5,0.9]", "--dry-run"])
+        XCTAssertEqual(dry.status, 0, dry.error)
+        XCTAssertTrue(dry.output.contains("rate=0.9"), dry.output)
+        XCTAssertTrue(dry.output.contains("6 of 11 tensors would be pruned"), dry.output)
+    }
+
+    func testBadInputGivesOneLineAndNoOutput() throws {
+        let fixture = try PipelineFixture()
+        defer { fixture.remove() }
+        let out = fixture.folder + "/never"
+        let failing = fixture.folder + "/failing.lua"
+        try """
+        return { name = "failing", version = "1", api = 1, summary = "fails on layer 1",
+          prune = function(delta, ctx)
+            if ctx.layer == 1 then error("layer one is cursed") end
+            return delta
+          end }
+        """.write(toFile: failing, atomically: true, encoding: .utf8)
+        let cases: [([String], String)] = [
+            (["--method", "dare", "--set", "rate=7"], "outside 0..1"),
+            (["--method", "dare", "--set", "speed=1"], "unknown parameter 'speed'"),
+            (["--method", "nonesuch"], "no method named 'nonesuch'; available: dare, darex_q, magnitude, structural"),
+            (["--method", failing], "failing.lua:3: layer one is cursed"),
+            (["--method", "dare", "--dtype", "int8"], "--dtype must be"),
+            (["--method", "dare", "--shard-size", "lots"], "cannot read the size"),
+        ]
+        for (arguments, expected) in cases {
+            let run = try lopper(["prune", "--base", fixture.base, "--finetuned", fixture.finetuned, "--out", out] + arguments)
+            XCTAssertNotEqual(run.status, 0, arguments.joined(separator: " "))
+            XCTAssertTrue(run.error.contains(expected), "expected '\(expected)' in: \(run.error)")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: out), "output left behind by \(arguments)")
+            let leftovers = try FileManager.default.contentsOfDirectory(atPath: fixture.folder).filter { $0.hasPrefix(".") }
+            XCTAssertEqual(leftovers, [], "temporary files left behind by \(arguments)")
+        }
+        let missing = try lopper(["prune", "--base", fixture.folder + "/nowhere", "--finetuned", fixture.finetuned,
+                                  "--method", "dare", "--out", out])
+        XCTAssertEqual(missing.status, 1)
+        XCTAssertTrue(missing.error.contains("nowhere: no such file or folder"), missing.error)
+    }
+
+    func testPluginCommandsListDescribeCheckAndInstall() throws {
+        let home = NSTemporaryDirectory() + "lopper-home-\(UUID().uuidString)"
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        let environment = ["XDG_DATA_HOME": home, "LOPPER_PLUGIN_PATH": ""]
+        let list = try lopper(["plugin", "list"], environment: environment)
+        XCTAssertEqual(list.status, 0, list.error)
+        for name in ["dare", "darex_q", "structural", "magnitude"] { XCTAssertTrue(list.output.contains(name), list.output) }
+        let info = try lopper(["plugin", "info", "darex-q"], environment: environment)
+        XCTAssertTrue(info.output.contains("mode (string, default closed_form, one of fixed|closed_form|analytical)"), info.output)
+
+        let file = home + "-mine.lua"
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        try """
+        return { name = "halve", version = "0.2.0", api = 1, summary = "halves every delta",
+          prune = function(delta, ctx) return delta * 0.5 end }
+        """.write(toFile: file, atomically: true, encoding: .utf8)
+        let check = try lopper(["plugin", "check", file], environment: environment)
+        XCTAssertEqual(check.status, 0, check.error)
+        XCTAssertTrue(check.output.contains("ok: halve 0.2.0"), check.output)
+        let install = try lopper(["plugin", "install", file], environment: environment)
+        XCTAssertEqual(install.status, 0, install.error)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: home + "/lopper/plugins/halve.lua"))
+        let listed = try lopper(["plugin", "list"], environment: environment)
+        XCTAssertTrue(listed.output.contains("halve"), listed.output)
+        XCTAssertTrue(listed.output.contains("user"), listed.output)
+
+        try "return { name = 'bad', version = '1', api = 1, summary = 's', prune = function(d) return lopper.zeros({1}) end }"
+            .write(toFile: file, atomically: true, encoding: .utf8)
+        let bad = try lopper(["plugin", "check", file], environment: environment)
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.error.contains("returned shape [1]"), bad.error)
+    }
+}
