@@ -1,9 +1,11 @@
 -- Writes a small pre-trained / fine-tuned pair laid out like a Hugging Face Llama
 -- folder (config.json, tokenizer_config.json, BF16 weights in two shards with an index).
---   lopper run Scripts/make_demo_pair.lua OUT_FOLDER [SEED]
+--   lopper run Scripts/make_demo_pair.lua OUT_FOLDER [SEED [HIDDEN INTERMEDIATE LAYERS VOCAB SHARD_BYTES]]
+-- (the benchmark uses the size arguments for a larger pair)
 local out, seed = arg[1], tonumber(arg[2] or "7")
-assert(out, "usage: lopper run Scripts/make_demo_pair.lua OUT_FOLDER [SEED]")
-local hidden, intermediate, layers, vocab = 64, 176, 4, 256
+assert(out, "usage: lopper run Scripts/make_demo_pair.lua OUT_FOLDER [SEED [HIDDEN INTERMEDIATE LAYERS VOCAB SHARD_BYTES]]")
+local hidden, intermediate = tonumber(arg[3] or "64"), tonumber(arg[4] or "176")
+local layers, vocab, shard_bytes = tonumber(arg[5] or "4"), tonumber(arg[6] or "256"), tonumber(arg[7] or "300000")
 
 local function centered(shape, name, scale, shift)
   return (lopper.rand(shape, seed, name) - 0.5) * scale + (shift or 0)
@@ -42,16 +44,16 @@ local function model(finetuned)
   end
 end
 
-local config = [[{
+local config = string.format([[{
   "architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": "bfloat16",
-  "hidden_size": 64, "intermediate_size": 176, "num_hidden_layers": 4, "num_attention_heads": 4,
-  "num_key_value_heads": 2, "vocab_size": 256, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+  "hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d, "num_attention_heads": 4,
+  "num_key_value_heads": 2, "vocab_size": %d, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
   "max_position_embeddings": 256, "tie_word_embeddings": false
 }
-]]
+]], hidden, intermediate, layers, vocab)
 for _, which in ipairs({ "base", "finetuned" }) do
   local folder = out .. "/" .. which
-  lopper.save(model(which == "finetuned"), folder, { dtype = "bf16", shard_size = 300000, overwrite = true,
+  lopper.save(model(which == "finetuned"), folder, { dtype = "bf16", shard_size = shard_bytes, overwrite = true,
     metadata = { source = "lopper demo " .. which } })
   for file, text in pairs({ ["config.json"] = config, ["tokenizer_config.json"] = '{"model_max_length": 256}\n' }) do
     local f = assert(io.open(folder .. "/" .. file, "w"))

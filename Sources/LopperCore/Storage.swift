@@ -106,6 +106,18 @@ public final class MappedFile: @unchecked Sendable {
 
     private let isAnonymous: Bool
 
+    /// Drops the resident pages of bytes `range` from this process (they stay in the
+    /// page cache, and reading them again faults them back in): streaming passes call it
+    /// after each tensor so resident memory stays near one tensor, not the model.
+    public func releasePages(_ range: Range<Int>) {
+        guard !isAnonymous else { return }
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (range.lowerBound + page - 1) / page * page
+        let end = Swift.min(length, range.upperBound) / page * page
+        guard end > start else { return }
+        _ = madvise(base + start, end - start, MADV_DONTNEED)
+    }
+
     deinit {
         if isAnonymous { base.deallocate() } else { munmap(base, length) }
     }

@@ -102,6 +102,12 @@ public final class Checkpoint: @unchecked Sendable {
         return try shards[index].tensor(name)
     }
 
+    /// Lets go of the resident pages of tensor `name` (see `MappedFile.releasePages`).
+    public func releasePages(of name: String) {
+        guard let shard = shard(of: name), let info = shard.info(name) else { return }
+        shard.mapping.releasePages(shard.dataOffset + info.begin ..< shard.dataOffset + info.end)
+    }
+
     /// Copies config and tokenizer files (everything that is not a shard) into `folder`.
     public func copyOtherFiles(to folder: String) throws {
         for file in otherFiles {

@@ -188,8 +188,53 @@ public enum LuaDocs {
                 text += "\n### `\(doc.signature)`\n\n\(doc.summary)\n"
             }
         }
-        return text
+        return text + pluginContract
     }
+
+    /// The plugin contract, as plugin authors need it (the hooks are called by the
+    /// host, so they are not functions a state registers).
+    static let pluginContract = """
+
+    ## Writing a plugin (API 1)
+
+    A plugin is one Lua file that returns a table; `lopper plugin check FILE` validates it and runs it on
+    small random tensors, `lopper plugin install FILE` copies it into the user plugin folder.
+
+    ```lua
+    return {
+      name = "dare", version = "1.0.0", api = 1,
+      summary = "Random drop and rescale (Yu et al., 2023)",
+      params = {   -- typed; --set key=value is checked against them
+        rate = { type = "number", default = 0.9, min = 0, max = 1, doc = "drop rate p" },
+        rescale = { type = "string", default = "dare", choices = { "dare", "q", "l1", "none" } },
+      },
+      -- one of the hooks below, called once per selected tensor
+      prune = function(delta, ctx)
+        local mask = ctx.rng:bernoulli(delta, 1 - ctx.params.rate)
+        return delta:where(mask, 0) * (1 / (1 - ctx.params.rate))   -- the pruned delta, or nil to keep it whole
+      end,
+    }
+    ```
+
+    Parameter types are `number` (also a per-layer schedule `[0.9, 0.99]`), `integer`, `string` (with optional
+    `choices`) and `boolean`. Hooks, in the order the host looks for them:
+
+    * `apply(ctx) -> Tensor | nil`: the fast path. Build the output directly with a fused kernel:
+      `ctx:dare(keep, scale)` (one pass: delta, Bernoulli mask, rescale, add, round) or `ctx:masked(mask, scale)`.
+      `ctx:delta()` gives the F32 delta when a decision needs it.
+    * `prune(delta, ctx) -> Tensor | nil`: return the pruned delta (F32, the delta's shape); the core adds the base
+      and rounds to the output dtype.
+    * `score(delta, ctx) -> Tensor`: an importance criterion (higher keeps). The core keeps the top `1 - rate` with
+      `lopper.keep_top` at `ctx.params.granularity` (`tensor`, `row`, `nm` with `n`/`m`, `rows`, `cols`) and rescales
+      by `rescale(ctx, delta, mask)` if the plugin defines it, else by `ctx.params.rescale` (`lopper.rescale_factor`).
+
+    `ctx` holds `name`, `layer` (nil outside the blocks), `layer_count`, `kind` (`weight`, `bias`, `other`), `shape`,
+    `params` (resolved for this tensor), `seed`, `output` (`merged` or `delta`), `dtype` (output dtype), `base` and
+    `finetuned` (views of the files), `stats` (calibration statistics, when given), `rng` (a generator keyed to
+    (seed, name): `rng:bernoulli(shape_or_tensor, keep)`, `rng:uniform(shape)`, `rng:stream(label)`; its masks equal
+    those of `ctx:dare`), `report(key, value)` (a figure in the run report; `"rescale"` fills the rescale column) and
+    `note(text)`. Plugins run in the sandbox described above; errors name the plugin file, line and tensor.
+    """
 
     // MARK: - help()
 

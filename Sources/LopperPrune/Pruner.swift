@@ -138,6 +138,8 @@ public final class Pruner {
             let (output, tensorReport) = try process(tensor)
             report.bytesRead += tensor.shape.reduce(1, *) * tensor.sourceDType.byteSize * (tensorReport.action == "pruned" ? 2 : 1)
             try writer.write(output, name: tensor.name)
+            finetuned.releasePages(of: tensor.name)
+            base.releasePages(of: tensor.name)
             report.tensors.append(tensorReport)
             bytesDone += tensor.byteCount
         }
