@@ -1,3 +1,5 @@
+import Foundation
+
 /// Which pruning method suits a delta, following the decision flow of DAREx
 /// (Deng et al. 2024, "DARE the Extreme", the method-selection flowchart, Fig. 4):
 ///
@@ -75,10 +77,8 @@ public struct MethodRecommendation: Codable, Sendable, Equatable {
     }
 }
 
-/// Four significant decimals in the readable range, `%.3g` outside it.
+/// Four significant digits (`0.01592`, `1.519e-06`, `100`): deltas span many orders of magnitude.
 public func compactNumber(_ value: Double) -> String {
-    if value == 0 { return "0" }
-    let magnitude = Swift.abs(value)
-    if magnitude >= 1e-3 && magnitude < 1e5 { return formatted(value, 4) }
-    return scientific(value)
+    guard value.isFinite else { return "\(value)" }
+    return value == 0 ? "0" : String(format: "%.4g", value)
 }

@@ -13,7 +13,7 @@ struct Diff: ParsableCommand {
         Columns, per transformer block (tensors outside blocks form the row `other`):
           tensors        delta tensors in the row
           params         their elements
-          mean, std      mean and population std of the delta (std pooled over the row's tensors)
+          mean, std      mean and population std of the delta (pooled over the row)
           mean |delta|   mean absolute delta
           max |delta|    largest absolute delta
           |delta|/|W|    mean |delta| over the mean |W| of the fine-tuned weights
