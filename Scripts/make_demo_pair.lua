@@ -38,7 +38,7 @@ local function model(finetuned)
     if finetuned then
       -- Fine-tuning moves every weight a little; deeper layers move more, with a small drift.
       local layer = tonumber(name:match("layers%.(%d+)%.")) or 0
-      w = w + centered(shape, "delta/" .. name, 0.01 * (1 + layer), 0.002 * layer)
+      w = w + centered(shape, "delta/" .. name, 0.003 * (1 + layer), 0.0003 * layer)
     end
     return name, w
   end

@@ -82,8 +82,16 @@ public struct RunReport: Codable, Sendable {
         if !kept.isEmpty {
             lines.append("kept as fine-tuned: " + reasons.sorted { $0.key < $1.key }.map { "\($0.value) \($0.key)" }.joined(separator: ", "))
         }
-        for tensor in tensors where !tensor.notes.isEmpty {
-            for note in tensor.notes { lines.append("note: \(tensor.name): \(note)") }
+        // The same note on many tensors is said once, with a count.
+        var noted: [(note: String, tensors: [String])] = []
+        for tensor in tensors {
+            for note in tensor.notes {
+                if let index = noted.firstIndex(where: { $0.note == note }) { noted[index].tensors.append(tensor.name) }
+                else { noted.append((note, [tensor.name])) }
+            }
+        }
+        for (note, names) in noted {
+            lines.append(names.count == 1 ? "note: \(names[0]): \(note)" : "note: \(note) (\(names.count) tensors, e.g. \(names[0]))")
         }
         if seconds > 0 {
             let gigabytes = Double(bytesRead) / 1e9
