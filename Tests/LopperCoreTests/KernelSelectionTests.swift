@@ -1,0 +1,70 @@
+import XCTest
+import LopperCore
+
+/// k-th largest, top-k masks (whole tensor and per row) and N:M masks against sorting
+/// references, with the documented tie rule: equal values keep the lower index first.
+final class KernelSelectionTests: XCTestCase {
+    /// Indices of the k largest values, ties to the lower index (a stable sort).
+    func referenceTopK(_ values: [Float], _ k: Int) -> Set<Int> {
+        Set(values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(k))
+    }
+
+    func testKthLargestAndTopKMatchASort() throws {
+        var generator = SplitMix(seed: 31)
+        for size in [1, 2, 17, 1023, 4099, 70001, 140_007] {
+            for dtype in KernelHarnessTests.computeTypes {
+                // Few distinct levels make many ties.
+                for distinct in [nil, 7] as [Int?] {
+                    let values = (0..<size).map { _ -> Float in
+                        distinct.map { Float(generator.int(below: $0)) } ?? generator.float(in: -4...4)
+                    }
+                    let tensor = Tensor(values, dtype: dtype)
+                    let widened = tensor.floats()
+                    let sorted = widened.sorted(by: >)
+                    for k in Set([1, size / 3 + 1, size]) {
+                        let what = "\(dtype) size \(size) k \(k) distinct \(String(describing: distinct))"
+                        XCTAssertEqual(try kthLargest(tensor, k), sorted[k - 1], what)
+                        let mask = try topKMask(tensor, k)
+                        XCTAssertEqual(mask.dtype, .bool)
+                        let bits = mask.floats()
+                        let kept = Set(bits.indices.filter { bits[$0] != 0 })
+                        XCTAssertEqual(kept, referenceTopK(widened, k), what)
+                    }
+                    XCTAssertEqual(try countNonZero(try topKMask(tensor, 0)), 0)
+                }
+            }
+        }
+        XCTAssertThrowsError(try topKMask(Tensor([1, 2]), 3))
+        XCTAssertThrowsError(try kthLargest(Tensor([1, 2]), 0))
+    }
+
+    func testTopKPerRowAndNM() throws {
+        var generator = SplitMix(seed: 32)
+        for (rows, cols) in [(1, 8), (5, 12), (64, 256), (33, 1028)] {
+            for dtype in [DType.f32, .bf16, .f16] {
+                let values = (0..<rows * cols).map { _ in Float(generator.int(below: 9)) - 4 }
+                let tensor = Tensor(values, shape: [rows, cols], dtype: dtype)
+                let widened = tensor.floats()
+                for k in [0, 1, cols / 4, cols] {
+                    let mask = try topKMaskPerRow(tensor, k).floats()
+                    for row in 0..<rows {
+                        let slice = Array(widened[row * cols ..< (row + 1) * cols])
+                        let kept = Set((0..<cols).filter { mask[row * cols + $0] != 0 })
+                        XCTAssertEqual(kept, referenceTopK(slice, k), "\(dtype) [\(rows),\(cols)] k \(k) row \(row)")
+                    }
+                }
+                for (n, m) in [(2, 4), (1, 4), (4, 4)] {
+                    let mask = try nmMask(tensor, n: n, m: m).floats()
+                    for group in stride(from: 0, to: rows * cols, by: m) {
+                        let slice = Array(widened[group ..< group + m])
+                        let kept = Set((0..<m).filter { mask[group + $0] != 0 })
+                        XCTAssertEqual(kept, referenceTopK(slice, n), "\(dtype) \(n):\(m) group at \(group)")
+                    }
+                }
+            }
+        }
+        XCTAssertThrowsError(try nmMask(Tensor(zeros: [2, 6]), n: 2, m: 4)) { error in
+            XCTAssertTrue("\(error)".contains("do not split into groups of m = 4"), "\(error)")
+        }
+    }
+}
