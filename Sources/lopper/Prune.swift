@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LopperCore
+import LopperIO
 import LopperLua
 import LopperPrune
 
@@ -66,7 +67,12 @@ struct Prune: ParsableCommand {
                 }
                 configuration.dtype = parsed
             }
-            if let shardSize { configuration.shardSize = try parseByteSize(shardSize) }
+            if let shardSize {
+                guard let bytes = parseByteSize(shardSize) else {
+                    throw ValidationError("cannot read the size '\(shardSize)' (use bytes or e.g. 5GB, 500MB, 2GiB)")
+                }
+                configuration.shardSize = bytes
+            }
             let plugin = try PluginCatalog.load(method)
             let pruner = try Pruner(configuration, method: plugin)
             if dryRun {
@@ -84,18 +90,4 @@ struct Prune: ParsableCommand {
             if prunedCount == 0 { fputs("lopper: warning: no tensor was pruned (see --include and the report)\n", stderr) }
         }
     }
-}
-
-/// `5000000000`, `5GB`, `500MB`, `2GiB`, `64KB`.
-func parseByteSize(_ text: String) throws -> Int {
-    let trimmed = text.trimmingCharacters(in: .whitespaces).uppercased()
-    let units: [(String, Double)] = [("GIB", 1_073_741_824), ("MIB", 1_048_576), ("KIB", 1024),
-                                     ("GB", 1e9), ("MB", 1e6), ("KB", 1e3), ("B", 1)]
-    for (suffix, factor) in units where trimmed.hasSuffix(suffix) {
-        if let value = Double(trimmed.dropLast(suffix.count).trimmingCharacters(in: .whitespaces)), value > 0 {
-            return Int(value * factor)
-        }
-    }
-    if let value = Int(trimmed), value > 0 { return value }
-    throw ValidationError("cannot read the size '\(text)' (use bytes or e.g. 5GB, 500MB)")
 }
