@@ -18,11 +18,10 @@ final class RandomTests: XCTestCase {
         let key = RandomKey(seed: 0x1234_5678_9ABC_DEF0, name: "model.layers.0.mlp.up_proj.weight")
         let values = try uniform([1003], key: key).floats()
         for index in [0, 1, 3, 4, 31, 32, 33, 500, 1002] {
-            let r = index % 32
-            let block = UInt64(index / 32 * 8 + r % 16 / 2)
+            let block = UInt64(index / 32 * 8 + index % 32 % 8)
             let counter = SIMD4<UInt32>(UInt32(truncatingIfNeeded: block), UInt32(truncatingIfNeeded: block >> 32),
                                         UInt32(truncatingIfNeeded: key.nameHash), UInt32(truncatingIfNeeded: key.nameHash >> 32))
-            let word = Philox.block(counter: counter, key: SIMD2(UInt32(truncatingIfNeeded: key.seed), UInt32(truncatingIfNeeded: key.seed >> 32)))[2 * (r / 16) + r % 2]
+            let word = Philox.block(counter: counter, key: SIMD2(UInt32(truncatingIfNeeded: key.seed), UInt32(truncatingIfNeeded: key.seed >> 32)))[index % 32 / 8]
             XCTAssertEqual(values[index], Float(word >> 8) * 0x1p-24, "element \(index)")
         }
         XCTAssertEqual(fnv1a64(""), 0xCBF2_9CE4_8422_2325)
@@ -48,8 +47,8 @@ final class RandomTests: XCTestCase {
             var ties = 0
             for index in 0..<n {
                 let group = UInt64(index / 64), r = index % 64
-                let word = Philox.block(counter: counter(group * 8 + UInt64(r % 16 / 2)), key: philoxKey)[r / 16]
-                let draw = r % 2 == 0 ? word & 0xFFFF : word >> 16
+                let word = Philox.block(counter: counter(group * 8 + UInt64(r % 8)), key: philoxKey)[r / 16]
+                let draw = r % 16 < 8 ? word & 0xFFFF : word >> 16
                 var kept = draw < high
                 if draw == high {
                     ties += 1

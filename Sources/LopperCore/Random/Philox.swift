@@ -6,17 +6,17 @@
 /// * counter = (block low, block high, name hash low, name hash high), where the name
 ///   hash is FNV-1a 64 of the tensor name's UTF-8 bytes;
 /// * a group of 8 blocks `8 g ..< 8 g + 8` is computed at once, one SIMD lane per block
-///   (`blocks8`), and its 32 words are handed out in lane order, so that they reach
+///   (`blocks8`), and its words are handed out word-major, so that the lanes reach
 ///   memory with no transpose:
 /// * 32-bit draws (`uniform`): element `i` has group `g = i / 32`, `r = i % 32`, and uses
-///   word `2 (r / 16) + r % 2` of block `8 g + r % 16 / 2`.
+///   32-bit word `r / 8` of block `8 g + r % 8`.
 /// * 16-bit draws (Bernoulli masks: `bernoulliMask`, `dareFused`): two elements per
 ///   word, so the generator runs half as often. Element `i` has group `g = i / 64`,
-///   `r = i % 64`, and uses the low (`r` even) or high (`r` odd) 16 bits of word `r / 16`
-///   of block `8 g + r % 16 / 2`. Masks stay exact to 2^-32 through a rare second draw,
-///   the *refinement* of element `i`: the high 16 bits of word 0 of the block with
-///   counter `(i low, (i high) | 0x8000_0000, name hash low, name hash high)` (bit 63 of
-///   the block number is never reached by the main stream). See `KeepRule`.
+///   `r = i % 64`, and uses the low (`r % 16 < 8`) or high (`r % 16 >= 8`) 16 bits of
+///   word `r / 16` of block `8 g + r % 8`. Masks stay exact to 2^-32 through a rare
+///   second draw, the *refinement* of element `i`: the high 16 bits of word 0 of the
+///   block with counter `(i low, (i high) | 0x8000_0000, name hash low, name hash high)`
+///   (bit 63 of the block number is never reached by the main stream). See `KeepRule`.
 /// Bits therefore depend only on (seed, name, element index): never on threads or chunks.
 public enum Philox {
     static let multiplier0: UInt32 = 0xD251_1F53
@@ -40,46 +40,33 @@ public enum Philox {
     }
 
     /// Eight consecutive blocks `first ..< first + 8` in SIMD lanes: word j of block
-    /// `first + lane` is the low 32 bits of `result.j[lane]`; the high 32 bits are junk.
+    /// `first + lane` is `result.j[lane]`.
     ///
-    /// 64-bit lanes are what SSE2 multiplies in (`pmuludq`: low 32 bits of each lane,
-    /// 64-bit product), so the state stays in them for all ten rounds: the high product
-    /// half is a shift, the low half needs nothing, and no lane is ever repacked. Junk in
-    /// the high halves never reaches a low half (only right shifts by 32 of fresh
-    /// products, xors and the masked multiply inputs touch them). Avoiding 32/64-bit lane
-    /// conversions matters too: the stdlib's generic SIMD conversions are lane loops that
-    /// only vectorise when inlined, which large callers do not get.
-    ///
-    /// Computed as two runs of four blocks: eight blocks of state in 64-bit lanes need all
-    /// sixteen SSE2 registers and spill on every round; four fit.
-    @inline(__always)
+    /// Out of line on purpose: the 32/64-bit lane conversions around the multiplies are
+    /// generic stdlib lane loops that LLVM turns into `pmuludq` and shuffles only when
+    /// they are inlined into a small function. Inlined into a large kernel they stayed
+    /// calls per conversion (measured: 2x slower); the call here costs nothing next to
+    /// ~500 instructions of rounds. (A variant with the state in 64-bit lanes needs no
+    /// conversions but more register copies on two-operand SSE2: 20% slower.)
+    @inline(never)
     static func blocks8(first: UInt64, key: RandomKey)
-        -> (SIMD8<UInt64>, SIMD8<UInt64>, SIMD8<UInt64>, SIMD8<UInt64>) {
-        let low = blocks4(first: first, key: key), high = blocks4(first: first &+ 4, key: key)
-        return (SIMD8(lowHalf: low.0, highHalf: high.0), SIMD8(lowHalf: low.1, highHalf: high.1),
-                SIMD8(lowHalf: low.2, highHalf: high.2), SIMD8(lowHalf: low.3, highHalf: high.3))
-    }
-
-    @inline(__always)
-    static func blocks4(first: UInt64, key: RandomKey)
-        -> (SIMD4<UInt64>, SIMD4<UInt64>, SIMD4<UInt64>, SIMD4<UInt64>) {
-        let blocks = SIMD4<UInt64>(0, 1, 2, 3) &+ first
-        var c0 = blocks, c1 = blocks &>> 32
-        var c2 = SIMD4<UInt64>(repeating: key.nameHash), c3 = SIMD4<UInt64>(repeating: key.nameHash >> 32)
-        var k0 = key.seed, k1 = key.seed >> 32
-        let m0 = SIMD4<UInt64>(repeating: UInt64(multiplier0)), m1 = SIMD4<UInt64>(repeating: UInt64(multiplier1))
-        let low = SIMD4<UInt64>(repeating: 0xFFFF_FFFF)
-        // Kept as a loop: written out as ten calls of a round function, LLVM scalarised
-        // every multiply (imul per lane).
+        -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
+        let lanes = SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7) &+ first
+        var c0 = SIMD8<UInt32>(truncatingIfNeeded: lanes)
+        var c1 = SIMD8<UInt32>(truncatingIfNeeded: lanes &>> 32)
+        var c2 = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: key.nameHash))
+        var c3 = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: key.nameHash >> 32))
+        var k0 = UInt32(truncatingIfNeeded: key.seed), k1 = UInt32(truncatingIfNeeded: key.seed >> 32)
+        let m0 = SIMD8<UInt64>(repeating: UInt64(multiplier0)), m1 = SIMD8<UInt64>(repeating: UInt64(multiplier1))
         for round in 0..<10 {
-            // Carries out of bit 31 of the key land in the junk half.
-            if round > 0 { k0 &+= UInt64(weyl0); k1 &+= UInt64(weyl1) }
-            let product0 = (c0 & low) &* m0
-            let product1 = (c2 & low) &* m1
-            c0 = (product1 &>> 32) ^ c1 ^ SIMD4(repeating: k0)
-            c2 = (product0 &>> 32) ^ c3 ^ SIMD4(repeating: k1)
-            c1 = product1
-            c3 = product0
+            if round > 0 { k0 &+= weyl0; k1 &+= weyl1 }
+            let product0 = m0 &* SIMD8<UInt64>(truncatingIfNeeded: c0)
+            let product1 = m1 &* SIMD8<UInt64>(truncatingIfNeeded: c2)
+            let hi0 = SIMD8<UInt32>(truncatingIfNeeded: product0 &>> 32), lo0 = SIMD8<UInt32>(truncatingIfNeeded: product0)
+            let hi1 = SIMD8<UInt32>(truncatingIfNeeded: product1 &>> 32), lo1 = SIMD8<UInt32>(truncatingIfNeeded: product1)
+            let next0 = hi1 ^ c1 ^ k0
+            let next2 = hi0 ^ c3 ^ k1
+            c0 = next0; c1 = lo1; c2 = next2; c3 = lo0
         }
         return (c0, c1, c2, c3)
     }
@@ -113,26 +100,21 @@ public enum Philox {
             let sink = skip == 0 && take == 32 ? out : scratch
             let (w0, w1, w2, w3) = blocks8(first: UInt64(group) &* 8, key: key)
             let raw = UnsafeMutableRawPointer(sink)
-            raw.storeBytes(of: pairWords(w0, w1), toByteOffset: 0, as: SIMD16<UInt32>.self)
-            raw.storeBytes(of: pairWords(w2, w3), toByteOffset: 64, as: SIMD16<UInt32>.self)
+            raw.storeBytes(of: w0, toByteOffset: 0, as: SIMD8<UInt32>.self)
+            raw.storeBytes(of: w1, toByteOffset: 32, as: SIMD8<UInt32>.self)
+            raw.storeBytes(of: w2, toByteOffset: 64, as: SIMD8<UInt32>.self)
+            raw.storeBytes(of: w3, toByteOffset: 96, as: SIMD8<UInt32>.self)
             if sink == scratch { out.update(from: scratch + skip, count: take) }
             out += take
             element += take
         }
     }
 
-    /// Words of two `blocks8` results interleaved, `a`'s in the even 32-bit lanes and
-    /// `b`'s in the odd ones: one mask, a shift and an or, no lane shuffles.
+    /// The 16-bit draws of one `blocks8` word: low halves in lanes 0 ..< 8, high halves
+    /// in lanes 8 ..< 16 (a mask and a shift; no lane shuffles).
     @inline(__always)
-    static func pairWords(_ a: SIMD8<UInt64>, _ b: SIMD8<UInt64>) -> SIMD16<UInt32> {
-        unsafeBitCast((a & 0xFFFF_FFFF) | (b &<< 32), to: SIMD16<UInt32>.self)
-    }
-
-    /// The 16-bit halves of one `blocks8` word: the low half of block `lane` in 32-bit
-    /// lane `2 lane`, the high half in `2 lane + 1`.
-    @inline(__always)
-    static func halves(_ word: SIMD8<UInt64>) -> SIMD16<Int32> {
-        unsafeBitCast((word & 0xFFFF) | ((word & 0xFFFF_0000) &<< 16), to: SIMD16<Int32>.self)
+    static func halves(_ word: SIMD8<UInt32>) -> SIMD16<Int32> {
+        unsafeBitCast(SIMD16(lowHalf: word & 0xFFFF, highHalf: word &>> 16), to: SIMD16<Int32>.self)
     }
 }
 

@@ -12,8 +12,8 @@ public func uniform(_ shape: [Int], key: RandomKey) throws -> Tensor {
         while element &+ 32 <= range.upperBound, element & 31 == 0 {
             let (w0, w1, w2, w3) = Philox.blocks8(first: UInt64(element >> 5) &* 8, key: key)
             let raw = UnsafeMutableRawPointer(target + element)
-            raw.storeBytes(of: unitFloats(Philox.pairWords(w0, w1)), toByteOffset: 0, as: SIMD16<Float>.self)
-            raw.storeBytes(of: unitFloats(Philox.pairWords(w2, w3)), toByteOffset: 64, as: SIMD16<Float>.self)
+            raw.storeBytes(of: unitFloats(SIMD16(lowHalf: w0, highHalf: w1)), toByteOffset: 0, as: SIMD16<Float>.self)
+            raw.storeBytes(of: unitFloats(SIMD16(lowHalf: w2, highHalf: w3)), toByteOffset: 64, as: SIMD16<Float>.self)
             element &+= 32
         }
         var words = SIMD32<UInt32>()
