@@ -1,10 +1,13 @@
 // lopper-bench: kernel throughput against a plain memcpy of the same bytes,
 // measured in the same run. Run through Scripts/bench (release build).
+//   lopper-bench [ELEMENTS] [SECTION...]   sections: kernels, random, lua (default all)
 import LopperCore
 
-let arguments = CommandLine.arguments.dropFirst()
+let arguments = Array(CommandLine.arguments.dropFirst())
 let elements = arguments.first.flatMap { Int($0) } ?? (64 << 20)
+let sections = Set(arguments.dropFirst(arguments.first.flatMap { Int($0) } == nil ? 0 : 1))
+func wanted(_ section: String) -> Bool { sections.isEmpty || sections.contains(section) }
 print("lopper-bench: \(elements) elements per tensor, \(Parallel.threads) threads")
-benchKernels(elements: elements)
-benchRandom(elements: elements)
-benchLua(elements: min(elements, 16 << 20))
+if wanted("kernels") { benchKernels(elements: elements) }
+if wanted("random") { benchRandom(elements: elements) }
+if wanted("lua") { benchLua(elements: min(elements, 16 << 20)) }

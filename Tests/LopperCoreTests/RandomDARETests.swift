@@ -33,6 +33,27 @@ final class RandomDARETests: XCTestCase {
         }
     }
 
+    /// Mixed input and output dtypes take the block path: same mask, same arithmetic.
+    func testMixedDTypesMatchScalarReference() throws {
+        for (baseType, fineType, outType) in [(DType.bf16, DType.f32, DType.f16), (.f32, .f32, .bf16), (.f16, .bf16, .f32)] {
+            for count in [5, 2048 + 63, 70001] {
+                let base = try randomTensor(count, baseType, seed: 11, spread: 2)
+                let ft = try add(base, try randomTensor(count, .f32, seed: 12, spread: 0.02), dtype: fineType)
+                let key = RandomKey(seed: 13, name: "mixed.\(count)")
+                let mask = try bernoulliMask([count], keep: 0.3, key: key)
+                let fused = try dareFused(base: base, finetuned: ft, keep: 0.3, scale: 3, key: key, dtype: outType)
+                let reference = Tensor(zeros: [count], dtype: outType)
+                for index in 0..<count {
+                    let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
+                    reference.storeScalar(b + (mask.loadScalar(at: index) != 0 ? (f - b) * 3 : 0), at: index)
+                }
+                XCTAssertEqual(Array(UnsafeRawBufferPointer(start: fused.data, count: fused.byteCount)),
+                               Array(UnsafeRawBufferPointer(start: reference.data, count: reference.byteCount)),
+                               "\(baseType) \(fineType) -> \(outType), \(count)")
+            }
+        }
+    }
+
     func testKeepAllIsIdentityAndRescaledDeltaIsUnbiased() throws {
         let n = 1 << 20
         let base = try randomTensor(n, .bf16, seed: 3, spread: 1)

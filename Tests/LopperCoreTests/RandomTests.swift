@@ -28,6 +28,39 @@ final class RandomTests: XCTestCase {
         XCTAssertEqual(fnv1a64("a"), 0xAF63_DC4C_8601_EC8C)
     }
 
+    /// Masks follow the documented 16-bit layout and `KeepRule`, element for element,
+    /// including the tie path that resolves a draw equal to the threshold's high half.
+    func testMasksFollowTheDocumentedLayoutAndRule() throws {
+        let key = RandomKey(seed: 0xDEAD_BEEF_0123_4567, name: "model.layers.3.self_attn.q_proj.weight")
+        let philoxKey = SIMD2<UInt32>(UInt32(truncatingIfNeeded: key.seed), UInt32(truncatingIfNeeded: key.seed >> 32))
+        func counter(_ low: UInt64, high: UInt32 = 0) -> SIMD4<UInt32> {
+            SIMD4(UInt32(truncatingIfNeeded: low), UInt32(truncatingIfNeeded: low >> 32) | high,
+                  UInt32(truncatingIfNeeded: key.nameHash), UInt32(truncatingIfNeeded: key.nameHash >> 32))
+        }
+        let n = (1 << 20) + 37
+        // keep = 0.1: T = floor(0.1 * 2^32) has a nonzero low half, so ties need refining;
+        // keep = 0.25 is a multiple of 2^-16: ties are plain drops.
+        for keep in [0.1, 0.25] {
+            let mask = try bernoulliMask([n], keep: keep, key: key)
+            let bytes = mask.data.assumingMemoryBound(to: UInt8.self)
+            let threshold = UInt64(keep * 4_294_967_296), high = UInt32(threshold >> 16), low = UInt32(threshold & 0xFFFF)
+            var ties = 0
+            for index in 0..<n {
+                let group = UInt64(index / 64), r = index % 64
+                let word = Philox.block(counter: counter(group * 8 + UInt64(r % 8)), key: philoxKey)[r / 16]
+                let draw = r % 16 < 8 ? word & 0xFFFF : word >> 16
+                var kept = draw < high
+                if draw == high {
+                    ties += 1
+                    let refinement = Philox.block(counter: counter(UInt64(index), high: 0x8000_0000), key: philoxKey)[0] >> 16
+                    kept = refinement < low
+                }
+                if bytes[index] != (kept ? 1 : 0) { XCTFail("keep \(keep) element \(index)"); break }
+            }
+            XCTAssertGreaterThan(ties, 0, "keep \(keep): the tie path was not exercised")
+        }
+    }
+
     func testMasksDoNotDependOnThreadCount() throws {
         let saved = Parallel.threads
         defer { Parallel.threads = saved }
@@ -45,11 +78,16 @@ final class RandomTests: XCTestCase {
     /// Kept counts within 6 sigma of the binomial mean; 0 and 1 exact.
     func testBernoulliKeptCountsAreBinomial() throws {
         let n = 1 << 20
-        for keep in [0.01, 0.1, 0.5, 0.9] {
+        // Rates with and without a low threshold half (see KeepRule).
+        for keep in [0.01, 0.1, 0.5, 0.9, 0.25, 0.75] {
             let kept = Double(try countNonZero(try bernoulliMask([n], keep: keep, key: RandomKey(seed: 42, name: "t\(keep)"))))
             let sigma = (Double(n) * keep * (1 - keep)).squareRoot()
             XCTAssertLessThan(Swift.abs(kept - Double(n) * keep), 6 * sigma, "keep \(keep)")
         }
+        // Below 2^-16 only refined ties keep anything: a plain 16-bit draw would keep none.
+        let large = 1 << 24, tiny = 3e-6
+        let keptTiny = Double(try countNonZero(try bernoulliMask([large], keep: tiny, key: RandomKey(seed: 42, name: "tiny"))))
+        XCTAssertLessThan(Swift.abs(keptTiny - Double(large) * tiny), 6 * (Double(large) * tiny).squareRoot())
         XCTAssertEqual(try countNonZero(try bernoulliMask([1000], keep: 0, key: RandomKey(seed: 1, name: "z"))), 0)
         XCTAssertEqual(try countNonZero(try bernoulliMask([1000], keep: 1, key: RandomKey(seed: 1, name: "o"))), 1000)
         XCTAssertThrowsError(try bernoulliMask([10], keep: 1.5, key: RandomKey(seed: 1, name: "x")))

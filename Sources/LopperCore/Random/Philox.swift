@@ -5,9 +5,18 @@
 /// * key     = the 64-bit seed as two 32-bit words (low, high);
 /// * counter = (block low, block high, name hash low, name hash high), where the name
 ///   hash is FNV-1a 64 of the tensor name's UTF-8 bytes;
-/// * elements come in groups of 32 drawn from 8 blocks: element `i` has group `g = i / 32`,
-///   `r = i % 32`, and uses 32-bit word `r / 8` of block `8 g + r % 8`. (Word-major inside
-///   a group, so the SIMD lanes store straight to memory with no transpose.)
+/// * a group of 8 blocks `8 g ..< 8 g + 8` is computed at once, one SIMD lane per block
+///   (`blocks8`), and its words are handed out word-major, so that the lanes reach
+///   memory with no transpose:
+/// * 32-bit draws (`uniform`): element `i` has group `g = i / 32`, `r = i % 32`, and uses
+///   32-bit word `r / 8` of block `8 g + r % 8`.
+/// * 16-bit draws (Bernoulli masks: `bernoulliMask`, `dareFused`): two elements per
+///   word, so the generator runs half as often. Element `i` has group `g = i / 64`,
+///   `r = i % 64`, and uses the low (`r % 16 < 8`) or high (`r % 16 >= 8`) 16 bits of
+///   word `r / 16` of block `8 g + r % 8`. Masks stay exact to 2^-32 through a rare
+///   second draw, the *refinement* of element `i`: the high 16 bits of word 0 of the
+///   block with counter `(i low, (i high) | 0x8000_0000, name hash low, name hash high)`
+///   (bit 63 of the block number is never reached by the main stream). See `KeepRule`.
 /// Bits therefore depend only on (seed, name, element index): never on threads or chunks.
 public enum Philox {
     static let multiplier0: UInt32 = 0xD251_1F53
@@ -32,7 +41,14 @@ public enum Philox {
 
     /// Eight consecutive blocks `first ..< first + 8` in SIMD lanes: word j of block
     /// `first + lane` is `result.j[lane]`.
-    @inline(__always)
+    ///
+    /// Out of line on purpose: the 32/64-bit lane conversions around the multiplies are
+    /// generic stdlib lane loops that LLVM turns into `pmuludq` and shuffles only when
+    /// they are inlined into a small function. Inlined into a large kernel they stayed
+    /// calls per conversion (measured: 2x slower); the call here costs nothing next to
+    /// ~500 instructions of rounds. (A variant with the state in 64-bit lanes needs no
+    /// conversions but more register copies on two-operand SSE2: 20% slower.)
+    @inline(never)
     static func blocks8(first: UInt64, key: RandomKey)
         -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
         let lanes = SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7) &+ first
@@ -55,11 +71,26 @@ public enum Philox {
         return (c0, c1, c2, c3)
     }
 
+    /// The refinement draw of element `index` (16 bits; see the stream layout above).
+    static func refinement(_ index: Int, key: RandomKey) -> Int32 {
+        let element = UInt64(index)
+        let counter = SIMD4<UInt32>(UInt32(truncatingIfNeeded: element), UInt32(truncatingIfNeeded: element >> 32) | 0x8000_0000,
+                                    UInt32(truncatingIfNeeded: key.nameHash), UInt32(truncatingIfNeeded: key.nameHash >> 32))
+        let seed = SIMD2<UInt32>(UInt32(truncatingIfNeeded: key.seed), UInt32(truncatingIfNeeded: key.seed >> 32))
+        return Int32(block(counter: counter, key: seed)[0] >> 16)
+    }
+
     /// The 32-bit words for elements `range` of the stream `key`, in element order.
     static func words(_ range: Range<Int>, key: RandomKey, into target: UnsafeMutablePointer<UInt32>) {
         guard !range.isEmpty else { return }
-        let scratch = UnsafeMutablePointer<UInt32>.allocate(capacity: 32)
-        defer { scratch.deallocate() }
+        var buffer = SIMD32<UInt32>()   // scratch for partial groups, on the stack
+        withUnsafeMutablePointer(to: &buffer) { pointer in
+            fill(range, key: key, into: target, scratch: UnsafeMutableRawPointer(pointer).assumingMemoryBound(to: UInt32.self))
+        }
+    }
+
+    private static func fill(_ range: Range<Int>, key: RandomKey, into target: UnsafeMutablePointer<UInt32>,
+                             scratch: UnsafeMutablePointer<UInt32>) {
         var element = range.lowerBound
         var out = target
         while element < range.upperBound {
@@ -77,6 +108,13 @@ public enum Philox {
             out += take
             element += take
         }
+    }
+
+    /// The 16-bit draws of one `blocks8` word: low halves in lanes 0 ..< 8, high halves
+    /// in lanes 8 ..< 16 (a mask and a shift; no lane shuffles).
+    @inline(__always)
+    static func halves(_ word: SIMD8<UInt32>) -> SIMD16<Int32> {
+        unsafeBitCast(SIMD16(lowHalf: word & 0xFFFF, highHalf: word &>> 16), to: SIMD16<Int32>.self)
     }
 }
 

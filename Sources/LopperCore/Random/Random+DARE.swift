@@ -16,17 +16,74 @@ private let fusedBlock = 2048
 /// (delta), with `m ~ Bernoulli(keep)` drawn exactly as `bernoulliMask(shape, keep:, key:)`.
 public func dareFused(base: Tensor, finetuned: Tensor, keep: Double, scale: Float, key: RandomKey,
                       output: DeltaOutput = .merged, dtype: DType? = nil) throws -> Tensor {
-    let threshold = try keepThreshold(keep)!
-    return try fusedDelta("dare", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
-        let words = UnsafeMutablePointer<UInt32>.allocate(capacity: range.count)
-        defer { words.deallocate() }
-        if let threshold {
-            Philox.words(range, key: key, into: words)
-            for index in 0..<range.count { delta[index] = words[index] < threshold ? delta[index] * scale : 0 }
-        } else {
-            for index in 0..<range.count { delta[index] *= scale }
+    let rule = try KeepRule(keep)
+    let outputType = dtype ?? finetuned.dtype
+    if base.shape == finetuned.shape, base.dtype == finetuned.dtype, outputType == base.dtype {
+        switch base.dtype {
+        case .bf16: return dareLanes(BF16Lanes.self, base, finetuned, rule, scale, key, output)
+        case .f16: return dareLanes(F16Lanes.self, base, finetuned, rule, scale, key, output)
+        case .f32: return dareLanes(F32Lanes.self, base, finetuned, rule, scale, key, output)
+        default: break
         }
     }
+    // Mixed dtypes: the general block path, with the mask bytes of the same rule.
+    return try fusedDelta("dare", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: fusedBlock + 64) { buffer in
+            // `fill` writes at the element's index: shift the buffer so `range` lands at 0.
+            let kept = buffer.baseAddress! - range.lowerBound
+            rule.fill(range, key: key, into: kept)
+            for index in 0..<range.count { delta[index] = kept[range.lowerBound + index] != 0 ? delta[index] * scale : 0 }
+        }
+    }
+}
+
+/// The fused pass when inputs and output share one lane format: per 16 elements, widen
+/// both inputs, subtract, rescale, mask (an AND with all-ones / zero lanes), add the base
+/// back and narrow, with nothing stored in between. Bit for bit the block path's result:
+/// the same f32 operations in the same order, and a dropped lane is +0 like the block
+/// path's literal 0.
+private func dareLanes<Lanes: FloatLanes>(_: Lanes.Type, _ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule,
+                                          _ scale: Float, _ key: RandomKey, _ output: DeltaOutput) -> Tensor {
+    let result = Tensor(uninitialized: base.shape, dtype: base.dtype)
+    let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
+    let merged = output == .merged
+    let all = SIMD16<Int32>(repeating: -1)
+    Parallel.forEachChunk(count: base.count) { range in
+        precondition(range.lowerBound & 63 == 0, "chunks must start on a 64-element group")
+        var index = range.lowerBound
+        while index < range.upperBound {
+            let masks = rule.keepsAll ? (all, all, all, all) : rule.masks(group: index >> 6, key: key)
+            let left = range.upperBound - index
+            if left >= 64 {
+                dareStep(Lanes.self, b, f, out, index, masks.0, scale, merged, live: 16)
+                dareStep(Lanes.self, b, f, out, index + 16, masks.1, scale, merged, live: 16)
+                dareStep(Lanes.self, b, f, out, index + 32, masks.2, scale, merged, live: 16)
+                dareStep(Lanes.self, b, f, out, index + 48, masks.3, scale, merged, live: 16)
+            } else {
+                // The tensor's last group: only its first `left` lanes exist.
+                for part in 0..<(left + 15) / 16 {
+                    let mask = part == 0 ? masks.0 : part == 1 ? masks.1 : part == 2 ? masks.2 : masks.3
+                    dareStep(Lanes.self, b, f, out, index + 16 * part, mask, scale, merged, live: min(16, left - 16 * part))
+                }
+            }
+            index += 64
+        }
+    }
+    return result
+}
+
+/// Sixteen elements of `dareLanes` (a free function, not a closure: a nested function of
+/// a generic function is not specialised, and every lane access became a witness call).
+@inline(__always)
+private func dareStep<Lanes: FloatLanes>(_: Lanes.Type, _ b: UnsafeRawPointer, _ f: UnsafeRawPointer,
+                                         _ out: UnsafeMutableRawPointer, _ index: Int, _ mask: SIMD16<Int32>,
+                                         _ scale: Float, _ merged: Bool, live: Int) {
+    let low = live == 16 ? Lanes.load(b, index) : Lanes.loadPartial(b, index, live: live)
+    let high = live == 16 ? Lanes.load(f, index) : Lanes.loadPartial(f, index, live: live)
+    let delta = (high - low) * scale
+    var value = floatFromBits(floatBits(delta) & unsafeBitCast(mask, to: SIMD16<UInt32>.self))
+    if merged { value = value + low }
+    if live == 16 { Lanes.store(value, out, index) } else { Lanes.storePartial(value, out, index, live: live) }
 }
 
 /// The same pass with a given mask: BOOL (kept or not) or a computable tensor of
@@ -40,10 +97,11 @@ public func maskedRescaleAdd(base: Tensor, finetuned: Tensor, mask: Tensor, scal
             let bytes = mask.data.assumingMemoryBound(to: UInt8.self) + range.lowerBound
             for index in 0..<range.count { delta[index] = bytes[index] != 0 ? delta[index] * scale : 0 }
         } else {
-            let factors = UnsafeMutablePointer<Float>.allocate(capacity: range.count)
-            defer { factors.deallocate() }
-            loadFloats(mask.data + range.lowerBound * mask.dtype.byteSize, dtype: mask.dtype, into: factors, count: range.count)
-            for index in 0..<range.count { delta[index] *= factors[index] * scale }
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: fusedBlock) { buffer in
+                let factors = buffer.baseAddress!
+                loadFloats(mask.data + range.lowerBound * mask.dtype.byteSize, dtype: mask.dtype, into: factors, count: range.count)
+                for index in 0..<range.count { delta[index] *= factors[index] * scale }
+            }
         }
     }
 }
@@ -59,9 +117,8 @@ private func fusedDelta(_ operation: String, base: Tensor, finetuned: Tensor, ou
     let outputType = dtype ?? finetuned.dtype
     let result = Tensor(uninitialized: base.shape, dtype: outputType)
     Parallel.forEachChunk(count: base.count) { chunk in
-        let b = UnsafeMutablePointer<Float>.allocate(capacity: fusedBlock)
-        let d = UnsafeMutablePointer<Float>.allocate(capacity: fusedBlock)
-        defer { b.deallocate(); d.deallocate() }
+      withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * fusedBlock) { buffer in
+        let b = buffer.baseAddress!, d = b + fusedBlock
         var start = chunk.lowerBound
         while start < chunk.upperBound {
             let n = min(fusedBlock, chunk.upperBound - start)
@@ -73,6 +130,7 @@ private func fusedDelta(_ operation: String, base: Tensor, finetuned: Tensor, ou
             storeFloats(d, into: result.data + start * outputType.byteSize, dtype: outputType, count: n)
             start += n
         }
+      }
     }
     return result
 }

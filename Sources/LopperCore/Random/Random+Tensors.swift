@@ -1,47 +1,53 @@
 /// Uniform floats and Bernoulli masks from Philox, chunked and threaded without
 /// changing a single bit (see `Philox` for the stream layout).
 
-/// F32 uniforms in [0, 1): the top 24 bits of each element's word times 2^-24.
+/// F32 uniforms in [0, 1): the top 24 bits of each element's 32-bit draw times 2^-24.
 public func uniform(_ shape: [Int], key: RandomKey) throws -> Tensor {
     let result = Tensor(uninitialized: shape, dtype: .f32)
     let target = result.data.assumingMemoryBound(to: Float.self)
     Parallel.forEachChunk(count: result.count) { range in
-        let words = UnsafeMutablePointer<UInt32>.allocate(capacity: range.count)
-        defer { words.deallocate() }
-        Philox.words(range, key: key, into: words)
-        for index in 0..<range.count {
-            target[range.lowerBound + index] = Float(words[index] >> 8) * 0x1p-24
+        // Whole groups of 32 go straight from the SIMD lanes to memory; chunks start on a
+        // group, so only the tensor's last group takes the word-by-word path.
+        var element = range.lowerBound
+        while element &+ 32 <= range.upperBound, element & 31 == 0 {
+            let (w0, w1, w2, w3) = Philox.blocks8(first: UInt64(element >> 5) &* 8, key: key)
+            let raw = UnsafeMutableRawPointer(target + element)
+            raw.storeBytes(of: unitFloats(SIMD16(lowHalf: w0, highHalf: w1)), toByteOffset: 0, as: SIMD16<Float>.self)
+            raw.storeBytes(of: unitFloats(SIMD16(lowHalf: w2, highHalf: w3)), toByteOffset: 64, as: SIMD16<Float>.self)
+            element &+= 32
+        }
+        var words = SIMD32<UInt32>()
+        while element < range.upperBound {
+            let take = min(32, range.upperBound - element)
+            withUnsafeMutableBytes(of: &words) { raw in
+                let buffer = raw.bindMemory(to: UInt32.self).baseAddress!
+                Philox.words(element..<element + take, key: key, into: buffer)
+                for index in 0..<take { target[element + index] = Float(buffer[index] >> 8) * 0x1p-24 }
+            }
+            element += take
         }
     }
     return result
 }
 
-/// The 32-bit threshold of a keep probability: an element is kept when its word is
-/// below it, so P(keep) = threshold / 2^32 (exact to 2^-32). `nil` means keep all.
-func keepThreshold(_ keep: Double) throws -> UInt32?? {
-    guard keep.isFinite, keep >= 0, keep <= 1 else {
-        throw TensorError.invalid("bernoulli: keep probability must be in [0, 1], got \(keep)")
-    }
-    if keep >= 1 { return .some(nil) }
-    return .some(UInt32(min(keep * 4_294_967_296, 4_294_967_295)))
+/// `(word >> 8) * 2^-24` in lanes. The stdlib's integer-to-float SIMD conversion is a
+/// generic lane loop that stays a call here, so the 24-bit value is built from float bits
+/// instead: the low 23 bits as the mantissa of 2^23 (minus 2^23), bit 23 as 2^23 or 0.
+/// Both parts and their sum are exact, as `Float(word >> 8)` is.
+@inline(__always)
+private func unitFloats(_ words: SIMD16<UInt32>) -> SIMD16<Float> {
+    let value = words &>> 8
+    let low = floatFromBits((value & 0x7F_FFFF) | 0x4B00_0000) - 0x1p23
+    let top = floatFromBits((0 &- (value &>> 23)) & 0x4B00_0000)
+    return (low + top) * 0x1p-24
 }
 
-/// BOOL mask with P(1) = `keep`, independently per element.
+/// BOOL mask with P(1) = `keep`, independently per element, resolved to 2^-32 (see
+/// `KeepRule` for how 16-bit draws keep that resolution).
 public func bernoulliMask(_ shape: [Int], keep: Double, key: RandomKey) throws -> Tensor {
-    let threshold = try keepThreshold(keep)!
+    let rule = try KeepRule(keep)
     let result = Tensor(uninitialized: shape, dtype: .bool)
     let target = result.data.assumingMemoryBound(to: UInt8.self)
-    Parallel.forEachChunk(count: result.count) { range in
-        guard let threshold else {
-            for index in range { target[index] = 1 }
-            return
-        }
-        let words = UnsafeMutablePointer<UInt32>.allocate(capacity: range.count)
-        defer { words.deallocate() }
-        Philox.words(range, key: key, into: words)
-        for index in 0..<range.count {
-            target[range.lowerBound + index] = words[index] < threshold ? 1 : 0
-        }
-    }
+    Parallel.forEachChunk(count: result.count) { range in rule.fill(range, key: key, into: target) }
     return result
 }
