@@ -16,6 +16,7 @@ let package = Package(
         .library(name: "LopperIO", targets: ["LopperIO"]),
         .library(name: "LopperPrune", targets: ["LopperPrune"]),
         .library(name: "LopperLua", targets: ["LopperLua"]),
+        .library(name: "LopperModels", targets: ["LopperModels"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -27,9 +28,15 @@ let package = Package(
             providers: [.apt(["liblua5.4-dev"])]
         ),
         .target(name: "CLuaShim", dependencies: ["CLua"]),
+        .systemLibrary(
+            name: "CBLAS",
+            pkgConfig: "openblas",
+            providers: [.apt(["libopenblas-dev"])]
+        ),
         .target(name: "LopperCore", swiftSettings: kernelFlags),
         .target(name: "LopperIO", dependencies: ["LopperCore"], swiftSettings: kernelFlags),
         .target(name: "LopperPrune", dependencies: ["LopperIO", "LopperCore"], swiftSettings: kernelFlags),
+        .target(name: "LopperModels", dependencies: ["LopperIO", "LopperCore", "CBLAS"], swiftSettings: kernelFlags),
         .target(name: "LopperLua", dependencies: ["LopperPrune", "LopperIO", "LopperCore", "CLua", "CLuaShim"]),
         .executableTarget(
             name: "lopper",
@@ -44,6 +51,8 @@ let package = Package(
         .testTarget(name: "LopperIOTests", dependencies: ["LopperIO", "LopperCore"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LopperPruneTests", dependencies: ["LopperPrune", "LopperIO", "LopperCore"]),
+        .testTarget(name: "LopperModelsTests", dependencies: ["LopperModels", "LopperIO", "LopperCore"],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "PluginTests", dependencies: ["LopperLua", "LopperPrune", "LopperIO", "LopperCore"]),
         .testTarget(name: "LopperLuaTests", dependencies: ["LopperLua", "LopperIO", "LopperCore"],
                     resources: [.copy("Scripts")]),
