@@ -24,8 +24,9 @@ return {
       if q == nil then error("mode=fixed needs q (e.g. --set q=0.2)") end
       if q <= 1 - p then error(("q = %g must exceed 1 - rate = %g"):format(q, 1 - p)) end
     else
+      -- A bias adds to the output as if its input were 1.
       local inputs = ctx.stats and ctx.stats.input_mean
-      if not inputs then ctx.note("no calibration statistics: inputs taken as 1") end
+      if not inputs and #ctx.shape == 2 then ctx.note("no calibration statistics: inputs taken as 1") end
       if mode == "closed_form" then
         q = lopper.darex_q(ctx:delta(), p, { mode = "closed_form", inputs = inputs })
       else

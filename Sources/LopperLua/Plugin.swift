@@ -110,6 +110,15 @@ public final class Plugin: PruneMethod {
         stack.push(job.outputDType.name); stack.setField("dtype", in: table)
         TensorUserdata.push(job.base, on: stack); stack.setField("base", in: table)
         TensorUserdata.push(job.finetuned, on: stack); stack.setField("finetuned", in: table)
+        if !job.statistics.isEmpty {
+            lua_createtable(state, 0, Int32(job.statistics.count))
+            let statistics = stack.top
+            for (key, tensor) in job.statistics {
+                TensorUserdata.push(tensor, on: stack)
+                stack.setField(key, in: statistics)
+            }
+            stack.setField("stats", in: table)
+        }
         lua_createtable(state, 0, Int32(job.parameters.count))
         let parameters = stack.top
         for (key, value) in job.parameters {

@@ -4,7 +4,8 @@ import LopperPrune
 /// `lopper plugin check`: runs a loaded plugin with its default parameters on small
 /// random tensors (a weight, a bias, BF16 and F32) and checks what comes back.
 public enum PluginCheck {
-    /// Lines describing each trial; throws on the first problem.
+    /// Lines describing each trial; throws on the first problem. Weights come with
+    /// made-up calibration statistics, so methods that need them can be checked too.
     public static func run(_ plugin: Plugin, seed: UInt64 = 1) throws -> [String] {
         let trials: [(String, [Int], DType)] = [
             ("model.layers.0.mlp.up_proj.weight", [24, 40], .bf16),
@@ -17,10 +18,16 @@ public enum PluginCheck {
             let noise = try scale(try uniform(shape, key: RandomKey(seed: seed, name: "delta/" + name)), 0.01)
             let finetuned = try add(base, noise, dtype: dtype)
             let parameters = try plugin.schema.resolve([], name: name, layer: layerIndex(of: name), layerCount: 2)
+            var statistics: [String: Tensor] = [:]
+            if shape.count == 2 {
+                statistics["input_mean"] = try uniform([shape[1]], key: RandomKey(seed: seed, name: "mean/" + name))
+                statistics["input_norm"] = try add(try uniform([shape[1]], key: RandomKey(seed: seed, name: "norm/" + name)), 0.5)
+            }
             for output in [DeltaOutput.merged, .delta] {
-                let job = PruneJob(name: name, layer: layerIndex(of: name), layerCount: 2,
+                var job = PruneJob(name: name, layer: layerIndex(of: name), layerCount: 2,
                                    kind: name.hasSuffix(".bias") ? "bias" : "weight", base: base, finetuned: finetuned,
                                    parameters: parameters, seed: seed, output: output, outputDType: dtype)
+                job.statistics = statistics
                 let outcome = try plugin.prune(job)
                 let result: Tensor
                 switch outcome.result {

@@ -17,6 +17,9 @@ public struct PruneJob {
     public var seed: UInt64
     public var output: DeltaOutput
     public var outputDType: DType
+    /// Calibration statistics of this tensor's layer (`input_mean`, `input_norm`: F32
+    /// per input feature), when the run has them.
+    public var statistics: [String: Tensor] = [:]
 
     public var key: RandomKey { RandomKey(seed: seed, name: name) }
 

@@ -17,6 +17,8 @@ public struct PruneConfiguration {
     public var seed: UInt64 = 0
     public var overwrite = false
     public var lopperVersion = "0"
+    /// A statistics file from `lopper calibrate`, handed to methods as `ctx.stats`.
+    public var calibrationPath: String?
 
     public init(basePath: String, finetunedPath: String, outputPath: String) {
         self.basePath = basePath; self.finetunedPath = finetunedPath; self.outputPath = outputPath
@@ -46,6 +48,7 @@ public final class Pruner {
     public let finetuned: Checkpoint
     public private(set) var plan: [PlannedTensor] = []
     public let layerCount: Int
+    public let calibration: CalibrationStatistics?
 
     public init(_ configuration: PruneConfiguration, method: PruneMethod) throws {
         self.configuration = configuration
@@ -54,7 +57,12 @@ public final class Pruner {
         base = try Checkpoint(path: configuration.basePath)
         finetuned = try Checkpoint(path: configuration.finetunedPath)
         layerCount = (finetuned.names.compactMap(layerIndex(of:)).max() ?? -1) + 1
+        calibration = try configuration.calibrationPath.map { try CalibrationStatistics(path: $0) }
         plan = try makePlan()
+        if let calibration {
+            try calibration.check(against: plan.filter { if case .prune = $0.decision { return true }; return false }
+                .map { ($0.name, $0.shape) })
+        }
     }
 
     private func makePlan() throws -> [PlannedTensor] {
@@ -189,9 +197,10 @@ public final class Pruner {
         let baseTensor = try base.tensor(tensor.name)
         let parameters = try method.schema.resolve(configuration.settings, name: tensor.name, layer: layer, layerCount: layerCount)
         let kind = tensor.name.hasSuffix(".weight") ? "weight" : tensor.name.hasSuffix(".bias") ? "bias" : "other"
-        let job = PruneJob(name: tensor.name, layer: layer, layerCount: layerCount, kind: kind, base: baseTensor,
+        var job = PruneJob(name: tensor.name, layer: layer, layerCount: layerCount, kind: kind, base: baseTensor,
                            finetuned: finetunedTensor, parameters: parameters, seed: configuration.seed,
                            output: configuration.output, outputDType: tensor.outputDType)
+        if let calibration { job.statistics = try calibration.statistics(for: tensor.name) }
         let outcome = try method.prune(job)
         let output = try finish(outcome.result, job: job)
         let comparison = try compareDelta(base: baseTensor, finetuned: finetunedTensor, output: output,

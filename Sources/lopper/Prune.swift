@@ -38,6 +38,8 @@ struct Prune: ParsableCommand {
     @Option(help: "Largest shard, e.g. 2GB or 500MB (default: the fine-tuned checkpoint's shard layout).") var shardSize: String?
     @Option(help: "Also prune tensors matching this glob; repeatable.") var include: [String] = []
     @Option(help: "Never prune tensors matching this glob (wins over --include); repeatable.") var exclude: [String] = []
+    @Option(help: "Calibration statistics from `lopper calibrate` (needed by wanda; darex-q uses the input means).")
+    var calibration: String?
     @Option(help: "Write the full report as JSON to this file.") var report: String?
     @Option(help: "Kernel threads (default: LOPPER_THREADS or the core count).") var threads: Int?
     @Flag(help: "Print the plan (what is pruned, with which parameters) and write nothing.") var dryRun = false
@@ -59,6 +61,7 @@ struct Prune: ParsableCommand {
             configuration.seed = seed
             configuration.overwrite = overwrite
             configuration.lopperVersion = lopperVersion
+            configuration.calibrationPath = calibration
             configuration.selection = TensorSelection(include: include, exclude: exclude)
             configuration.settings = try settings.map(Setting.init(parsing:))
             if let dtype {

@@ -69,7 +69,7 @@ final class CommandLineTests: XCTestCase {
         let cases: [([String], String)] = [
             (["--method", "dare", "--set", "rate=7"], "outside 0..1"),
             (["--method", "dare", "--set", "speed=1"], "unknown parameter 'speed'"),
-            (["--method", "nonesuch"], "no method named 'nonesuch'; available: dare, darex_q, magnitude, structural"),
+            (["--method", "nonesuch"], "no method named 'nonesuch'; available: dare, darex_q, magnitude, structural, wanda"),
             (["--method", failing], "failing.lua:3: layer one is cursed"),
             (["--method", "dare", "--dtype", "int8"], "--dtype must be"),
             (["--method", "dare", "--shard-size", "lots"], "cannot read the size"),
