@@ -62,7 +62,7 @@ extension ReplPrelude {
       local ok, method = pcall(function() return v.names end)
       if ok and type(method) == "function" then
         local fine, list = pcall(method, v)
-        if fine and type(list) == "table" then return list end
+        return fine and type(list) == "table" and list or {}
       end
       local list = {}
       if type(v) == "table" then
