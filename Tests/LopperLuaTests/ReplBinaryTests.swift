@@ -66,15 +66,22 @@ final class ReplBinaryTests: XCTestCase {
     // MARK: - A real terminal (tmux)
 
     final class Terminal {
-        let socket = "lopper-repl-test-\(getpid())"
+        /// A fresh server per session: a new session on a server that is still
+        /// shutting down can fail to start.
+        var sessions = 0
+        var socket: String { folder + "/tmux-\(sessions)" }
         let tmux: String
-        init(tmux: String) { self.tmux = tmux }
+        let folder: String
+        init(tmux: String, folder: String) {
+            self.tmux = tmux
+            self.folder = folder
+        }
 
         /// Runs tmux through the shell (popen: Foundation's Process waits forever for
         /// a client whose daemonized server inherited its descriptors).
         @discardableResult
         func run(_ arguments: [String], capture: Bool = false) -> String {
-            let quoted = ([tmux, "-L", socket] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+            let quoted = ([tmux, "-S", socket] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
             let command = quoted.joined(separator: " ") + " 2>/dev/null" + (capture ? "" : " >/dev/null")
             guard let pipe = popen(command, "r") else { return "" }
             var data = [UInt8]()
@@ -90,6 +97,7 @@ final class ReplBinaryTests: XCTestCase {
 
         func start(_ command: String) {
             run(["kill-server"])
+            sessions += 1
             run(["new-session", "-d", "-x", "120", "-y", "50", "-s", "repl", command])
         }
         func send(_ keys: String...) { run(["send-keys", "-t", "repl"] + keys) }
@@ -121,7 +129,7 @@ final class ReplBinaryTests: XCTestCase {
         defer { try? FileManager.default.removeItem(at: folder) }
         let history = folder.appendingPathComponent("state/history").path
         let command = "env LOPPER_HISTORY=\(history) \(binary) repl; echo exited=$?; sleep 60"
-        let terminal = Terminal(tmux: tmux)
+        let terminal = Terminal(tmux: tmux, folder: folder.path)
         defer { terminal.close() }
 
         terminal.start(command)
