@@ -33,11 +33,18 @@ let package = Package(
             pkgConfig: "openblas",
             providers: [.apt(["libopenblas-dev"])]
         ),
+        // libedit (BSD editline, not GNU readline) for `lopper repl`, behind a small C layer.
+        .systemLibrary(
+            name: "CEditLine",
+            pkgConfig: "libedit",
+            providers: [.apt(["libedit-dev"])]
+        ),
+        .target(name: "CLineEdit", dependencies: ["CEditLine"]),
         .target(name: "LopperCore", swiftSettings: kernelFlags),
         .target(name: "LopperIO", dependencies: ["LopperCore"], swiftSettings: kernelFlags),
         .target(name: "LopperPrune", dependencies: ["LopperIO", "LopperCore"], swiftSettings: kernelFlags),
         .target(name: "LopperModels", dependencies: ["LopperIO", "LopperCore", "CBLAS"], swiftSettings: kernelFlags),
-        .target(name: "LopperLua", dependencies: ["LopperPrune", "LopperIO", "LopperCore", "CLua", "CLuaShim"]),
+        .target(name: "LopperLua", dependencies: ["LopperPrune", "LopperIO", "LopperCore", "CLua", "CLuaShim", "CLineEdit"]),
         .executableTarget(
             name: "lopper",
             dependencies: [

@@ -10,6 +10,7 @@ public struct LuaDoc: Sendable {
         case operators = "Tensor operators"
         case checkpoint = "Checkpoints and deltas"
         case pruning = "Pruning kernels and helpers"
+        case repl = "REPL helpers"
     }
     /// The lookup name: `lopper.load`, `Tensor:sum`, `__add`, `help`.
     public var name: String
@@ -22,7 +23,7 @@ public struct LuaDoc: Sendable {
 /// renders it to Docs/lua-api.md; tests check that every registered function has an
 /// entry and every entry a function, so docs and code cannot drift.
 public enum LuaDocs {
-    public static let entries: [LuaDoc] = globals + module + tensor + operators + checkpoint + pruning
+    public static let entries: [LuaDoc] = globals + module + tensor + operators + checkpoint + pruning + repl
 
     static let globals: [LuaDoc] = [
         .init(name: "help", section: .globals, signature: "help([x])",
@@ -142,6 +143,14 @@ public enum LuaDocs {
               summary: "The base tensor of `name` (a view of the file)."),
         .init(name: "Delta:finetuned", section: .checkpoint, signature: "d:finetuned(name) -> Tensor",
               summary: "The fine-tuned tensor of `name` (a view of the file)."),
+    ]
+
+    /// Globals of `lopper repl` only (ReplHelpers.swift), not of scripts or plugins.
+    static let repl: [LuaDoc] = [
+        .init(name: "layers", section: .repl, signature: "layers(d)",
+              summary: "Prints per-layer statistics of a delta (or a checkpoint, or a table `{name = tensor}`): for each layer index (the first all-digit component of a tensor name; names without one are grouped as `-`) the tensor count, parameters, mean, std, mean |x| and max |x|."),
+        .init(name: "hist", section: .repl, signature: "hist(t [, bins])",
+              summary: "Prints a Unicode histogram of a tensor (`t:hist(bins)`, default 20 bins)."),
     ]
 
     private static func method(_ name: String, _ signature: String, _ summary: String) -> LuaDoc {

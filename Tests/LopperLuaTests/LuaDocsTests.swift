@@ -8,12 +8,23 @@ final class LuaDocsTests: XCTestCase {
         let lua = try LuaState()
         defer { lua.close() }
         let registered = LuaDocs.registeredNames(in: lua)
-        let documented = Set(LuaDocs.entries.filter { $0.section != .operators && $0.name != "lopper.version" }.map(\.name))
+        let documented = Set(LuaDocs.entries.filter { $0.section != .operators && $0.section != .repl && $0.name != "lopper.version" }.map(\.name))
         XCTAssertEqual(registered.subtracting(documented).sorted(), [], "functions without docs")
         XCTAssertEqual(documented.subtracting(registered).sorted(), [], "docs without functions")
         XCTAssertEqual(Set(LuaDocs.entries.map(\.name)).count, LuaDocs.entries.count, "duplicate names")
         // Operators: each documented metamethod exists (adding a number to a tensor works etc.).
         XCTAssertEqual(try lua.run("return lopper.version").first?.string, lopperLuaVersion)
+    }
+
+    func testReplHelpersAreDocumented() throws {
+        let lua = try LuaState()
+        defer { lua.close() }
+        let plain = LuaDocs.registeredNames(in: lua)
+        _ = try ReplSession(lua: lua, output: { _ in }, errorOutput: { _ in })
+        let added = LuaDocs.registeredNames(in: lua).subtracting(plain)
+        let documented = Set(LuaDocs.entries.filter { $0.section == .repl }.map(\.name))
+        XCTAssertEqual(added, documented)
+        XCTAssertEqual(documented, ["layers", "hist"])
     }
 
     func testCommittedMarkdownIsUpToDate() throws {
