@@ -151,6 +151,10 @@ public enum LuaDocs {
               summary: "Prints per-layer statistics of a delta (or a checkpoint, or a table `{name = tensor}`): for each layer index (the first all-digit component of a tensor name; names without one are grouped as `-`) the tensor count, parameters, mean, std, mean |x| and max |x|."),
         .init(name: "hist", section: .repl, signature: "hist(t [, bins])",
               summary: "Prints a Unicode histogram of a tensor (`t:hist(bins)`, default 20 bins)."),
+        .init(name: "try", section: .repl, signature: "try(plugin, name [, params [, d]]) -> Tensor",
+              summary: "Runs a method on one tensor of the loaded pair (the global `delta`, or `base` and `ft`, or the delta `d`) and prints its report: kept fraction, rescale, delta mean/std before and after, relative L2 error, the plugin's figures. `plugin` is a name (`\"darex-q\"`), a `.lua` file, or a plugin table typed at the prompt; `params` like `{rate = 0.99, seed = 1}`. Returns the pruned delta (F32)."),
+        .init(name: "reload", section: .repl, signature: "reload()",
+              summary: "Forgets the plugin files `try` has loaded, so the next `try` reads your edits; refreshes `plugins` (method name -> file)."),
     ]
 
     private static func method(_ name: String, _ signature: String, _ summary: String) -> LuaDoc {

@@ -18,7 +18,9 @@ public final class Plugin: PruneMethod {
     let lua: LuaState
     private var current: JobState?
 
-    private static let hostKey = "lopper.plugin_host"
+    /// Where the host's functions live in the state's registry (one key per plugin,
+    /// since a REPL state can hold several).
+    private let hostKey: String
 
     /// What the hooks of one tensor have said so far.
     private final class JobState {
@@ -43,9 +45,24 @@ public final class Plugin: PruneMethod {
     }
 
     /// Loads plugin source code (`chunkName` as Lua names chunks: `@file` or `=name`).
-    public init(source: String, chunkName: String, path: String, limits: LuaState.Limits = .init()) throws {
+    public convenience init(source: String, chunkName: String, path: String, limits: LuaState.Limits = .init()) throws {
+        try self.init(lua: try LuaState(sandbox: limits), path: path, chunkName: chunkName) { $0.push(source) }
+    }
+
+    /// A plugin table defined in `lua` (the REPL's `try` with a table typed at the
+    /// prompt): the value at stack index `index`. It runs in that state, unsandboxed,
+    /// as the user's own code does.
+    public convenience init(table index: Int32, in lua: LuaState, name: String) throws {
+        let absolute = lua_absindex(lua.state, index)
+        try self.init(lua: lua, path: name, chunkName: "=" + name) { lua_pushvalue($0.state, absolute) }
+    }
+
+    /// Runs the host chunk in `lua` with the plugin (source text or table) that
+    /// `pushPlugin` pushes.
+    private init(lua: LuaState, path: String, chunkName: String, pushPlugin: (LuaStack) -> Void) throws {
         self.path = path
-        lua = try LuaState(sandbox: limits)
+        self.lua = lua
+        hostKey = "lopper.plugin_host." + UUID().uuidString
         let state = lua.state, stack = lua.stack
         let base = stack.top
         var bytes = Array(PluginHost.source.utf8)
@@ -53,7 +70,7 @@ public final class Plugin: PruneMethod {
             buffer.withMemoryRebound(to: CChar.self) { luaL_loadbufferx(state, $0.baseAddress, $0.count, "=lopper.plugin_host", "t") }
         }
         guard status == LUA_OK else { defer { stack.setTop(base) }; throw LuaError(stack.stringValue(-1) ?? "plugin host does not load") }
-        stack.push(source)
+        pushPlugin(stack)
         stack.push(chunkName)
         var weakSelf: () -> Plugin? = { nil }
         Self.pushJobFunctions(on: stack) { weakSelf() }
@@ -64,8 +81,8 @@ public final class Plugin: PruneMethod {
             stack.setTop(base)
             throw PluginError("plugin \(path): \(error.message)")
         }
-        lua_setfield(state, lopper_registryindex(), Self.hostKey)
-        let description = try Self.call(lua, "describe") { _ in 0 }
+        lua_setfield(state, lopper_registryindex(), hostKey)
+        let description = try Self.call(lua, hostKey, "describe") { _ in 0 }
         name = description[0].string ?? ""
         version = description[1].string ?? ""
         summary = description[2].string ?? ""
@@ -80,10 +97,10 @@ public final class Plugin: PruneMethod {
     public func prune(_ job: PruneJob) throws -> PruneOutcome {
         let state = JobState(job)
         current = state
-        defer { current = nil; lua.collectGarbage() }
+        defer { current = nil; if lua.isSandboxed { lua.collectGarbage() } }
         let results: [LuaValue]
         do {
-            results = try Self.call(lua, "run") { stack in self.pushFields(job, on: stack); return 1 }
+            results = try Self.call(lua, hostKey, "run") { stack in self.pushFields(job, on: stack); return 1 }
         } catch let error as LuaError {
             throw PluginError("plugin \(name) (\(path)), tensor \"\(job.name)\": \(error.message)")
         }
@@ -191,7 +208,7 @@ public final class Plugin: PruneMethod {
     }
 
     /// Calls `host[function]` with the arguments `push` leaves on the stack.
-    private static func call(_ lua: LuaState, _ function: String, push: (LuaStack) -> Int32) throws -> [LuaValue] {
+    private static func call(_ lua: LuaState, _ hostKey: String, _ function: String, push: (LuaStack) -> Int32) throws -> [LuaValue] {
         let state = lua.state, stack = lua.stack
         let base = stack.top
         lua_getfield(state, lopper_registryindex(), hostKey)

@@ -9,9 +9,12 @@ enum PluginHost {
     -- Swift prefixes the plugin's path to every error.
     local function fail(message) error(message, 0) end
 
-    local chunk, problem = load(source, chunkname, "t")
-    if not chunk then error(problem, 0) end
-    local plugin = chunk()
+    local plugin = source
+    if type(source) == "string" then
+      local chunk, problem = load(source, chunkname, "t")
+      if not chunk then error(problem, 0) end
+      plugin = chunk()
+    end
 
     if type(plugin) ~= "table" then fail("a plugin must return a table, got " .. type(plugin)) end
     for _, field in ipairs({ "name", "version", "summary" }) do

@@ -32,13 +32,18 @@ public final class ReplSession {
     static let chunkName = "=stdin"
 
     /// A session over `lua` (a trusted state): installs the printer, the completer,
-    /// the helpers `layers` and `hist`, and a `print` that writes to `output`.
+    /// the helpers `layers`, `hist`, `try` and `reload`, and a `print` that writes to `output`.
     public init(lua: LuaState, output: @escaping (String) -> Void, errorOutput: @escaping (String) -> Void) throws {
         self.lua = lua
         self.output = output
         self.errorOutput = errorOutput
         try ReplPrelude.install(in: lua, write: output)
+        plugins = ReplPlugins(write: output)
+        plugins.install(in: lua)
     }
+
+    /// `try`, `reload` and `plugins`.
+    private let plugins: ReplPlugins
 
     /// Evaluates one line of input (continuing a pending incomplete chunk).
     @discardableResult

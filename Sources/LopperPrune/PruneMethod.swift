@@ -61,3 +61,56 @@ public protocol PruneMethod: AnyObject {
     var schema: ParamSchema { get }
     func prune(_ job: PruneJob) throws -> PruneOutcome
 }
+
+extension PruneMethod {
+    /// Prunes one tensor: the method's result finished into the tensor to write
+    /// (base added, rounded to the output dtype), checked, and its report line.
+    /// The pipeline and the REPL's `try` both go through here.
+    public func run(_ job: PruneJob) throws -> (output: Tensor, report: TensorReport) {
+        let outcome = try prune(job)
+        let output = try finish(outcome.result, job: job)
+        let comparison = try compareDelta(base: job.base, finetuned: job.finetuned, output: output, isMerged: job.output == .merged)
+        if comparison.nonFiniteBefore > 0 {
+            throw PruneError("tensor \"\(job.name)\": \(comparison.nonFiniteBefore) NaN or infinite values in the base or fine-tuned weights")
+        }
+        if comparison.nonFiniteAfter > 0 {
+            throw PruneError("method \(name) produced \(comparison.nonFiniteAfter) NaN or infinite values for tensor \"\(job.name)\"")
+        }
+        var line = TensorReport(name: job.name, shape: job.base.shape, dtype: job.outputDType.name, action: "pruned", layer: job.layer)
+        line.parameters = job.parameters.mapValues(\.description)
+        line.keptFraction = comparison.keptFraction
+        line.rescale = outcome.rescale
+        line.deltaMeanBefore = comparison.meanBefore
+        line.deltaStdBefore = comparison.stdBefore
+        line.deltaMeanAfter = comparison.meanAfter
+        line.deltaStdAfter = comparison.stdAfter
+        line.relativeL2Error = comparison.relativeL2Error
+        line.figures = outcome.figures
+        line.notes = outcome.notes
+        return (output, line)
+    }
+
+    /// The method's result as the tensor to write, checked against the job.
+    private func finish(_ result: PruneOutcome.Result, job: PruneJob) throws -> Tensor {
+        func checkShape(_ tensor: Tensor) throws {
+            guard tensor.shape == job.base.shape else {
+                throw PruneError("method \(name) returned shape \(tensor.shape.shapeText) for tensor \"\(job.name)\" of shape \(job.base.shape.shapeText)")
+            }
+            guard tensor.dtype.isComputable else {
+                throw PruneError("method \(name) returned a \(tensor.dtype.name) tensor for \"\(job.name)\"; expected floating point")
+            }
+        }
+        switch result {
+        case .unchanged:
+            return job.output == .merged
+                ? (job.outputDType == job.finetuned.dtype ? job.finetuned : try job.finetuned.converted(to: job.outputDType))
+                : try delta(job.finetuned, job.base, dtype: job.outputDType)
+        case .output(let tensor):
+            try checkShape(tensor)
+            return tensor.dtype == job.outputDType ? tensor : try tensor.converted(to: job.outputDType)
+        case .prunedDelta(let pruned):
+            try checkShape(pruned)
+            return job.output == .merged ? try add(job.base, pruned, dtype: job.outputDType) : try pruned.converted(to: job.outputDType)
+        }
+    }
+}

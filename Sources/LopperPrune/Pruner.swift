@@ -188,9 +188,9 @@ public final class Pruner {
     /// One tensor: the output to write and its report line.
     func process(_ tensor: PlannedTensor) throws -> (Tensor, TensorReport) {
         let layer = layerIndex(of: tensor.name)
-        var line = TensorReport(name: tensor.name, shape: tensor.shape, dtype: tensor.outputDType.name, action: "kept", layer: layer)
         let finetunedTensor = try finetuned.tensor(tensor.name)
         guard case .prune = tensor.decision else {
+            var line = TensorReport(name: tensor.name, shape: tensor.shape, dtype: tensor.outputDType.name, action: "kept", layer: layer)
             if case .keep(let reason) = tensor.decision { line.reason = reason }
             return (try keptOutput(tensor, finetunedTensor), line)
         }
@@ -201,28 +201,7 @@ public final class Pruner {
                            finetuned: finetunedTensor, parameters: parameters, seed: configuration.seed,
                            output: configuration.output, outputDType: tensor.outputDType)
         if let calibration { job.statistics = try calibration.statistics(for: tensor.name) }
-        let outcome = try method.prune(job)
-        let output = try finish(outcome.result, job: job)
-        let comparison = try compareDelta(base: baseTensor, finetuned: finetunedTensor, output: output,
-                                          isMerged: configuration.output == .merged)
-        if comparison.nonFiniteBefore > 0 {
-            throw PruneError("tensor \"\(tensor.name)\": \(comparison.nonFiniteBefore) NaN or infinite values in the base or fine-tuned weights")
-        }
-        if comparison.nonFiniteAfter > 0 {
-            throw PruneError("method \(method.name) produced \(comparison.nonFiniteAfter) NaN or infinite values for tensor \"\(tensor.name)\"")
-        }
-        line.action = "pruned"
-        line.parameters = parameters.mapValues(\.description)
-        line.keptFraction = comparison.keptFraction
-        line.rescale = outcome.rescale
-        line.deltaMeanBefore = comparison.meanBefore
-        line.deltaStdBefore = comparison.stdBefore
-        line.deltaMeanAfter = comparison.meanAfter
-        line.deltaStdAfter = comparison.stdAfter
-        line.relativeL2Error = comparison.relativeL2Error
-        line.figures = outcome.figures
-        line.notes = outcome.notes
-        return (output, line)
+        return try method.run(job)
     }
 
     private func keptOutput(_ tensor: PlannedTensor, _ finetunedTensor: Tensor) throws -> Tensor {
@@ -230,29 +209,6 @@ public final class Pruner {
             return try delta(finetunedTensor, try base.tensor(tensor.name), dtype: tensor.outputDType)
         }
         return tensor.outputDType == finetunedTensor.dtype ? finetunedTensor : try finetunedTensor.converted(to: tensor.outputDType)
-    }
-
-    /// The method's result as the tensor to write, checked against the job.
-    private func finish(_ result: PruneOutcome.Result, job: PruneJob) throws -> Tensor {
-        switch result {
-        case .unchanged:
-            return job.output == .merged
-                ? (job.outputDType == job.finetuned.dtype ? job.finetuned : try job.finetuned.converted(to: job.outputDType))
-                : try delta(job.finetuned, job.base, dtype: job.outputDType)
-        case .output(let tensor):
-            guard tensor.shape == job.base.shape else {
-                throw PruneError("method \(method.name) returned shape \(tensor.shape.shapeText) for tensor \"\(job.name)\" of shape \(job.base.shape.shapeText)")
-            }
-            return tensor.dtype == job.outputDType ? tensor : try tensor.converted(to: job.outputDType)
-        case .prunedDelta(let pruned):
-            guard pruned.shape == job.base.shape else {
-                throw PruneError("method \(method.name) returned shape \(pruned.shape.shapeText) for tensor \"\(job.name)\" of shape \(job.base.shape.shapeText)")
-            }
-            guard pruned.dtype.isComputable else {
-                throw PruneError("method \(method.name) returned a \(pruned.dtype.name) tensor for \"\(job.name)\"; expected a floating-point delta")
-            }
-            return job.output == .merged ? try add(job.base, pruned, dtype: job.outputDType) : try pruned.converted(to: job.outputDType)
-        }
     }
 }
 

@@ -24,7 +24,7 @@ final class LuaDocsTests: XCTestCase {
         let added = LuaDocs.registeredNames(in: lua).subtracting(plain)
         let documented = Set(LuaDocs.entries.filter { $0.section == .repl }.map(\.name))
         XCTAssertEqual(added, documented)
-        XCTAssertEqual(documented, ["layers", "hist"])
+        XCTAssertEqual(documented, ["layers", "hist", "try", "reload"])
     }
 
     func testCommittedMarkdownIsUpToDate() throws {

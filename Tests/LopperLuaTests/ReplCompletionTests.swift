@@ -32,7 +32,7 @@ final class ReplCompletionTests: XCTestCase {
     func testFieldsOfTables() {
         XCTAssertEqual(complete("lopper.ze").0, "lopper.")
         XCTAssertEqual(complete("lopper.ze").1, ["zeros"])
-        XCTAssertEqual(complete("lopper.f").1, ["from_table", "full"])
+        XCTAssertEqual(complete("lopper.f").1, ["from_table", "full", "fused_dare", "fused_mask"])
         XCTAssertEqual(complete("string.up").1, ["upper"])
         session.feed("config = {model = {layers = 24, heads = 16}}")
         XCTAssertEqual(complete("config.model.").1, ["heads", "layers"])
