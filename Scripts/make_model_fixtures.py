@@ -9,7 +9,10 @@ Parts (one function each, called from main()):
   make_tokenizer_fixtures(out_dir)  small tokenizers trained with the Hugging Face
       `tokenizers` library, each as NAME/tokenizer.json plus NAME/expected.json
       holding, for a few hundred varied strings, the ids HF produces with and
-      without special tokens, truncated to 8, and HF's decode.
+      without special tokens, truncated to 8, and HF's decode. The byte-level BPE
+      fixtures come out the same on every run; WordPieceTrainer breaks frequency ties
+      in hash-map order, so the BERT vocabularies (and their ids) change a little on
+      each run; tests only depend on the special tokens' ids and the vocabulary size.
 """
 import json
 import os
@@ -144,10 +147,16 @@ def _write_tokenizer_fixture(out_dir, name, tok, specials, edit_json=None):
         t8 = tok.encode(s).ids
         t8_plain = tok.encode(s, add_special_tokens=False).ids
         tok.no_truncation()
-        cases.append({
+        case = {
             "text": s, "ids": ids, "ids_plain": plain, "ids_max8": t8, "ids_plain_max8": t8_plain,
             "decoded": tok.decode(ids, skip_special_tokens=True),
-        })
+        }
+        # Foundation's JSON parser on Linux drops a leading U+FEFF from string values:
+        # such strings also travel as UTF-8 hex.
+        for k in ("text", "decoded"):
+            if case[k].startswith("\ufeff"):
+                case[k + "_utf8_hex"] = case[k].encode("utf-8").hex()
+        cases.append(case)
     with open(os.path.join(d, "expected.json"), "w", encoding="utf-8") as f:
         f.write('{"vocab_size":%d,"cases":[\n' % tok.get_vocab_size(with_added_tokens=True))
         f.write(",\n".join(json.dumps(c, ensure_ascii=False, separators=(",", ":")) for c in cases))
