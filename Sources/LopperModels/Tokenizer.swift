@@ -12,7 +12,7 @@ import Foundation
 /// * decoders: `WordPiece`, `ByteLevel`, `Sequence` of those and `Replace`/`ByteFallback`/`Fuse`/`Strip`.
 /// `added_tokens` are matched first (leftmost-longest, `lstrip`/`rstrip`/`single_word`/`normalized`), as HF does.
 /// Anything else throws `TokenizerError` naming the component and the file.
-public final class Tokenizer {
+public final class Tokenizer: @unchecked Sendable {  // immutable after init; the BPE cache is locked
     let normalizer: Normalizer?
     let preTokenizer: PreTokenizer?
     let model: TokenizerModel
@@ -77,7 +77,8 @@ public final class Tokenizer {
     }
 
     /// Token ids of `text`. With `addSpecialTokens` the post-processor's tokens are added;
-    /// `maxLength` truncates like HF (the special tokens are kept, the text is cut on the right).
+    /// `maxLength` truncates like HF (the special tokens are kept, the text is cut on the right;
+    /// a `maxLength` smaller than the number of special tokens truncates nothing, as in HF).
     public func encode(_ text: String, addSpecialTokens: Bool = true, maxLength: Int? = nil) -> [Int] {
         var ids: [Int] = []
         for segment in added.split(text, normalizer: normalizer) {
@@ -92,8 +93,9 @@ public final class Tokenizer {
             }
         }
         let specials = addSpecialTokens ? (postProcessor?.addedCount ?? 0) : 0
-        if let maxLength {
-            let keep = max(0, maxLength - specials)
+        // Like HF: a maxLength below the number of special tokens leaves the text untruncated.
+        if let maxLength, maxLength >= specials {
+            let keep = maxLength - specials
             if ids.count > keep { ids.removeLast(ids.count - keep) }
         }
         if addSpecialTokens, let postProcessor {

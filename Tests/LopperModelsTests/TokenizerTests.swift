@@ -91,8 +91,13 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(llama.id(of: "<|begin_of_text|>"), 0)
         XCTAssertNil(llama.padID)
         XCTAssertEqual(llama.encode("hi").first, 0)
-        XCTAssertEqual(llama.encode("hi", maxLength: 1), [0])
-        XCTAssertEqual(llama.encode("hi", maxLength: 0), [0])
+        // Degenerate truncation, values from HF tokenizers 0.23: a maxLength below the number of
+        // special tokens truncates nothing.
+        XCTAssertEqual(llama.encode("hi there", maxLength: 1), [0])
+        XCTAssertEqual(llama.encode("hi there", maxLength: 0), [0, 74, 75, 267, 310])
+        XCTAssertEqual(llama.encode("hi there", addSpecialTokens: false, maxLength: 0), [])
+        XCTAssertEqual(llama.encode("hi there", addSpecialTokens: false, maxLength: 1), [74])
+        XCTAssertEqual(llama.decode(llama.encode("hi <mask> there <|eot_id|>")), "hithere ")  // <mask> strips spaces
     }
 
     func errorMessage(_ body: () throws -> Void) -> String {
