@@ -96,7 +96,9 @@ def _special_strings(specials):
     out = []
     for t in specials:
         out += [t, f"{t}", f"hello {t} world", f"{t}hello{t}", f"a{t}b", f"  {t}  ", f"{t}{t}",
-                f"text before {t}", f"{t} text after", f"x {t}\ny"]
+                f"text before {t}", f"{t} text after", f"x {t}\ny",
+                # word characters around a token matter to single_word (\w of Rust's regex crate)
+                f"é{t}", f"{t}\u0301", f"_{t}", f"\u00b2{t}", f"\u0663{t}", f"\u200d{t}", f"\u203f{t}", f"-{t}-"]
     return out
 
 
@@ -227,7 +229,19 @@ def make_tokenizer_fixtures(out_dir):
         j["model"]["merges"] = [" ".join(m) if isinstance(m, list) else m for m in j["model"]["merges"]]
     _write_tokenizer_fixture(out_dir, "gpt2_bpe", tok, ["<|endoftext|>"], edit_json=string_merges)
 
-    # (e) Qwen2 style: NFC + Split(Qwen2 pattern) + ByteLevel, ignore_merges false
+    # (e) RoBERTa style: ByteLevel with add_prefix_space, RobertaProcessing, <mask> with lstrip
+    tok = Tokenizer(models.BPE(byte_fallback=False))
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
+    specials = ["<s>", "<pad>", "</s>", "<unk>"]
+    tok.train_from_iterator(corpus, trainers.BpeTrainer(
+        vocab_size=800, special_tokens=specials, min_frequency=1,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False))
+    tok.add_special_tokens([AddedToken("<mask>", lstrip=True, rstrip=False, special=True)])
+    tok.post_processor = processors.RobertaProcessing(("</s>", tok.token_to_id("</s>")), ("<s>", tok.token_to_id("<s>")))
+    tok.decoder = decoders.ByteLevel()
+    _write_tokenizer_fixture(out_dir, "roberta_bpe", tok, ["<s>", "</s>", "<mask>"])
+
+    # (f) Qwen2 style: NFC + Split(Qwen2 pattern) + ByteLevel, ignore_merges false
     tok = Tokenizer(models.BPE(byte_fallback=False))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([
