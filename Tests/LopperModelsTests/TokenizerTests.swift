@@ -86,7 +86,7 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(byFile.id(of: "[PAD]"), 0)
         XCTAssertEqual(byFile.padID, 0)
         XCTAssertNil(byFile.id(of: "no such token here"))
-        XCTAssertEqual(byFile.id(of: "lopper"), 712)  // an added, non-special token
+        XCTAssertEqual(byFile.id(of: "lopper"), byFile.vocabularySize - 1)  // an added, non-special token
 
         let llama = try Tokenizer(path: Self.fixtures.appendingPathComponent("llama3_bpe").path)
         XCTAssertEqual(llama.id(of: "<|begin_of_text|>"), 0)
@@ -99,6 +99,28 @@ final class TokenizerTests: XCTestCase {
         XCTAssertEqual(llama.encode("hi there", addSpecialTokens: false, maxLength: 0), [])
         XCTAssertEqual(llama.encode("hi there", addSpecialTokens: false, maxLength: 1), [74])
         XCTAssertEqual(llama.decode(llama.encode("hi <mask> there <|eot_id|>")), "hithere ")  // <mask> strips spaces
+    }
+
+    /// Real Llama 3 files wrap the template in a Sequence after ByteLevel and write merges as "a b".
+    func testLlama3FileShapes() throws {
+        let dir = Self.fixtures.appendingPathComponent("llama3_bpe")
+        let original = try Tokenizer(path: dir.path)
+        var root = try JSONSerialization.jsonObject(with: Data(contentsOf: dir.appendingPathComponent("tokenizer.json"))) as! [String: Any]
+        let template = root["post_processor"]!
+        root["post_processor"] = ["type": "Sequence", "processors": [
+            ["type": "ByteLevel", "add_prefix_space": true, "trim_offsets": false, "use_regex": true], template]]
+        var model = root["model"] as! [String: Any]
+        model["merges"] = (model["merges"] as! [[String]]).map { $0.joined(separator: " ") }
+        root["model"] = model
+        let tmp = FileManager.default.temporaryDirectory.appendingPathComponent("lopper-llama-\(UUID().uuidString).json")
+        defer { try? FileManager.default.removeItem(at: tmp) }
+        try JSONSerialization.data(withJSONObject: root).write(to: tmp)
+        let variant = try Tokenizer(path: tmp.path)
+        for text in ["Hello world!", "I'M SURE we'll see 12345 😀", "", "  spaces\n\nand lines <|eot_id|>x"] {
+            XCTAssertEqual(variant.encode(text), original.encode(text), text)
+            XCTAssertEqual(variant.encode(text, maxLength: 4), original.encode(text, maxLength: 4), text)
+        }
+        XCTAssertEqual(variant.encode("Hello").first, original.id(of: "<|begin_of_text|>"))
     }
 
     func errorMessage(_ body: () throws -> Void) -> String {
