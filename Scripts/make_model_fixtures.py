@@ -88,6 +88,7 @@ def _test_strings():
         "THE QUICK BROWN FOX", "tHe QuIcK bRoWn",
         "Delta parameter pruning removes most of the difference between a fine-tuned model and its base.",
         "http://example.com/path?q=1&r=2", "user@example.org", "#hashtag @mention",
+        "well-known state-of-the-art -x- a--b -", "``quoted``", "\u0663\u0664 \u00b2 \u2163 x\u2082 \u00bd\u216b", "snake_case_name",
     ]
     return s
 
@@ -229,7 +230,24 @@ def make_tokenizer_fixtures(out_dir):
         j["model"]["merges"] = [" ".join(m) if isinstance(m, list) else m for m in j["model"]["merges"]]
     _write_tokenizer_fixture(out_dir, "gpt2_bpe", tok, ["<|endoftext|>"], edit_json=string_merges)
 
-    # (e) RoBERTa style: ByteLevel with add_prefix_space, RobertaProcessing, <mask> with lstrip
+    # (e) Other components on a WordPiece model: normalizer Sequence[NFD, StripAccents, Lowercase,
+    # Replace, Strip], pre-tokenizer Sequence[WhitespaceSplit, Split("-", merged_with_next),
+    # Whitespace, Digits(individual)], BertProcessing
+    tok = Tokenizer(models.WordPiece(unk_token="[UNK]", max_input_chars_per_word=100))
+    tok.normalizer = normalizers.Sequence([
+        normalizers.NFD(), normalizers.StripAccents(), normalizers.Lowercase(),
+        normalizers.Replace("``", '"'), normalizers.Strip()])
+    tok.pre_tokenizer = pre_tokenizers.Sequence([
+        pre_tokenizers.WhitespaceSplit(), pre_tokenizers.Split("-", behavior="merged_with_next"),
+        pre_tokenizers.Whitespace(), pre_tokenizers.Digits(individual_digits=True)])
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    tok.train_from_iterator(corpus, trainers.WordPieceTrainer(
+        vocab_size=600, special_tokens=specials, min_frequency=1, continuing_subword_prefix="##"))
+    tok.post_processor = processors.BertProcessing(("[SEP]", tok.token_to_id("[SEP]")), ("[CLS]", tok.token_to_id("[CLS]")))
+    tok.decoder = decoders.WordPiece(prefix="##")
+    _write_tokenizer_fixture(out_dir, "misc_wordpiece", tok, ["[SEP]", "[MASK]"])
+
+    # (f) RoBERTa style: ByteLevel with add_prefix_space, RobertaProcessing, <mask> with lstrip
     tok = Tokenizer(models.BPE(byte_fallback=False))
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=True, use_regex=True)
     specials = ["<s>", "<pad>", "</s>", "<unk>"]
@@ -241,7 +259,7 @@ def make_tokenizer_fixtures(out_dir):
     tok.decoder = decoders.ByteLevel()
     _write_tokenizer_fixture(out_dir, "roberta_bpe", tok, ["<s>", "</s>", "<mask>"])
 
-    # (f) Qwen2 style: NFC + Split(Qwen2 pattern) + ByteLevel, ignore_merges false
+    # (g) Qwen2 style: NFC + Split(Qwen2 pattern) + ByteLevel, ignore_merges false
     tok = Tokenizer(models.BPE(byte_fallback=False))
     tok.normalizer = normalizers.NFC()
     tok.pre_tokenizer = pre_tokenizers.Sequence([

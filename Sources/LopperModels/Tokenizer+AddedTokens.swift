@@ -117,7 +117,7 @@ struct Matcher {
 
 /// `\w` of Rust's regex crate, which HF's `single_word` check uses: Alphabetic, marks,
 /// decimal digits, connector punctuation, Join_Control.
-private func isWordChar(_ c: Unicode.Scalar) -> Bool {
+func isWordChar(_ c: Unicode.Scalar) -> Bool {
     if c.isASCII { return c == "_" || (c.value >= 48 && c.value <= 57) || ((c.value | 32) >= 97 && (c.value | 32) <= 122) }
     let p = c.properties
     if p.isAlphabetic || p.isJoinControl { return true }

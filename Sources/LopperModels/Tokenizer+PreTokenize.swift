@@ -76,7 +76,12 @@ indirect enum PreTokenizer {
         case .whitespace:
             return pieces.flatMap { splitWhitespaceRule($0) }
         case .digits(let individual):
-            let isDigit: (Unicode.Scalar) -> Bool = { $0.properties.numericType == .decimal }
+            let isDigit: (Unicode.Scalar) -> Bool = {  // Rust char::is_numeric: categories Nd, Nl, No
+                switch $0.properties.generalCategory {
+                case .decimalNumber, .letterNumber, .otherNumber: return true
+                default: return false
+                }
+            }
             return pieces.flatMap { splitScalars($0, isDigit, individual ? .isolated : .contiguous) }
         case let .split(regex, behavior, invert):
             return pieces.flatMap { regexSplit($0, regex, behavior, invert: invert) }
@@ -152,8 +157,13 @@ func combine(_ spans: [(String, Bool)], _ behavior: SplitBehavior) -> [String] {
     case .mergedWithNext:
         var out: [String] = []
         var pending = ""
-        for (t, m) in spans {
-            if m { pending += t } else { out.append(pending + t); pending = "" }
+        for (t, m) in spans {  // a match joins the next span only when that is not a match
+            if m {
+                if !pending.isEmpty { out.append(pending) }
+                pending = t
+            } else {
+                out.append(pending + t); pending = ""
+            }
         }
         if !pending.isEmpty { out.append(pending) }
         return out
@@ -183,10 +193,8 @@ func splitWhitespaceRule(_ s: String) -> [String] {
     var curKind = 0  // 0 none, 1 word, 2 other
     func flush() { if !cur.isEmpty { out.append(String(cur)); cur = String.UnicodeScalarView() } }
     for c in s.unicodeScalars {
-        let p = c.properties
         let kind: Int
-        if p.isAlphabetic || p.numericType != nil || c == "_" || p.generalCategory == .nonspacingMark
-            || p.generalCategory == .spacingMark || p.generalCategory == .connectorPunctuation {
+        if isWordChar(c) {
             kind = 1
         } else if isWhitespace(c) {
             kind = 0

@@ -74,6 +74,7 @@ final class TokenizerTests: XCTestCase {
     func testBertCasedMatchesHF() throws { try check("bert_cased", compareDecode: true, minRoundTrips: 50) }
     func testLlama3ByteLevelBPEMatchesHF() throws { try check("llama3_bpe", compareDecode: true, minRoundTrips: 250) }
     func testGPT2ByteLevelBPEMatchesHF() throws { try check("gpt2_bpe", compareDecode: true, minRoundTrips: 250) }
+    func testOtherComponentsMatchHF() throws { try check("misc_wordpiece", compareDecode: true, minRoundTrips: 10) }
     func testRobertaByteLevelBPEMatchesHF() throws { try check("roberta_bpe", compareDecode: true, minRoundTrips: 0) }
     func testQwen2ByteLevelBPEMatchesHF() throws { try check("qwen2_bpe", compareDecode: true, minRoundTrips: 250) }
 
