@@ -5,8 +5,8 @@ Run from the repository root:  python3 Scripts/make_model_fixtures.py
 Needs torch, transformers (5.x) and safetensors; no network: every model is built
 from a config with random weights (fixed seeds) and saved with save_pretrained.
 
-make_model_fixtures(out_dir): tiny Llama / Qwen2 / BERT / RoBERTa models under
-out_dir/NAME/ (config.json, model.safetensors), with
+make_model_fixtures(out_dir): tiny Llama / Qwen2 / BERT / RoBERTa models in
+out_dir/NAME/model/ (config.json, model.safetensors), and beside that folder
   inputs.json           {"inputs": [[ids...], ...]}   sequences of lengths 1, 5 and 17
   expected.safetensors  hidden.I [len, hidden]  last hidden state (decoders: after the final norm)
                         logits.I [len, vocab]   decoders
@@ -94,13 +94,14 @@ def _save(model, folder, inputs, expected, config_edit=None):
     from safetensors.torch import save_file
 
     shutil.rmtree(folder, ignore_errors=True)
-    model.save_pretrained(folder, safe_serialization=True)
+    model_folder = os.path.join(folder, "model")  # a plain HF folder: a checkpoint takes every .safetensors in it
+    model.save_pretrained(model_folder, safe_serialization=True)
     for extra in ("generation_config.json",):
-        path = os.path.join(folder, extra)
+        path = os.path.join(model_folder, extra)
         if os.path.exists(path):
             os.remove(path)
     if config_edit:
-        path = os.path.join(folder, "config.json")
+        path = os.path.join(model_folder, "config.json")
         with open(path) as f:
             config = json.load(f)
         config_edit(config)
