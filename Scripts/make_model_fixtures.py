@@ -116,7 +116,7 @@ def make_model_fixtures(out_dir):
     _torch_compat()
     import torch
     from transformers import (BertConfig, BertForSequenceClassification, BertModel, LlamaConfig,
-                              LlamaForCausalLM, Qwen2Config, Qwen2ForCausalLM, RobertaConfig,
+                              LlamaForCausalLM, MistralConfig, MistralForCausalLM, Qwen2Config, Qwen2ForCausalLM, RobertaConfig,
                               RobertaForSequenceClassification)
 
     os.makedirs(out_dir, exist_ok=True)
@@ -156,6 +156,9 @@ def make_model_fixtures(out_dir):
                         rope_parameters={"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0,
                                          "high_freq_factor": 4.0, "original_max_position_embeddings": 64,
                                          "rope_theta": 500000.0}), 3, config_edit=v4_rope)
+    decoder("mistral_window", MistralForCausalLM,
+            MistralConfig(**dict(llama, sliding_window=4), rope_parameters={"rope_type": "default", "rope_theta": 10000.0}),
+            8)
     decoder("qwen2", Qwen2ForCausalLM,
             Qwen2Config(**dict(small, hidden_size=48, num_attention_heads=4, num_key_value_heads=2, vocab_size=160,
                                rms_norm_eps=1e-6, tie_word_embeddings=True),

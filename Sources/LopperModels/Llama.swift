@@ -1,7 +1,7 @@
 import LopperCore
 
 /// Llama-family decoder (Llama, Qwen2, Mistral): pre-norm RMSNorm blocks, RoPE,
-/// grouped-query causal attention, SwiGLU MLP, final norm, lm_head (or tied embeddings).
+/// grouped-query causal attention (Mistral's sliding window when the config has one), SwiGLU MLP, final norm, lm_head (or tied embeddings).
 /// Biases are used wherever the checkpoint has them (Qwen2's q/k/v, `attention_bias`, `mlp_bias`).
 final class LlamaModel: LanguageModel {
     let config: ModelConfig
@@ -72,7 +72,7 @@ final class LlamaModel: LanguageModel {
             rotary.apply(q, heads: c.numHeads)
             rotary.apply(k, heads: c.numKeyValueHeads)
             let attended = attention(q: q, k: k, v: v, heads: c.numHeads, kvHeads: c.numKeyValueHeads,
-                                     headDim: c.headDim, causal: true)
+                                     headDim: c.headDim, causal: true, window: c.slidingWindow)
             addInPlace(x, try layer.o(attended, observer))
             let normed2 = rmsNorm(x, layer.postNorm, eps: c.normEps)
             let gate = try layer.gate(normed2, observer), up = try layer.up(normed2, observer)

@@ -89,6 +89,8 @@ public struct ModelConfig: Sendable {
     public var hiddenAct: String
     /// Llama family only.
     public var rope: RopeConfig?
+    /// Mistral's `sliding_window`: token i attends to j with i - w < j <= i. Nil: full causal attention.
+    public var slidingWindow: Int?
     public var tieWordEmbeddings: Bool
     /// BERT family: `type_vocab_size`.
     public var typeVocabSize: Int
@@ -157,6 +159,10 @@ public struct ModelConfig: Sendable {
             tieWordEmbeddings = { if case .bool(let b)? = json["tie_word_embeddings"] { return b } else { return false } }()
             positionOffset = 0
             rope = try Self.rope(json, source: source)
+            if type == "mistral", let w = number("sliding_window") { slidingWindow = Int(w) }
+            if type == "qwen2", case .bool(true)? = json["use_sliding_window"] {
+                throw ModelError.badConfig("\(source): Qwen2 with use_sliding_window is not supported")
+            }
         case .bert:
             normEps = Float(number("layer_norm_eps") ?? 1e-12)
             hiddenAct = string("hidden_act") ?? "gelu"

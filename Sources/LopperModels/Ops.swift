@@ -154,24 +154,27 @@ struct RotaryTables {
     }
 }
 
-/// Softmax of each row of `scores` [rows, cols] in place, over the first `limit(row)` columns;
+/// Softmax of each row of `scores` [rows, cols] in place, over the columns `visible(row)`;
 /// the rest are set to 0.
-func softmaxRows(_ scores: UnsafeMutablePointer<Float>, rows: Int, cols: Int, limit: (Int) -> Int) {
+func softmaxRows(_ scores: UnsafeMutablePointer<Float>, rows: Int, cols: Int, visible: (Int) -> Range<Int>) {
     for r in 0..<rows {
-        let row = scores + r * cols, n = limit(r)
+        let row = scores + r * cols, range = visible(r)
         var m = -Float.infinity
-        for c in 0..<n { m = max(m, row[c]) }
+        for c in range { m = max(m, row[c]) }
         var sum: Float = 0
-        for c in 0..<n { let e = Foundation.exp(row[c] - m); row[c] = e; sum += e }
+        for c in range { let e = Foundation.exp(row[c] - m); row[c] = e; sum += e }
         let inv = 1 / sum
-        for c in 0..<n { row[c] *= inv }
-        for c in n..<cols { row[c] = 0 }
+        for c in range { row[c] *= inv }
+        for c in 0..<range.lowerBound { row[c] = 0 }
+        for c in range.upperBound..<cols { row[c] = 0 }
     }
 }
 
 /// Scaled dot-product attention of one sequence. q [T, heads*d], k and v [T, kvHeads*d];
-/// query head h reads key/value head h / (heads / kvHeads). Returns [T, heads*d].
-func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, kvHeads: Int, headDim d: Int, causal: Bool) -> Tensor {
+/// query head h reads key/value head h / (heads / kvHeads). Causal: token i sees tokens
+/// j <= i, and with a sliding `window` only i - j < window. Returns [T, heads*d].
+func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, kvHeads: Int, headDim d: Int, causal: Bool,
+               window: Int? = nil) -> Tensor {
     let tokens = q.shape[0]
     let out = Tensor(uninitialized: [tokens, heads * d], dtype: .f32)
     guard tokens > 0 else { return out }
@@ -183,7 +186,8 @@ func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, kvHeads: Int, headDi
         let kv = h / group
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, Int32(d), scale,
                     floats(q) + h * d, qs, floats(k) + kv * d, ks, 0, scores, n)
-        softmaxRows(scores, rows: tokens, cols: tokens, limit: causal ? { $0 + 1 } : { _ in tokens })
+        softmaxRows(scores, rows: tokens, cols: tokens, visible: !causal ? { _ in 0..<tokens }
+                    : window.map { w in { i in max(0, i - w + 1)..<(i + 1) } } ?? { i in 0..<(i + 1) })
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Int32(d), n, 1,
                     scores, n, floats(v) + kv * d, ks, 0, floats(out) + h * d, qs)
     }

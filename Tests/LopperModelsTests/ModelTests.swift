@@ -64,6 +64,10 @@ final class ModelTests: XCTestCase {
     func testLlamaLinearRope() throws { try checkFixture("llama_rope_linear") }
     func testLlama3RopeWithTiedEmbeddings() throws { try checkFixture("llama3_rope") }
     func testQwen2() throws { try checkFixture("qwen2") }
+    func testMistralSlidingWindow() throws {
+        XCTAssertEqual(try ModelConfig.load(folder: Self.folder("mistral_window")).slidingWindow, 4)
+        try checkFixture("mistral_window")
+    }
     func testBert() throws { try checkFixture("bert") }
     func testBertClassifier() throws { try checkFixture("bert_classifier") }
     func testRobertaClassifier() throws { try checkFixture("roberta_classifier") }
