@@ -52,7 +52,7 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
-        .executableTarget(name: "lopper-bench", dependencies: ["LopperCore", "LopperIO", "LopperLua"],
+        .executableTarget(name: "lopper-bench", dependencies: ["LopperCore", "LopperIO", "LopperLua", "LopperModels"],
                           path: "Sources/Bench", swiftSettings: kernelFlags),
         .testTarget(name: "LopperCoreTests", dependencies: ["LopperCore"]),
         .testTarget(name: "LopperIOTests", dependencies: ["LopperIO", "LopperCore"],

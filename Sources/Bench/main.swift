@@ -1,6 +1,7 @@
 // lopper-bench: kernel throughput against a plain memcpy of the same bytes,
 // measured in the same run. Run through Scripts/bench (release build).
-//   lopper-bench [ELEMENTS] [SECTION...]   sections: kernels, random, lua (default all)
+//   lopper-bench [ELEMENTS] [SECTION...]   sections: kernels, random, lua (default all);
+//   models (only when named: a forward pass, see Scripts/bench_models)
 import LopperCore
 
 let arguments = Array(CommandLine.arguments.dropFirst())
@@ -11,3 +12,4 @@ print("lopper-bench: \(elements) elements per tensor, \(Parallel.threads) thread
 if wanted("kernels") { benchKernels(elements: elements) }
 if wanted("random") { benchRandom(elements: elements) }
 if wanted("lua") { benchLua(elements: min(elements, 16 << 20)) }
+if sections.contains("models") { benchModels() }
