@@ -42,13 +42,13 @@ let package = Package(
         .target(name: "CLineEdit", dependencies: ["CEditLine"]),
         .target(name: "LopperCore", swiftSettings: kernelFlags),
         .target(name: "LopperIO", dependencies: ["LopperCore"], swiftSettings: kernelFlags),
-        .target(name: "LopperPrune", dependencies: ["LopperIO", "LopperCore"], swiftSettings: kernelFlags),
+        .target(name: "LopperPrune", dependencies: ["LopperModels", "LopperIO", "LopperCore"], swiftSettings: kernelFlags),
         .target(name: "LopperModels", dependencies: ["LopperIO", "LopperCore", "CBLAS"], swiftSettings: kernelFlags),
-        .target(name: "LopperLua", dependencies: ["LopperPrune", "LopperIO", "LopperCore", "CLua", "CLuaShim", "CLineEdit"]),
+        .target(name: "LopperLua", dependencies: ["LopperPrune", "LopperModels", "LopperIO", "LopperCore", "CLua", "CLuaShim", "CLineEdit"]),
         .executableTarget(
             name: "lopper",
             dependencies: [
-                "LopperCore", "LopperIO", "LopperPrune", "LopperLua",
+                "LopperCore", "LopperIO", "LopperPrune", "LopperModels", "LopperLua",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -60,7 +60,7 @@ let package = Package(
         .testTarget(name: "LopperPruneTests", dependencies: ["LopperPrune", "LopperIO", "LopperCore"]),
         .testTarget(name: "LopperModelsTests", dependencies: ["LopperModels", "LopperIO", "LopperCore"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "PluginTests", dependencies: ["LopperLua", "LopperPrune", "LopperIO", "LopperCore"]),
+        .testTarget(name: "PluginTests", dependencies: ["LopperLua", "LopperPrune", "LopperModels", "LopperIO", "LopperCore"]),
         .testTarget(name: "LopperLuaTests", dependencies: ["LopperLua", "LopperIO", "LopperCore"],
                     resources: [.copy("Scripts")]),
     ],
