@@ -47,7 +47,7 @@ end
 local config = string.format([[{
   "architectures": ["LlamaForCausalLM"], "model_type": "llama", "torch_dtype": "bfloat16",
   "hidden_size": %d, "intermediate_size": %d, "num_hidden_layers": %d, "num_attention_heads": 4,
-  "num_key_value_heads": 2, "vocab_size": %d, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
+  "num_key_value_heads": 4, "vocab_size": %d, "rms_norm_eps": 1e-05, "rope_theta": 10000.0,
   "max_position_embeddings": 256, "tie_word_embeddings": false
 }
 ]], hidden, intermediate, layers, vocab)
