@@ -13,12 +13,20 @@ final class LuaModel {
     /// Nil: the folder has no tokenizer.json; a failure: it has one Lopper cannot read.
     let tokenizerResult: Result<Tokenizer, Error>?
     let weightsNote: String?
+    /// Heap memory the model holds beyond mapped files and overriding tensors (an
+    /// estimate, for Lua's collector): the folder's 2-D float weights not stored as F32,
+    /// which the linear layers widen to F32 copies.
+    let heapBytes: Int
 
-    init(folder: String, model: LanguageModel, tokenizerResult: Result<Tokenizer, Error>?, weightsNote: String?) {
+    init(folder: String, model: LanguageModel, tokenizerResult: Result<Tokenizer, Error>?, weightsNote: String?, base: Checkpoint) {
         self.folder = folder
         self.model = model
         self.tokenizerResult = tokenizerResult
         self.weightsNote = weightsNote
+        heapBytes = base.names.reduce(0) { total, name in
+            guard let info = base.info(name), info.dtype != .f32, info.dtype.isFloatingPoint, info.shape.count == 2 else { return total }
+            return total + info.shape.reduce(1, *) * 4
+        }
     }
 
     var config: ModelConfig { model.config }
@@ -48,7 +56,8 @@ enum ModelFunctions {
     static let functions: [(String, LuaFunction)] = [
         ("model", { stack in
             let folder = try stack.string(1, "model")
-            stack.pushObject(try load(folder, stack), metatable: metatable, externalBytes: 0)
+            let model = try load(folder, stack)
+            stack.pushObject(model, metatable: metatable, externalBytes: model.heapBytes)
             return 1
         }),
         ("output_change", { stack in
@@ -73,11 +82,11 @@ enum ModelFunctions {
         let tokenizerPath = (folder as NSString).appendingPathComponent("tokenizer.json")
         let tokenizer: Result<Tokenizer, Error>? = FileManager.default.fileExists(atPath: tokenizerPath)
             ? Result { try Tokenizer(path: tokenizerPath) } : nil
+        let base = try wrap("model") { try Checkpoint(path: folder) }
         if stack.isNoneOrNil(2) {
             let model = try wrap("model") { try loadModel(folder: folder) }
-            return LuaModel(folder: folder, model: model, tokenizerResult: tokenizer, weightsNote: nil)
+            return LuaModel(folder: folder, model: model, tokenizerResult: tokenizer, weightsNote: nil, base: base)
         }
-        let base = try wrap("model") { try Checkpoint(path: folder) }
         let override: (String) throws -> Tensor?
         let note: String
         var table: [String: Tensor] = [:]
@@ -139,7 +148,7 @@ enum ModelFunctions {
             if let close = LuaObjects.suggestion(for: unused, in: base.names) { text += " (did you mean \"\(close)\"?)" }
             throw LuaError(text)
         }
-        return LuaModel(folder: folder, model: model, tokenizerResult: tokenizer, weightsNote: note)
+        return LuaModel(folder: folder, model: model, tokenizerResult: tokenizer, weightsNote: note, base: base)
     }
 
     /// Runs `body`, turning a Swift error into `function: message` (Lua errors pass as they are).

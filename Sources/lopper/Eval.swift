@@ -19,7 +19,7 @@ struct Eval: ParsableCommand {
         pruned model with its fine-tuned model.
 
         Examples:
-          lopper eval --model llama-math --data wiki.txt --seq-len 512 --max-sequences 64
+          lopper eval --model llama-math --data wiki.txt --max-sequences 64
           lopper eval --model pruned --reference llama-math --data calib.jsonl
         """)
 

@@ -121,6 +121,23 @@ final class ModelLuaTests: XCTestCase {
         XCTAssertEqual(values[4].number, 128)
     }
 
+    func testClassifierAndBF16Models() throws {
+        lua.setGlobal("classifier", .string(try folders.model("bert_classifier")))
+        lua.setGlobal("bf16", .string(try folders.model("llama_bf16", tokenizer: false)))
+        let values = try lua.run("""
+            local out = lopper.model(classifier):forward({"a cat", {1, 7, 2}})
+            local m = lopper.model(bf16)
+            return out[1].logits:shape()[1], out[2].logits:shape()[1], lopper.model(classifier):config().num_labels,
+                   m:forward({{1, 2, 3}})[1].logits, tostring(m)
+            """)
+        let labels = try loadModel(folder: folders.root + "/bert_classifier").config.numLabels
+        XCTAssertEqual(values[0].number, Double(labels ?? -1))
+        XCTAssertEqual(values[1].number, Double(labels ?? -1))
+        XCTAssertEqual(values[2].number, Double(labels ?? -1))
+        assertEqual(values[3].tensor, try loadModel(folder: folders.root + "/llama_bf16-bare").forward([[1, 2, 3]]).logits?[0], "bf16")
+        XCTAssertTrue(values[4].string?.contains("no tokenizer") == true)
+    }
+
     func testEncodeDecodeAndConfig() throws {
         lua.setGlobal("dir", .string(try folders.model("qwen2")))
         let values = try lua.run("""
