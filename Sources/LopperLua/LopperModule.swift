@@ -15,7 +15,7 @@ enum LopperModule {
         stack.push(lopperLuaVersion)
         stack.setField("version", in: table)
         var functions = tensorFunctions + PruningFunctions.functions
-        if !lua.isSandboxed { functions += CheckpointFunctions.functions }
+        if !lua.isSandboxed { functions += CheckpointFunctions.functions + ModelFunctions.functions }
         for (name, body) in functions {
             stack.push(function: "lopper." + name, body)
             LuaDocs.remember(functionAt: -1, as: "lopper." + name, on: stack)
@@ -35,6 +35,7 @@ enum LopperModule {
         LuaDocs.remember(functionAt: -1, as: "help", on: stack)
         lua_setglobal(state, "help")
         CheckpointFunctions.registerMetatables(in: stack)
+        ModelFunctions.registerMetatable(in: stack)
     }
 
     /// Adds the functions of LuaLibrary (written in Lua) to the module table at `table`.

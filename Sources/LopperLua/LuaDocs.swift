@@ -9,6 +9,7 @@ public struct LuaDoc: Sendable {
         case tensor = "Tensor methods"
         case operators = "Tensor operators"
         case checkpoint = "Checkpoints and deltas"
+        case models = "Models"
         case pruning = "Pruning kernels and helpers"
         case repl = "REPL helpers"
     }
@@ -23,7 +24,7 @@ public struct LuaDoc: Sendable {
 /// renders it to Docs/lua-api.md; tests check that every registered function has an
 /// entry and every entry a function, so docs and code cannot drift.
 public enum LuaDocs {
-    public static let entries: [LuaDoc] = globals + module + tensor + operators + checkpoint + pruning + repl
+    public static let entries: [LuaDoc] = globals + module + tensor + operators + checkpoint + models + pruning + repl
 
     static let globals: [LuaDoc] = [
         .init(name: "help", section: .globals, signature: "help([x])",
@@ -143,6 +144,24 @@ public enum LuaDocs {
               summary: "The base tensor of `name` (a view of the file)."),
         .init(name: "Delta:finetuned", section: .checkpoint, signature: "d:finetuned(name) -> Tensor",
               summary: "The fine-tuned tensor of `name` (a view of the file)."),
+    ]
+
+    // The model bindings (LopperModels): forward passes, perplexity, output change. Trusted states only.
+    static let models: [LuaDoc] = [
+        .init(name: "lopper.model", section: .models, signature: "lopper.model(dir [, weights]) -> Model",
+              summary: "Loads a Hugging Face model folder (config.json, safetensors, and tokenizer.json when present) for evaluation: Llama, Qwen2 and Mistral decoders, BERT and RoBERTa encoders (with a pooler or classifier head when the checkpoint has one). Linear weights are widened to F32 once, when the model is built; the forward pass computes in F32. `weights` overrides tensors so that a pruned model is evaluated in memory without writing it: a Checkpoint (its tensors win), a table `{name = tensor}` or a function `f(name) -> Tensor | nil` (called for every name the model looks up, including probes for names that may not exist; nil means the folder's tensor). Names not overridden come from `dir`; a table name that is neither used nor in `dir` is an error (a typo). `tostring(m)` is a one-line summary. Not available in plugins."),
+        .init(name: "lopper.output_change", section: .models, signature: "lopper.output_change(a, b, texts) -> number",
+              summary: "How far model `a`'s outputs are from reference model `b`'s on `texts` (as `m:forward` takes them; text is tokenized with `b`'s tokenizer, else `a`'s): for encoders the mean |difference| of the last hidden states, for decoders the mean squared difference of the logits at `b`'s top-5 tokens of every position (the DAREx output change). 0 for identical models."),
+        .init(name: "Model:forward", section: .models, signature: "m:forward(input) -> {{hidden=, logits=, pooled=}, ...}",
+              summary: "Runs the model on `input`: a string, a list of strings (tokenized with the folder's tokenizer.json, special tokens added), a list of token ids (one sequence) or a list of id lists. Each sequence runs on its own (no padding). One table per sequence: `hidden` the last hidden state F32 {len, hidden} (decoders: after the final norm), `logits` F32 {len, vocab} for decoders or {labels} for classifiers, `pooled` F32 {hidden} for encoders with a pooler; absent fields are nil."),
+        .init(name: "Model:perplexity", section: .models, signature: "m:perplexity(texts) -> ppl, tokens",
+              summary: "Perplexity of a decoder on `texts` (as `m:forward` takes them): exp of the mean negative log-likelihood of each next token, and the number of tokens predicted. An error for encoders."),
+        .init(name: "Model:encode", section: .models, signature: "m:encode(text [, special]) -> {ids}",
+              summary: "Token ids of `text` with the folder's tokenizer; `special = false` leaves out the special tokens (default true)."),
+        .init(name: "Model:decode", section: .models, signature: "m:decode(ids) -> string",
+              summary: "The text of a list of token ids (special tokens skipped)."),
+        .init(name: "Model:config", section: .models, signature: "m:config() -> table",
+              summary: "The main config fields: `model_type`, `kind` (\"decoder\" or \"encoder\"), `architectures`, `hidden_size`, `num_layers`, `num_heads`, `num_key_value_heads`, `head_dim`, `intermediate_size`, `vocab_size`, `max_position_embeddings`, `sliding_window`, `num_labels`, `norm_eps`, `hidden_act`, `tie_word_embeddings`, and `folder` and `has_tokenizer`."),
     ]
 
     /// Globals of `lopper repl` only (ReplHelpers.swift), not of scripts or plugins.
@@ -304,6 +323,8 @@ public enum LuaDocs {
             text = helpText(doc)
         } else if stack.isTensor(1) {
             text = sectionText(.tensor) + "\n\n" + sectionText(.operators)
+        } else if stack.object(1, metatable: ModelFunctions.metatable, as: LuaModel.self) != nil {
+            text = sectionText(.models)
         } else if stack.type(1) == LUA_TUSERDATA {
             text = sectionText(.checkpoint)
         } else {

@@ -6,7 +6,8 @@ struct Lopper: ParsableCommand {
         commandName: "lopper",
         abstract: "Prune the delta parameters of fine-tuned models, scripted in Lua.",
         version: lopperVersion,
-        subcommands: [Inspect.self, Diff.self, Prune.self, PluginCommand.self, Calibrate.self, SearchQ.self, Run.self, ReplCommand.self, Docs.self]
+        subcommands: [Inspect.self, Diff.self, Prune.self, PluginCommand.self, Calibrate.self, SearchQ.self, Eval.self,
+                      Run.self, ReplCommand.self, Docs.self]
     )
 }
 

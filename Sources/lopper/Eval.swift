@@ -1,0 +1,87 @@
+import ArgumentParser
+import Foundation
+import LopperCore
+import LopperModels
+
+struct Eval: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Evaluate a model on text: perplexity (decoders) and the output change against a reference model.",
+        discussion: """
+        Runs Lopper's own forward pass (Llama, Qwen2, Mistral decoders; BERT, RoBERTa encoders) on the \
+        text of --data: a .jsonl/.json file with one {"text": ...} record per line (one sequence each, \
+        special tokens added, cut at --seq-len) or any other file as plain text, cut into chunks of \
+        --seq-len tokens. Every sequence runs on its own (no padding).
+
+        Decoders: prints the perplexity (exp of the mean next-token negative log-likelihood) and the \
+        number of tokens predicted. With --reference: the output change of --model against the reference \
+        on the same text, as DAREx measures it (decoders: MSE of the logits at the reference's top-5 tokens \
+        of every position; encoders: mean |difference| of the last hidden states). Use it to compare a \
+        pruned model with its fine-tuned model.
+
+        Examples:
+          lopper eval --model llama-math --data wiki.txt --max-sequences 64
+          lopper eval --model pruned --reference llama-math --data calib.jsonl
+        """)
+
+    @Option(help: "The model folder (config.json and safetensors).") var model: String
+    @Option(help: "Evaluation text: .jsonl/.json with a \"text\" field per line, or plain text.") var data: String
+    @Option(help: "A reference model folder: also print the output change of --model against it.") var reference: String?
+    @Option(help: "A tokenizer.json file or a folder holding one (default: the model folder's, else the reference's).")
+    var tokenizer: String?
+    @Option(help: "Tokens per sequence (plain text is cut into chunks this long; JSONL records are truncated).")
+    var seqLen: Int = 256
+    @Option(help: "Use at most this many sequences.") var maxSequences: Int?
+    @Option(help: "Kernel threads (default: LOPPER_THREADS or the core count).") var threads: Int?
+
+    func run() throws {
+        try reportingErrors {
+            if let threads {
+                guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
+                Parallel.threads = threads
+            }
+            guard seqLen > 0 else { throw ValidationError("--seq-len must be at least 1") }
+            if let maxSequences, maxSequences < 1 { throw ValidationError("--max-sequences must be at least 1") }
+            let config = try ModelConfig.load(folder: model)
+            let referenceConfig = try reference.map { try ModelConfig.load(folder: $0) }
+            if let referenceConfig, let reference {
+                guard referenceConfig.architecture == config.architecture, referenceConfig.vocabSize == config.vocabSize,
+                      referenceConfig.hiddenSize == config.hiddenSize else {
+                    throw ValidationError("--reference \(reference) (\(referenceConfig.modelType), hidden \(referenceConfig.hiddenSize), vocab \(referenceConfig.vocabSize)) does not match --model \(model) (\(config.modelType), hidden \(config.hiddenSize), vocab \(config.vocabSize))")
+                }
+            }
+            guard config.architecture == .llama || reference != nil else {
+                throw ValidationError("\(model) is an encoder (\(config.modelType)): perplexity needs a decoder; pass --reference DIR to measure the output change")
+            }
+            let tokenizer = try loadTokenizer()
+            let text = try CalibrationText(path: data, tokenizer: tokenizer, sequenceLength: seqLen,
+                                           maxSequences: maxSequences, context: config.maxPositionEmbeddings)
+            for warning in text.warnings { fputs("lopper: warning: \(warning)\n", stderr) }
+            if let id = text.sequences.lazy.flatMap({ $0 }).first(where: { $0 >= config.vocabSize }) {
+                throw ValidationError("the tokenizer gives token id \(id), but \(model) has a vocabulary of \(config.vocabSize): is it this model's tokenizer?")
+            }
+            let candidate = try loadModel(folder: model)
+            print("model: \(model) (\(config.modelType) \(config.architecture == .llama ? "decoder" : "encoder"), \(config.numLayers) layers)")
+            print("data: \(data): \(text.sequences.count) sequence\(text.sequences.count == 1 ? "" : "s"), \(text.tokenCount) tokens")
+            if config.architecture == .llama {
+                let predicted = text.sequences.reduce(0) { $0 + max(0, $1.count - 1) }
+                let value = try perplexity(candidate, on: text)
+                print("perplexity: \(String(format: "%.4f", value)) (\(predicted) tokens predicted)")
+            }
+            if let reference {
+                let referenceModel = try loadModel(folder: reference)
+                let change = try OutputChange.between(candidate, referenceModel, on: text)
+                let metric = config.architecture == .llama ? "top-5 logit MSE" : "mean |hidden difference|"
+                print("output change vs \(reference): \(String(format: "%.6g", change)) (\(metric))")
+            }
+        }
+    }
+
+    private func loadTokenizer() throws -> Tokenizer {
+        if let tokenizer { return try Tokenizer(path: tokenizer) }
+        for folder in [model] + (reference.map { [$0] } ?? []) {
+            let path = (folder as NSString).appendingPathComponent("tokenizer.json")
+            if FileManager.default.fileExists(atPath: path) { return try Tokenizer(path: path) }
+        }
+        throw ValidationError("no tokenizer.json in \(model)\(reference.map { " or \($0)" } ?? ""): pass --tokenizer PATH")
+    }
+}
