@@ -15,7 +15,7 @@ enum LopperModule {
         stack.push(lopperLuaVersion)
         stack.setField("version", in: table)
         var functions = tensorFunctions + PruningFunctions.functions
-        if !lua.isSandboxed { functions += CheckpointFunctions.functions + ModelFunctions.functions }
+        if !lua.isSandboxed { functions += CheckpointFunctions.functions + ModelFunctions.functions + SearchFunctions.functions }
         for (name, body) in functions {
             stack.push(function: "lopper." + name, body)
             LuaDocs.remember(functionAt: -1, as: "lopper." + name, on: stack)

@@ -79,3 +79,34 @@ final class CalibrationTests: XCTestCase {
         XCTAssertLessThan(try XCTUnwrap(change["wanda"]), try XCTUnwrap(change["magnitude"]), "\(change)")
     }
 }
+
+/// `lopper.search_q` from Lua: by the output change on texts, and by a metric function.
+final class SearchLuaTests: XCTestCase {
+    func testSearchFromLuaWithTextsAndWithAMetric() throws {
+        let fixture = try ModelPairFixture(deltaScale: 0.02, deltaShift: 0.002)
+        defer { fixture.remove() }
+        let lua = try LuaState()
+        defer { lua.close() }
+        let results = try lua.run("""
+        local base, ft = ...
+        local texts = { "The quick brown fox jumps over the lazy dog.", "Pruning removes most of the delta parameters." }
+        local builtin = lopper.search_q{ base = base, finetuned = ft, rate = 0.99, seeds = {0, 1}, texts = texts }
+        local reference = lopper.model(ft)
+        local calls = 0
+        local custom = lopper.search_q{ base = base, finetuned = ft, rate = 0.99, seeds = {0, 1}, maximize = true,
+          metric = function(m) calls = calls + 1; return -lopper.output_change(m, reference, texts) end }
+        assert(#builtin.curve >= 5 and math.abs(builtin.dare.q - 0.01) < 1e-12 and builtin.value <= builtin.dare.value)
+        assert(calls == 2 * #custom.curve, "the metric runs once per seed and candidate")
+        return builtin.q, custom.q, builtin.value, custom.value
+        """, arguments: [.string(fixture.base), .string(fixture.finetuned)])
+        XCTAssertEqual(results[0].number, results[1].number, "same objective, same best q")
+        XCTAssertEqual(try XCTUnwrap(results[2].number), -(try XCTUnwrap(results[3].number)), accuracy: 1e-9)
+        XCTAssertThrowsError(try lua.run("lopper.search_q{ base = 'x' }")) { error in
+            XCTAssertTrue("\(error)".contains("base and finetuned"), "\(error)")
+        }
+        XCTAssertThrowsError(try lua.run("local b, f = ...; lopper.search_q{ base = b, finetuned = f, rate = 0.9, metric = function() return 'x' end }",
+                                         arguments: [.string(fixture.base), .string(fixture.finetuned)])) { error in
+            XCTAssertTrue("\(error)".contains("metric returned a string"), "\(error)")
+        }
+    }
+}
