@@ -48,7 +48,9 @@ private let comparisonBlock = 4096
 /// Compares `D = finetuned - base` with the pruned delta held by `output`: the delta
 /// itself (`isMerged` false) or `base + D'` (`isMerged` true, so `D' = output - base`).
 /// Chunks are fixed by the element count and summed in chunk order, so the figures do
-/// not depend on the thread count.
+/// not depend on the thread count. Within a block the sums run in f32 SIMD lanes (each
+/// lane adds 256 values) and block totals in f64; a block with a non-finite value is
+/// redone element by element, so NaN and infinity are counted and left out of the sums.
 public func compareDelta(base: Tensor, finetuned: Tensor, output: Tensor, isMerged: Bool) throws -> DeltaComparison {
     for tensor in [finetuned, output] where tensor.shape != base.shape {
         throw TensorError.shapeMismatch("compareDelta", tensor.shape, base.shape)
@@ -58,35 +60,85 @@ public func compareDelta(base: Tensor, finetuned: Tensor, output: Tensor, isMerg
     var partials = [DeltaComparison](repeating: DeltaComparison(), count: chunks)
     partials.withUnsafeMutableBufferPointer { partials in
         Parallel.forEachChunk(count: base.count) { range in
-            let b = UnsafeMutablePointer<Float>.allocate(capacity: 3 * comparisonBlock)
-            defer { b.deallocate() }
-            let f = b + comparisonBlock, o = f + comparisonBlock
-            var total = DeltaComparison()
-            var start = range.lowerBound
-            while start < range.upperBound {
-                let n = Swift.min(comparisonBlock, range.upperBound - start)
-                loadFloats(base.data + start * base.dtype.byteSize, dtype: base.dtype, into: b, count: n)
-                loadFloats(finetuned.data + start * finetuned.dtype.byteSize, dtype: finetuned.dtype, into: f, count: n)
-                loadFloats(output.data + start * output.dtype.byteSize, dtype: output.dtype, into: o, count: n)
-                var block = DeltaComparison()
-                block.count = n
-                for index in 0..<n {
-                    let before = Double(f[index]) - Double(b[index])
-                    let after = isMerged ? Double(o[index]) - Double(b[index]) : Double(o[index])
-                    if before != 0 { block.nonZeroBefore += 1 }
-                    if after != 0 { block.nonZeroAfter += 1 }
-                    if !before.isFinite { block.nonFiniteBefore += 1 }
-                    if !after.isFinite { block.nonFiniteAfter += 1 }
-                    if !before.isFinite || !after.isFinite { continue }
-                    block.sumBefore += before; block.squaresBefore += before * before
-                    block.sumAfter += after; block.squaresAfter += after * after
-                    block.squaredError += (after - before) * (after - before)
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * comparisonBlock) { buffer in
+                let b = buffer.baseAddress!, f = b + comparisonBlock, o = f + comparisonBlock
+                var total = DeltaComparison()
+                var start = range.lowerBound
+                while start < range.upperBound {
+                    let n = Swift.min(comparisonBlock, range.upperBound - start)
+                    loadFloats(base.data + start * base.dtype.byteSize, dtype: base.dtype, into: b, count: n)
+                    loadFloats(finetuned.data + start * finetuned.dtype.byteSize, dtype: finetuned.dtype, into: f, count: n)
+                    loadFloats(output.data + start * output.dtype.byteSize, dtype: output.dtype, into: o, count: n)
+                    var block = compareBlock(b, f, o, n, isMerged: isMerged)
+                    if !(block.sumBefore + block.squaresBefore + block.sumAfter + block.squaresAfter + block.squaredError).isFinite {
+                        block = compareBlockPrecisely(b, f, o, n, isMerged: isMerged)
+                    }
+                    total.merge(block)
+                    start += n
                 }
-                total.merge(block)
-                start += n
+                partials[range.lowerBound / Parallel.chunkSize] = total
             }
-            partials[range.lowerBound / Parallel.chunkSize] = total
         }
     }
     return partials.reduce(into: DeltaComparison()) { $0.merge($1) }
+}
+
+/// One block in SIMD16 lanes; non-zero counts come from the magnitude bits (no masks,
+/// which scalarise on the baseline SSE2 target).
+@inline(__always)
+private func compareBlock(_ b: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ o: UnsafePointer<Float>, _ n: Int,
+                          isMerged: Bool) -> DeltaComparison {
+    var sumBefore = SIMD16<Float>(), squaresBefore = SIMD16<Float>()
+    var sumAfter = SIMD16<Float>(), squaresAfter = SIMD16<Float>(), error = SIMD16<Float>()
+    var nonZeroBefore = SIMD16<UInt32>(), nonZeroAfter = SIMD16<UInt32>()
+    let whole = n / 16 * 16
+    let rawB = UnsafeRawPointer(b), rawF = UnsafeRawPointer(f), rawO = UnsafeRawPointer(o)
+    var index = 0
+    while index < whole {
+        let x = rawB.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+        let y = rawF.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+        let z = rawO.loadUnaligned(fromByteOffset: index * 4, as: SIMD16<Float>.self)
+        let before = y - x
+        let after = isMerged ? z - x : z
+        let difference = after - before
+        sumBefore += before; squaresBefore += before * before
+        sumAfter += after; squaresAfter += after * after
+        error += difference * difference
+        nonZeroBefore &+= (0 &- (floatBits(before) & 0x7FFF_FFFF)) &>> 31
+        nonZeroAfter &+= (0 &- (floatBits(after) & 0x7FFF_FFFF)) &>> 31
+        index += 16
+    }
+    var block = DeltaComparison()
+    block.count = whole
+    block.sumBefore = Double(sumBefore.lowHalf.sum()) + Double(sumBefore.highHalf.sum())
+    block.squaresBefore = Double(squaresBefore.lowHalf.sum()) + Double(squaresBefore.highHalf.sum())
+    block.sumAfter = Double(sumAfter.lowHalf.sum()) + Double(sumAfter.highHalf.sum())
+    block.squaresAfter = Double(squaresAfter.lowHalf.sum()) + Double(squaresAfter.highHalf.sum())
+    block.squaredError = Double(error.lowHalf.sum()) + Double(error.highHalf.sum())
+    block.nonZeroBefore = Int(nonZeroBefore.wrappedSum())
+    block.nonZeroAfter = Int(nonZeroAfter.wrappedSum())
+    if whole < n {
+        block.merge(compareBlockPrecisely(b + whole, f + whole, o + whole, n - whole, isMerged: isMerged))
+    }
+    return block
+}
+
+/// One block element by element in f64, counting non-finite values.
+private func compareBlockPrecisely(_ b: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ o: UnsafePointer<Float>, _ n: Int,
+                                   isMerged: Bool) -> DeltaComparison {
+    var block = DeltaComparison()
+    block.count = n
+    for index in 0..<n {
+        let before = Double(f[index]) - Double(b[index])
+        let after = isMerged ? Double(o[index]) - Double(b[index]) : Double(o[index])
+        if before != 0 { block.nonZeroBefore += 1 }
+        if after != 0 { block.nonZeroAfter += 1 }
+        if !before.isFinite { block.nonFiniteBefore += 1 }
+        if !after.isFinite { block.nonFiniteAfter += 1 }
+        if !before.isFinite || !after.isFinite { continue }
+        block.sumBefore += before; block.squaresBefore += before * before
+        block.sumAfter += after; block.squaresAfter += after * after
+        block.squaredError += (after - before) * (after - before)
+    }
+    return block
 }
