@@ -43,13 +43,13 @@ public struct DeltaComparison: Sendable, Equatable {
     }
 }
 
-private let comparisonBlock = 4096
+private let comparisonBlock = 1024
 
 /// Compares `D = finetuned - base` with the pruned delta held by `output`: the delta
 /// itself (`isMerged` false) or `base + D'` (`isMerged` true, so `D' = output - base`).
 /// Chunks are fixed by the element count and summed in chunk order, so the figures do
 /// not depend on the thread count. Within a block the sums run in f32 SIMD lanes (each
-/// lane adds 256 values) and block totals in f64; a block with a non-finite value is
+/// lane adds 64 values) and block totals in f64; a block with a non-finite value is
 /// redone element by element, so NaN and infinity are counted and left out of the sums.
 public func compareDelta(base: Tensor, finetuned: Tensor, output: Tensor, isMerged: Bool) throws -> DeltaComparison {
     for tensor in [finetuned, output] where tensor.shape != base.shape {
