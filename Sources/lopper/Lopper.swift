@@ -6,7 +6,7 @@ struct Lopper: ParsableCommand {
         commandName: "lopper",
         abstract: "Prune the delta parameters of fine-tuned models, scripted in Lua.",
         version: lopperVersion,
-        subcommands: [Inspect.self, Diff.self, Prune.self, PluginCommand.self, Calibrate.self, SearchQ.self, Eval.self,
+        subcommands: [Inspect.self, Diff.self, Prune.self, PluginCommand.self, Apply.self, Calibrate.self, SearchQ.self, Eval.self,
                       Run.self, ReplCommand.self, Docs.self]
     )
 }

@@ -212,3 +212,29 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), String(try Checkpoint(path: fixture.finetuned).names.count))
     }
 }
+
+/// `lopper apply`: a pruned delta added back onto the base is the merged model.
+final class ApplyTests: XCTestCase {
+    func testDeltaAppliedToTheBaseIsTheMergedModel() throws {
+        let fixture = try PipelineFixture()
+        defer { fixture.remove() }
+        try fixture.prune(try PipelineFixture.plugin("dare"), ["rate=0.8"], out: "merged", seed: 4)
+        try fixture.prune(try PipelineFixture.plugin("dare"), ["rate=0.8"], out: "delta", seed: 4, output: .delta)
+        let counts = try Applier(basePath: fixture.base, deltaPath: fixture.folder + "/delta", outputPath: fixture.folder + "/applied").run()
+        XCTAssertEqual(counts.added, try Checkpoint(path: fixture.base).names.count)
+        let merged = try Checkpoint(path: fixture.folder + "/merged"), applied = try Checkpoint(path: fixture.folder + "/applied")
+        XCTAssertEqual(Set(applied.names), Set(merged.names))
+        for name in PipelineFixture.prunable {
+            XCTAssertEqual(try applied.tensor(name).bytes(), try merged.tensor(name).bytes(), name)
+        }
+        for name in PipelineFixture.kept {
+            // base + (finetuned - base) in F32 is the fine-tuned value to within one rounding.
+            for (a, b) in zip(try applied.tensor(name).floats(), try fixture.finetunedTensor(name).floats()) {
+                XCTAssertEqual(a, b, accuracy: 1e-6 * max(1, abs(b)))
+            }
+        }
+        XCTAssertEqual(applied.shards[0].metadata["lopper.method"], "dare")
+        XCTAssertEqual(applied.shards[0].metadata["lopper.applied_to"], fixture.base)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: fixture.folder + "/applied/config.json"))
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+import LopperCore
+import LopperIO
+
+/// `lopper apply`: adds a delta checkpoint (`lopper prune --output delta`) back onto a
+/// base, streaming tensor by tensor. Tensors of the delta that the base lacks are taken
+/// as they are (prune writes those as fine-tuned values); tensors only in the base are
+/// copied. The output has the base's layout and carries the delta's run metadata.
+public struct Applier {
+    public var basePath: String
+    public var deltaPath: String
+    public var outputPath: String
+    public var dtype: DType?
+    public var shardSize: Int = ShardedWriter.defaultShardBytes
+    public var overwrite = false
+
+    public init(basePath: String, deltaPath: String, outputPath: String) {
+        self.basePath = basePath; self.deltaPath = deltaPath; self.outputPath = outputPath
+    }
+
+    /// Writes the output; returns how many tensors were added, taken from the delta and copied.
+    @discardableResult
+    /// A progress bar appears on stderr when it is a terminal and `showProgress` is set.
+    public func run(showProgress: Bool = false) throws -> (added: Int, fromDelta: Int, copied: Int) {
+        let base = try Checkpoint(path: basePath), delta = try Checkpoint(path: deltaPath)
+        let names = base.names + delta.names.filter { !base.contains($0) }
+        var entries: [SafetensorsWriter.Entry] = []
+        for name in names {
+            let info = base.info(name) ?? delta.info(name)!
+            if let other = delta.info(name), base.contains(name), other.shape != info.shape {
+                throw PruneError("tensor \"\(name)\": shape \(other.shape.shapeText) in \(deltaPath) vs \(info.shape.shapeText) in \(basePath)")
+            }
+            let outputDType = dtype.flatMap { info.dtype.isComputable ? $0 : nil } ?? info.dtype
+            entries.append(.init(name: name, dtype: outputDType, shape: info.shape))
+        }
+        var metadata = delta.shards.first?.metadata.filter { $0.key.hasPrefix("lopper.") } ?? [:]
+        metadata["lopper.output"] = "merged"
+        metadata["lopper.applied_to"] = basePath
+        let writer = try ShardedWriter(folder: outputPath, entries: entries, maxShardBytes: shardSize,
+                                       metadata: metadata, overwrite: overwrite)
+        let progress = showProgress ? Progress(tensors: entries.count, bytes: entries.reduce(0) { $0 + $1.byteCount }) : nil
+        var counts = (added: 0, fromDelta: 0, copied: 0)
+        var bytes = 0
+        for (index, entry) in entries.enumerated() {
+            progress?.update(tensors: index, bytes: bytes, current: entry.name)
+            let output: Tensor
+            if let baseTensor = base.contains(entry.name) ? try base.tensor(entry.name) : nil {
+                if delta.contains(entry.name), baseTensor.dtype.isComputable {
+                    let change = try delta.tensor(entry.name)
+                    guard change.dtype.isComputable else {
+                        throw PruneError("\(deltaPath): tensor \"\(entry.name)\" is \(change.dtype.name); a delta must be floating point")
+                    }
+                    output = try add(baseTensor, change, dtype: entry.dtype)
+                    counts.added += 1
+                } else {
+                    output = entry.dtype == baseTensor.dtype ? baseTensor : try baseTensor.converted(to: entry.dtype)
+                    counts.copied += 1
+                }
+            } else {
+                let values = try delta.tensor(entry.name)
+                output = entry.dtype == values.dtype ? values : try values.converted(to: entry.dtype)
+                counts.fromDelta += 1
+            }
+            try writer.write(output, name: entry.name)
+            base.releasePages(of: entry.name)
+            delta.releasePages(of: entry.name)
+            bytes += entry.byteCount
+        }
+        try writer.finish(copying: base)
+        progress?.update(tensors: entries.count, bytes: bytes, current: "")
+        progress?.finish()
+        return counts
+    }
+}
