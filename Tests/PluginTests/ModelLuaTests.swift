@@ -250,23 +250,8 @@ final class ModelLuaTests: XCTestCase {
 
 /// `lopper eval` as a user runs it (the built binary; skipped when it is missing).
 final class EvalCommandTests: XCTestCase {
-    var binary: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/release/lopper").path
-    }
-
     func lopper(_ arguments: [String]) throws -> (status: Int32, output: String, error: String) {
-        guard FileManager.default.isExecutableFile(atPath: binary) else { throw XCTSkip("\(binary) is not built") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        let out = Pipe(), err = Pipe()
-        process.standardOutput = out
-        process.standardError = err
-        try process.run()
-        let output = out.fileHandleForReading.readDataToEndOfFile(), error = err.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
+        try LopperBinary.run(arguments)
     }
 
     func testEvalPrintsPerplexityAndOutputChange() throws {
