@@ -35,6 +35,8 @@ public struct PlannedTensor {
     /// Index of the fine-tuned shard that holds it (the default output layout).
     public var shard: Int
     public var byteCount: Int
+
+    public var isPruned: Bool { if case .prune = decision { return true } else { return false } }
 }
 
 /// Prunes the delta between two checkpoints with a method, streaming tensor by tensor
@@ -60,8 +62,7 @@ public final class Pruner {
         calibration = try configuration.calibrationPath.map { try CalibrationStatistics(path: $0) }
         plan = try makePlan()
         if let calibration {
-            try calibration.check(against: plan.filter { if case .prune = $0.decision { return true }; return false }
-                .map { ($0.name, $0.shape) })
+            try calibration.check(against: plan.filter(\.isPruned).map { ($0.name, $0.shape) })
         }
     }
 
@@ -126,7 +127,7 @@ public final class Pruner {
                 rows.append([tensor.name, tensor.shape.shapeText, tensor.outputDType.name, "keep", reason])
             }
         }
-        let pruned = plan.filter { if case .prune = $0.decision { return true }; return false }.count
+        let pruned = plan.filter(\.isPruned).count
         return (renderTable(header: ["tensor", "shape", "dtype", "action", "parameters / reason"], rows: rows)
                 + ["\(pruned) of \(plan.count) tensors would be pruned with \(method.name) \(method.version), seed \(configuration.seed); nothing written (dry run)"])
             .joined(separator: "\n")

@@ -84,7 +84,7 @@ struct Prune: ParsableCommand {
             }
             LuaInterrupt.installHandler()
             defer { LuaInterrupt.clear() }
-            let prunedCount = pruner.plan.filter { if case .prune = $0.decision { return true }; return false }.count
+            let prunedCount = pruner.plan.filter(\.isPruned).count
             let result = try pruner.run(progress: Progress(tensors: pruner.plan.count, bytes: pruner.plan.reduce(0) { $0 + $1.byteCount }))
             if let report {
                 try result.json().write(to: URL(fileURLWithPath: report), options: .atomic)
