@@ -210,6 +210,33 @@ final class PipelineTests: XCTestCase {
         let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
         XCTAssertEqual(check.terminationStatus, 0, text)
         XCTAssertEqual(text.trimmingCharacters(in: .whitespacesAndNewlines), String(try Checkpoint(path: fixture.finetuned).names.count))
+
+        // Values: an F32 output read with safetensors.numpy equals what Lopper wrote.
+        try fixture.prune(try PipelineFixture.plugin("dare"), ["rate=0.9"], out: "f32", seed: 3, dtype: .f32)
+        let name = "model.layers.1.mlp.up_proj.weight"
+        let values = Process()
+        let valuesPipe = Pipe()
+        values.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        values.arguments = ["python3", "-c", """
+        import glob, sys
+        from safetensors.numpy import load_file
+        tensors = {}
+        for shard in glob.glob(sys.argv[1] + "/*.safetensors"):
+            tensors.update(load_file(shard))
+        t = tensors[sys.argv[2]]
+        print(t.dtype, list(t.shape), repr(float(t.astype("float64").sum())), int((t != 0).sum()))
+        """, fixture.folder + "/f32", name]
+        values.standardOutput = valuesPipe
+        values.standardError = valuesPipe
+        try values.run(); values.waitUntilExit()
+        let printed = String(decoding: valuesPipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        XCTAssertEqual(values.terminationStatus, 0, printed)
+        let tensor = try fixture.tensor("f32", name), floats = tensor.floats()
+        let parts = printed.split(separator: " ").map(String.init)
+        XCTAssertEqual(parts.first, "float32", printed)
+        XCTAssertEqual(parts.count, 5, printed)
+        XCTAssertEqual(try XCTUnwrap(Double(parts[3])), floats.reduce(0.0) { $0 + Double($1) }, accuracy: 1e-9, printed)
+        XCTAssertEqual(Int(parts[4].trimmingCharacters(in: .whitespacesAndNewlines)), floats.filter { $0 != 0 }.count, printed)
     }
 }
 
