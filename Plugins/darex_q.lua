@@ -27,12 +27,13 @@ return {
       -- A bias adds to the output as if its input were 1.
       local inputs = ctx.stats and ctx.stats.input_mean
       if not inputs and #ctx.shape == 2 then ctx.note("no calibration statistics: inputs taken as 1") end
+      -- Row sums of the delta straight from the two weight tensors (no F32 delta copy).
       if mode == "closed_form" then
-        q = lopper.darex_q(ctx:delta(), p, { mode = "closed_form", inputs = inputs })
+        q = lopper.darex_q(ctx.base, p, { mode = "closed_form", inputs = inputs, finetuned = ctx.finetuned })
       else
         local rows
-        q, rows = lopper.darex_q(ctx:delta(), p,
-          { mode = "analytical", eta = ctx.params.eta, gamma = ctx.params.gamma, inputs = inputs })
+        q, rows = lopper.darex_q(ctx.base, p, { mode = "analytical", eta = ctx.params.eta, gamma = ctx.params.gamma,
+                                                inputs = inputs, finetuned = ctx.finetuned })
         ctx.report("q_row_min", rows:min())
         ctx.report("q_row_max", rows:max())
       end

@@ -26,20 +26,29 @@ enum PruningFunctions {
             return 1
         }),
         ("darex_q", { stack in
-            let delta = try stack.tensor(1, "darex_q")
+            let first = try stack.tensor(1, "darex_q")
             let p = try stack.number(2, "darex_q")
             guard p >= 0, p < 1 else { throw LuaError("darex_q: drop rate \(p) must be in [0, 1)") }
-            guard delta.rank <= 2 else { throw LuaError("darex_q: expects a 1-D or 2-D delta, got shape \(delta.shape.shapeText)") }
+            guard first.rank <= 2 else { throw LuaError("darex_q: expects a 1-D or 2-D delta, got shape \(first.shape.shapeText)") }
             let mode = try stack.optionalField(3, "mode", "darex_q")?.string ?? "closed_form"
             let eta = try stack.optionalField(3, "eta", "darex_q")?.number ?? 1
             let gamma = try stack.optionalField(3, "gamma", "darex_q")?.number ?? 0.05
-            var contributions = delta
-            if let inputs = try stack.optionalField(3, "inputs", "darex_q") {
-                guard let x = inputs.tensor else { throw LuaError("darex_q: inputs must be a tensor of per-column input means") }
-                contributions = try scaleCols(delta, x)
+            var inputs: Tensor?
+            if let value = try stack.optionalField(3, "inputs", "darex_q") {
+                guard let x = value.tensor else { throw LuaError("darex_q: inputs must be a tensor of per-column input means") }
+                inputs = x
             }
-            let sums = try rowSums(contributions).floats().map(Double.init)
-            let squares = try rowNorms(contributions, p: 2).floats().map { Double($0) * Double($0) }
+            // With `finetuned`, the first argument is the base and the delta is never
+            // materialised: one pass over the two weight tensors.
+            let sums: [Double], squares: [Double]
+            if let value = try stack.optionalField(3, "finetuned", "darex_q") {
+                guard let finetuned = value.tensor else { throw LuaError("darex_q: finetuned must be a tensor") }
+                (sums, squares) = try deltaRowMoments(base: first, finetuned: finetuned, columnWeights: inputs)
+            } else {
+                let contributions = try inputs.map { try scaleCols(first, $0) } ?? first
+                sums = try rowSums(contributions).floats().map(Double.init)
+                squares = try rowNorms(contributions, p: 2).floats().map { Double($0) * Double($0) }
+            }
             switch mode {
             case "closed_form":
                 stack.push(DARExQ.mseOptimal(p: p, rowSums: sums, rowSquares: squares))

@@ -180,6 +180,29 @@ final class KernelReductionTests: XCTestCase {
 
     /// F32 results of f64 (or 64-value f32 block) accumulation: within one F32 rounding
     /// of the result plus 64 f32 roundings of `scale` (the magnitudes summed).
+    func testDeltaRowMomentsMatchAScalarReference() throws {
+        var generator = SplitMix(seed: 26)
+        for (rows, cols) in [(1, 1), (3, 17), (129, 1031), (5, 3000), (70001, 2)] {
+            for dtype in KernelHarnessTests.computeTypes {
+                let base = finiteTensor([rows, cols], dtype, &generator), finetuned = finiteTensor([rows, cols], dtype, &generator)
+                let weights = finiteTensor([cols], .f32, &generator)
+                let b = base.floats().map(Double.init), f = finetuned.floats().map(Double.init), w = weights.floats().map(Double.init)
+                for weighted in [false, true] {
+                    let got = try deltaRowMoments(base: base, finetuned: finetuned, columnWeights: weighted ? weights : nil)
+                    for row in Set([0, rows / 2, rows - 1]) {
+                        let c = (0..<cols).map { (f[row * cols + $0] - b[row * cols + $0]) * (weighted ? w[$0] : 1) }
+                        let relative = 64 * Double(Float.ulpOfOne) * 4
+                        let magnitude = c.reduce(0) { $0 + Swift.abs($1) }, energy = c.reduce(0) { $0 + $1 * $1 }
+                        XCTAssertEqual(got.sums[row], c.reduce(0, +), accuracy: relative * magnitude + 1e-12, "\(dtype) [\(rows),\(cols)] row \(row)")
+                        XCTAssertEqual(got.squares[row], energy, accuracy: relative * energy + 1e-12, "\(dtype) [\(rows),\(cols)] row \(row)")
+                    }
+                }
+            }
+        }
+        XCTAssertThrowsError(try deltaRowMoments(base: Tensor(zeros: [2, 3]), finetuned: Tensor(zeros: [3, 2])))
+        XCTAssertThrowsError(try deltaRowMoments(base: Tensor(zeros: [2, 3]), finetuned: Tensor(zeros: [2, 3]), columnWeights: Tensor(zeros: [2])))
+    }
+
     private func check(_ got: Tensor, _ expected: [Double], _ scale: [Double], _ what: String) {
         XCTAssertEqual(got.shape, [expected.count], what)
         XCTAssertEqual(got.dtype, .f32, what)

@@ -64,6 +64,11 @@ final class DARExQTests: XCTestCase {
         let weightedSums = [0.1 + 0.6, 0.05 - 0.02], weightedSquares = [0.01 + 0.36, 0.0025 + 0.0004]
         XCTAssertEqual(try XCTUnwrap(weighted.first?.number), DARExQ.mseOptimal(p: 0.9, rowSums: weightedSums, rowSquares: weightedSquares), accuracy: 1e-6)
         XCTAssertThrowsError(try lua.run("return lopper.darex_q(d, 0.9, { mode = 'guess' })"))
+        // From base and fine-tuned directly: the same q as from their delta.
+        lua.setGlobal("w0", .tensor(Tensor([1, 1, 1, 2, 2, 2], shape: [2, 3], dtype: .bf16)))
+        lua.setGlobal("w1", .tensor(try add(Tensor([1, 1, 1, 2, 2, 2], shape: [2, 3]), delta, dtype: .f32)))
+        let direct = try lua.run("return lopper.darex_q(w0, 0.9, { finetuned = w1, inputs = x }), lopper.darex_q(w1 - w0, 0.9, { inputs = x })")
+        XCTAssertEqual(try XCTUnwrap(direct[0].number), try XCTUnwrap(direct[1].number), accuracy: 1e-6)
     }
 
     func testFixedQRescalesByOneOverQ() throws {
