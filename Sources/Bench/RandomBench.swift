@@ -24,5 +24,9 @@ func benchRandom(elements: Int) {
                seconds: bestTime(repeats: 3) {
                    _ = try! dareFused(base: base, finetuned: finetuned, keep: 0.01, scale: 100, key: key)
                }, baseline: baseline)
+        report("fused DARE BF16 keep 1 (no draws)", bytesMoved: elements * 6,
+               seconds: bestTime(repeats: 3) {
+                   _ = try! dareFused(base: base, finetuned: finetuned, keep: 1, scale: 100, key: key)
+               }, baseline: baseline)
     }
 }

@@ -69,4 +69,32 @@ final class RandomDARETests: XCTestCase {
         XCTAssertEqual(try mean(pruned), original, accuracy: 6 * spread)
         XCTAssertThrowsError(try dareFused(base: base, finetuned: Tensor(zeros: [3]), keep: 0.5, scale: 2, key: RandomKey(seed: 1, name: "x")))
     }
+    /// The BF16 pass works on even/odd element pairs and redoes a 64-element group in
+    /// element order on a tie (draw == H) or a NaN result: both paths, bit for bit.
+    func testBF16TiesAndNaNMatchScalarReference() throws {
+        let key = RandomKey(seed: 21, name: "ties")
+        // Element 5 draws the low 16 bits of word 0 of block 5: make H equal to it.
+        let word = Philox.block(counter: SIMD4(5, 0, UInt32(truncatingIfNeeded: key.nameHash),
+                                               UInt32(truncatingIfNeeded: key.nameHash >> 32)),
+                                key: SIMD2(21, 0))[0]
+        let keep = (Double(word & 0xFFFF) + 0.5) / 65536
+        let count = 64 * 40 + 17
+        let base = try randomTensor(count, .bf16, seed: 22, spread: 2)
+        var values = try add(base, try randomTensor(count, .f32, seed: 23, spread: 0.5)).floats()
+        values[200] = .nan; values[201] = -.infinity; values[333] = .infinity
+        let ft = Tensor(values, shape: [count], dtype: .bf16)
+        base.storeScalar(.infinity, at: 333)   // Inf - Inf: NaN from finite-free inputs
+        let mask = try bernoulliMask([count], keep: keep, key: key)
+        for output in [DeltaOutput.merged, .delta] {
+            let fused = try dareFused(base: base, finetuned: ft, keep: keep, scale: 3, key: key, output: output)
+            let reference = Tensor(zeros: [count], dtype: .bf16)
+            for index in 0..<count {
+                let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
+                let d = mask.loadScalar(at: index) != 0 ? (f - b) * 3 : 0
+                reference.storeScalar(output == .merged ? b + d : d, at: index)
+            }
+            XCTAssertEqual(Array(UnsafeRawBufferPointer(start: fused.data, count: fused.byteCount)),
+                           Array(UnsafeRawBufferPointer(start: reference.data, count: reference.byteCount)), "\(output)")
+        }
+    }
 }

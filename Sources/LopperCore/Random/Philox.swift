@@ -51,7 +51,23 @@ public enum Philox {
     @inline(never)
     static func blocks8(first: UInt64, key: RandomKey)
         -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
-        let lanes = SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7) &+ first
+        rounds(SIMD8<UInt64>(0, 1, 2, 3, 4, 5, 6, 7) &+ first, key: key)
+    }
+
+    /// The same eight blocks with the even blocks in lanes 0 ..< 4 and the odd ones in
+    /// lanes 4 ..< 8 (block `first + 2 l` in lane `l`, `first + 2 l + 1` in lane `4 + l`):
+    /// the order of BF16 pairs split into even and odd elements (see `dareBF16`). Same
+    /// blocks, same stream: only the lane order differs.
+    @inline(never)
+    static func blocks8Split(first: UInt64, key: RandomKey)
+        -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
+        rounds(SIMD8<UInt64>(0, 2, 4, 6, 1, 3, 5, 7) &+ first, key: key)
+    }
+
+    /// Philox-4x32-10 on the block numbers `lanes`.
+    @inline(__always)
+    private static func rounds(_ lanes: SIMD8<UInt64>, key: RandomKey)
+        -> (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>) {
         var c0 = SIMD8<UInt32>(truncatingIfNeeded: lanes)
         var c1 = SIMD8<UInt32>(truncatingIfNeeded: lanes &>> 32)
         var c2 = SIMD8<UInt32>(repeating: UInt32(truncatingIfNeeded: key.nameHash))

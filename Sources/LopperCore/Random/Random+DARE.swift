@@ -20,7 +20,7 @@ public func dareFused(base: Tensor, finetuned: Tensor, keep: Double, scale: Floa
     let outputType = dtype ?? finetuned.dtype
     if base.shape == finetuned.shape, base.dtype == finetuned.dtype, outputType == base.dtype {
         switch base.dtype {
-        case .bf16: return dareLanes(BF16Lanes.self, base, finetuned, rule, scale, key, output)
+        case .bf16: return dareBF16(base, finetuned, rule, scale, key, output)
         case .f16: return dareLanes(F16Lanes.self, base, finetuned, rule, scale, key, output)
         case .f32: return dareLanes(F32Lanes.self, base, finetuned, rule, scale, key, output)
         default: break
@@ -42,34 +42,41 @@ public func dareFused(base: Tensor, finetuned: Tensor, keep: Double, scale: Floa
 /// back and narrow, with nothing stored in between. Bit for bit the block path's result:
 /// the same f32 operations in the same order, and a dropped lane is +0 like the block
 /// path's literal 0.
-private func dareLanes<Lanes: FloatLanes>(_: Lanes.Type, _ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule,
+func dareLanes<Lanes: FloatLanes>(_: Lanes.Type, _ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule,
                                           _ scale: Float, _ key: RandomKey, _ output: DeltaOutput) -> Tensor {
     let result = Tensor(uninitialized: base.shape, dtype: base.dtype)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
     let merged = output == .merged
-    let all = SIMD16<Int32>(repeating: -1)
     Parallel.forEachChunk(count: base.count) { range in
         precondition(range.lowerBound & 63 == 0, "chunks must start on a 64-element group")
         var index = range.lowerBound
         while index < range.upperBound {
-            let masks = rule.keepsAll ? (all, all, all, all) : rule.masks(group: index >> 6, key: key)
-            let left = range.upperBound - index
-            if left >= 64 {
-                dareStep(Lanes.self, b, f, out, index, masks.0, scale, merged, live: 16)
-                dareStep(Lanes.self, b, f, out, index + 16, masks.1, scale, merged, live: 16)
-                dareStep(Lanes.self, b, f, out, index + 32, masks.2, scale, merged, live: 16)
-                dareStep(Lanes.self, b, f, out, index + 48, masks.3, scale, merged, live: 16)
-            } else {
-                // The tensor's last group: only its first `left` lanes exist.
-                for part in 0..<(left + 15) / 16 {
-                    let mask = part == 0 ? masks.0 : part == 1 ? masks.1 : part == 2 ? masks.2 : masks.3
-                    dareStep(Lanes.self, b, f, out, index + 16 * part, mask, scale, merged, live: min(16, left - 16 * part))
-                }
-            }
+            dareGroup(Lanes.self, b, f, out, index, left: range.upperBound - index, rule, scale, key, merged)
             index += 64
         }
     }
     return result
+}
+
+/// Elements `index ..< index + min(64, left)` of `dareLanes`, `index` a multiple of 64.
+@inline(__always)
+func dareGroup<Lanes: FloatLanes>(_: Lanes.Type, _ b: UnsafeRawPointer, _ f: UnsafeRawPointer,
+                                  _ out: UnsafeMutableRawPointer, _ index: Int, left: Int, _ rule: KeepRule,
+                                  _ scale: Float, _ key: RandomKey, _ merged: Bool) {
+    let all = SIMD16<Int32>(repeating: -1)
+    let masks = rule.keepsAll ? (all, all, all, all) : rule.masks(group: index >> 6, key: key)
+    if left >= 64 {
+        dareStep(Lanes.self, b, f, out, index, masks.0, scale, merged, live: 16)
+        dareStep(Lanes.self, b, f, out, index + 16, masks.1, scale, merged, live: 16)
+        dareStep(Lanes.self, b, f, out, index + 32, masks.2, scale, merged, live: 16)
+        dareStep(Lanes.self, b, f, out, index + 48, masks.3, scale, merged, live: 16)
+    } else {
+        // The tensor's last group: only its first `left` lanes exist.
+        for part in 0..<(left + 15) / 16 {
+            let mask = part == 0 ? masks.0 : part == 1 ? masks.1 : part == 2 ? masks.2 : masks.3
+            dareStep(Lanes.self, b, f, out, index + 16 * part, mask, scale, merged, live: min(16, left - 16 * part))
+        }
+    }
 }
 
 /// Sixteen elements of `dareLanes` (a free function, not a closure: a nested function of
