@@ -57,6 +57,13 @@ func benchForward(folder: String, batch: Int = 4, length: Int = 128, repeats: In
     let tokens = batch * length
     print(String(format: "models: lopper forward %@ %d x %d tokens: %.4f s, %.0f tokens/s (cpu %.2f s)",
                  model.config.modelType, batch, length, seconds, Double(tokens) / seconds, lastBestCPU))
+    // The same sequences one forward call each: what forward did before batches were packed.
+    let single = bestTime(repeats: repeats) {
+        do { for sequence in inputs { _ = try model.forward([sequence]) } } catch { failure = error }
+    }
+    if let failure { throw failure }
+    print(String(format: "models: lopper one sequence per call %d x %d tokens: %.4f s, %.0f tok/s (packed batch: %.2fx)",
+                 batch, length, single, Double(tokens) / single, single / seconds))
 }
 
 func benchModels() {

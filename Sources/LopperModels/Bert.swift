@@ -72,34 +72,38 @@ final class BertModel: LanguageModel {
         try w.check()
     }
 
+    /// The batch runs packed (see `PackedBatch`): every linear layer is one SGEMM over all
+    /// tokens, attention and position ids are per sequence; the pooler and the classifier
+    /// run once over the batch's [CLS] rows.
     func forward(_ batch: [[Int]]) throws -> ModelOutput {
-        var hidden: [Tensor] = [], pooled: [Tensor] = [], logits: [Tensor] = []
-        for ids in batch {
-            let x = try encode(ids)
-            hidden.append(x)
-            guard pooler != nil || head != nil else { continue }
-            guard !ids.isEmpty else { throw ModelError.badInput("an empty sequence has no [CLS] token to pool or classify") }
-            let cls = try Tensor(view: x.storage, byteOffset: x.byteOffset, shape: [1, config.hiddenSize], dtype: .f32).clone()
-            var pooledOut: Tensor?
-            if let pooler {
-                let t = try pooler(cls, linearInputObserver)
-                Activation.tanhInPlace(t)
-                pooledOut = t
-                pooled.append(try t.reshaped([config.hiddenSize]))
-            }
-            switch head {
-            case .pooled(let classifier)?:
-                let out = try classifier(pooledOut!, linearInputObserver)
-                logits.append(try out.reshaped([out.count]))
-            case .roberta(let dense, let outProj)?:
-                let t = try dense(cls, linearInputObserver)
-                Activation.tanhInPlace(t)
-                let out = try outProj(t, linearInputObserver)
-                logits.append(try out.reshaped([out.count]))
-            case nil: break
-            }
+        let h = config.hiddenSize, packed = PackedBatch(batch), observer = linearInputObserver
+        if pooler != nil || head != nil, batch.contains(where: \.isEmpty) {
+            throw ModelError.badInput("an empty sequence has no [CLS] token to pool or classify")
         }
-        return ModelOutput(hidden: hidden, logits: head == nil ? nil : logits, pooled: pooler == nil ? nil : pooled)
+        let x = try encode(packed)
+        let hidden = try packed.split(x)
+        guard pooler != nil || head != nil else { return ModelOutput(hidden: hidden) }
+        let cls = Tensor(uninitialized: [batch.count, h], dtype: .f32)
+        for (i, rows) in packed.sequences.enumerated() {
+            (floats(cls) + i * h).update(from: floats(x) + rows.lowerBound * h, count: h)
+        }
+        var pooledOut: Tensor?
+        if let pooler {
+            let t = try pooler(cls, observer)
+            Activation.tanhInPlace(t)
+            pooledOut = t
+        }
+        var logits: Tensor?
+        switch head {
+        case .pooled(let classifier)?:
+            logits = try classifier(pooledOut!, observer)
+        case .roberta(let dense, let outProj)?:
+            let t = try dense(cls, observer)
+            Activation.tanhInPlace(t)
+            logits = try outProj(t, observer)
+        case nil: break
+        }
+        return ModelOutput(hidden: hidden, logits: try logits.map(packed.splitRows), pooled: try pooledOut.map(packed.splitRows))
     }
 
     /// Position ids as transformers makes them: 0, 1, ... for BERT; for RoBERTa-style
@@ -115,19 +119,25 @@ final class BertModel: LanguageModel {
         }
     }
 
-    private func encode(_ ids: [Int]) throws -> Tensor {
-        let c = config, observer = linearInputObserver
-        let positionIds = positionIds(ids)
-        if let last = positionIds.max(), last >= c.maxPositionEmbeddings {
-            throw ModelError.badInput("sequence of \(ids.count) tokens needs position \(last); the model has \(c.maxPositionEmbeddings) positions")
+    private func encode(_ packed: PackedBatch) throws -> Tensor {
+        let c = config, observer = linearInputObserver, sequences = packed.sequences
+        var positionIds: [Int] = []
+        positionIds.reserveCapacity(packed.ids.count)
+        for rows in sequences {
+            let ids = Array(packed.ids[rows]), positions = self.positionIds(ids)
+            if let last = positions.max(), last >= c.maxPositionEmbeddings {
+                throw ModelError.badInput("sequence of \(ids.count) tokens needs position \(last); the model has \(c.maxPositionEmbeddings) positions")
+            }
+            positionIds += positions
         }
-        let x = try embed(words, ids)
+        let x = try embed(words, packed.ids)
         addInPlace(x, try embed(positions, positionIds))
         addRowInPlace(x, tokenType)
         layerNormInPlace(x, embedNorm.w, embedNorm.b, eps: c.normEps)
         for layer in layers {
             let q = try layer.q(x, observer), k = try layer.k(x, observer), v = try layer.v(x, observer)
-            let attended = attention(q: q, k: k, v: v, heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, causal: false)
+            let attended = attention(q: q, k: k, v: v, heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, causal: false,
+                                     sequences: sequences)
             addInPlace(x, try layer.attnOut(attended, observer))
             layerNormInPlace(x, layer.attnNorm.w, layer.attnNorm.b, eps: c.normEps)
             let inner = try layer.intermediate(x, observer)

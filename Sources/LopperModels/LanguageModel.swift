@@ -21,14 +21,20 @@ public struct ModelOutput {
 
 public protocol LanguageModel: AnyObject {
     var config: ModelConfig { get }
-    /// Token ids per sequence; sequences may have different lengths (each is run on
-    /// its own, so no padding is involved). An empty sequence gives [0, hidden] outputs
-    /// (and no classifier logits are possible: that is an error).
+    /// Token ids per sequence; sequences may have different lengths. The batch is packed:
+    /// all tokens of all sequences form one [totalTokens, hidden] activation matrix, so each
+    /// linear layer is one SGEMM over the whole batch, while attention, positions, masks and
+    /// windows are per sequence (equivalent to a padding mask, with no padding). Outputs are
+    /// per sequence, as if each ran alone (up to float rounding). An empty sequence gives
+    /// [0, hidden] outputs (and no classifier logits are possible: that is an error).
     func forward(_ batch: [[Int]]) throws -> ModelOutput
     /// Called with (linear weight name as found in the checkpoint, F32 input activations
-    /// [tokens, in_features]) for every linear layer of every sequence during `forward`,
-    /// for calibration statistics. Only real tokens (no padding). Not called for an
-    /// `lm_head` tied to the embeddings.
+    /// [tokens, in_features]) for every linear layer during `forward`, for calibration
+    /// statistics. Only real tokens (no padding). With packed batches it is called once per
+    /// linear layer per `forward` with the packed inputs of the whole batch, [totalTokens, in]
+    /// (sequence after sequence; the pooler and classifiers: one [CLS] row per sequence);
+    /// statistics summed over tokens are therefore the same as one call per sequence.
+    /// Not called for an `lm_head` tied to the embeddings.
     var linearInputObserver: ((String, Tensor) -> Void)? { get set }
 }
 

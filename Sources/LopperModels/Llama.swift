@@ -52,27 +52,19 @@ final class LlamaModel: LanguageModel {
         rotary = RotaryTables(c.rope ?? RopeConfig(theta: 10000, kind: .plain), headDim: c.headDim)
     }
 
+    /// The batch runs packed (see `PackedBatch`): every linear layer is one SGEMM over all
+    /// tokens; RoPE positions, the causal mask and the sliding window are per sequence.
     func forward(_ batch: [[Int]]) throws -> ModelOutput {
-        var hidden: [Tensor] = [], logits: [Tensor] = []
-        for ids in batch {
-            let (h, l) = try forward(sequence: ids)
-            hidden.append(h)
-            logits.append(l)
-        }
-        return ModelOutput(hidden: hidden, logits: logits)
-    }
-
-    private func forward(sequence ids: [Int]) throws -> (Tensor, Tensor) {
-        let c = config, observer = linearInputObserver
-        rotary.ensure(positions: ids.count)
-        let x = try embed(embedTokens, ids)
+        let c = config, observer = linearInputObserver, packed = PackedBatch(batch), sequences = packed.sequences
+        rotary.ensure(positions: packed.longest)
+        let x = try embed(embedTokens, packed.ids)
         for layer in layers {
             let normed = rmsNorm(x, layer.inputNorm, eps: c.normEps)
             let q = try layer.q(normed, observer), k = try layer.k(normed, observer), v = try layer.v(normed, observer)
-            rotary.apply(q, heads: c.numHeads)
-            rotary.apply(k, heads: c.numKeyValueHeads)
+            rotary.apply(q, heads: c.numHeads, sequences: sequences)
+            rotary.apply(k, heads: c.numKeyValueHeads, sequences: sequences)
             let attended = attention(q: q, k: k, v: v, heads: c.numHeads, kvHeads: c.numKeyValueHeads,
-                                     headDim: c.headDim, causal: true, window: c.slidingWindow)
+                                     headDim: c.headDim, causal: true, window: c.slidingWindow, sequences: sequences)
             addInPlace(x, try layer.o(attended, observer))
             let normed2 = rmsNorm(x, layer.postNorm, eps: c.normEps)
             let gate = try layer.gate(normed2, observer), up = try layer.up(normed2, observer)
@@ -81,6 +73,6 @@ final class LlamaModel: LanguageModel {
         }
         let out = rmsNorm(x, finalNorm, eps: c.normEps)
         let logits = try lmHead.map { try $0(out, observer) } ?? tiedHead!(out)
-        return (out, logits)
+        return ModelOutput(hidden: try packed.split(out), logits: try packed.split(logits))
     }
 }

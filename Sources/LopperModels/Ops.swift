@@ -132,20 +132,24 @@ struct RotaryTables {
         }
     }
 
-    /// Rotates each head of `x` [tokens, heads * headDim] (position = row index),
-    /// transformers' rotate_half layout: pairs (i, i + headDim/2).
-    func apply(_ x: Tensor, heads: Int) {
+    /// Rotates each head of `x` [tokens, heads * headDim], transformers' rotate_half layout:
+    /// pairs (i, i + headDim/2). The rows of each of `sequences` take positions 0, 1, ...
+    /// (a packed batch); `ensure(positions:)` must cover the longest.
+    func apply(_ x: Tensor, heads: Int, sequences: [Range<Int>]) {
         let p = floats(x), headDim = 2 * half, rowStride = heads * headDim
         cos.withUnsafeBufferPointer { cosTable in
             sin.withUnsafeBufferPointer { sinTable in
-                for t in 0..<x.shape[0] {
-                    let c = cosTable.baseAddress! + t * half, s = sinTable.baseAddress! + t * half
-                    for h in 0..<heads {
-                        let v = p + t * rowStride + h * headDim
-                        for i in 0..<half {
-                            let a = v[i], b = v[i + half]
-                            v[i] = a * c[i] - b * s[i]
-                            v[i + half] = b * c[i] + a * s[i]
+                for rows in sequences {
+                    for t in rows {
+                        let position = t - rows.lowerBound
+                        let c = cosTable.baseAddress! + position * half, s = sinTable.baseAddress! + position * half
+                        for h in 0..<heads {
+                            let v = p + t * rowStride + h * headDim
+                            for i in 0..<half {
+                                let a = v[i], b = v[i + half]
+                                v[i] = a * c[i] - b * s[i]
+                                v[i + half] = b * c[i] + a * s[i]
+                            }
                         }
                     }
                 }
@@ -170,26 +174,70 @@ func softmaxRows(_ scores: UnsafeMutablePointer<Float>, rows: Int, cols: Int, vi
     }
 }
 
-/// Scaled dot-product attention of one sequence. q [T, heads*d], k and v [T, kvHeads*d];
-/// query head h reads key/value head h / (heads / kvHeads). Causal: token i sees tokens
-/// j <= i, and with a sliding `window` only i - j < window. Returns [T, heads*d].
+/// Scaled dot-product attention over a packed batch: q [T, heads*d], k and v [T, kvHeads*d],
+/// the rows of each of `sequences` attending only among themselves (as a padding mask would).
+/// Query head h reads key/value head h / (heads / kvHeads). Causal: token i sees tokens
+/// j <= i of its sequence, and with a sliding `window` only i - j < window. Returns [T, heads*d].
 func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, kvHeads: Int, headDim d: Int, causal: Bool,
-               window: Int? = nil) -> Tensor {
+               window: Int? = nil, sequences: [Range<Int>]) -> Tensor {
     let tokens = q.shape[0]
     let out = Tensor(uninitialized: [tokens, heads * d], dtype: .f32)
-    guard tokens > 0 else { return out }
-    let scores = UnsafeMutablePointer<Float>.allocate(capacity: tokens * tokens)
+    let longest = sequences.map(\.count).max() ?? 0
+    guard longest > 0 else { return out }
+    let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest)
     defer { scores.deallocate() }
     let group = heads / kvHeads, scale = 1 / Float(d).squareRoot()
-    let qs = Int32(heads * d), ks = Int32(kvHeads * d), n = Int32(tokens)
-    for h in 0..<heads {
-        let kv = h / group
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, Int32(d), scale,
-                    floats(q) + h * d, qs, floats(k) + kv * d, ks, 0, scores, n)
-        softmaxRows(scores, rows: tokens, cols: tokens, visible: !causal ? { _ in 0..<tokens }
-                    : window.map { w in { i in max(0, i - w + 1)..<(i + 1) } } ?? { i in 0..<(i + 1) })
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Int32(d), n, 1,
-                    scores, n, floats(v) + kv * d, ks, 0, floats(out) + h * d, qs)
+    let qs = heads * d, ks = kvHeads * d
+    for rows in sequences where !rows.isEmpty {
+        let length = rows.count, n = Int32(length), start = rows.lowerBound
+        let visible: (Int) -> Range<Int> = !causal ? { _ in 0..<length }
+            : window.map { w in { i in max(0, i - w + 1)..<(i + 1) } } ?? { i in 0..<(i + 1) }
+        for h in 0..<heads {
+            let kv = h / group
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, Int32(d), scale,
+                        floats(q) + start * qs + h * d, Int32(qs), floats(k) + start * ks + kv * d, Int32(ks), 0, scores, n)
+            softmaxRows(scores, rows: length, cols: length, visible: visible)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Int32(d), n, 1,
+                        scores, n, floats(v) + start * ks + kv * d, Int32(ks), 0, floats(out) + start * qs + h * d, Int32(qs))
+        }
     }
     return out
+}
+
+/// A batch of ragged sequences packed one after another into the rows of one activation
+/// matrix, so each linear layer is one SGEMM over every token of the batch; no padding.
+struct PackedBatch {
+    /// All token ids, sequence after sequence.
+    let ids: [Int]
+    /// The rows of each sequence, in input order.
+    let sequences: [Range<Int>]
+    let longest: Int
+
+    init(_ batch: [[Int]]) {
+        var ids: [Int] = [], sequences: [Range<Int>] = []
+        ids.reserveCapacity(batch.reduce(0) { $0 + $1.count })
+        for sequence in batch {
+            sequences.append(ids.count..<(ids.count + sequence.count))
+            ids.append(contentsOf: sequence)
+        }
+        self.ids = ids
+        self.sequences = sequences
+        longest = batch.map(\.count).max() ?? 0
+    }
+
+    /// Each sequence's rows of `x` [tokens, cols] as its own [len, cols] tensor (views, no copy).
+    func split(_ x: Tensor) throws -> [Tensor] {
+        let cols = x.shape[1], rowBytes = cols * x.dtype.byteSize
+        return try sequences.map { rows in
+            try Tensor(view: x.storage, byteOffset: x.byteOffset + rows.lowerBound * rowBytes, shape: [rows.count, cols], dtype: x.dtype)
+        }
+    }
+
+    /// Row i of `x` [batch, cols] (one row per sequence) as sequence i's own [cols] tensor (views).
+    func splitRows(_ x: Tensor) throws -> [Tensor] {
+        let cols = x.shape[1], rowBytes = cols * x.dtype.byteSize
+        return try sequences.indices.map { i in
+            try Tensor(view: x.storage, byteOffset: x.byteOffset + i * rowBytes, shape: [cols], dtype: x.dtype)
+        }
+    }
 }

@@ -72,6 +72,43 @@ final class ModelTests: XCTestCase {
     func testBertClassifier() throws { try checkFixture("bert_classifier") }
     func testRobertaClassifier() throws { try checkFixture("roberta_classifier") }
 
+    /// A packed batch of ragged sequences gives what running each sequence alone gives.
+    func checkBatchMatchesOneByOne(_ name: String, file: StaticString = #filePath, line: UInt = #line) throws {
+        let model = try loadModel(folder: Self.folder(name))
+        let fixture = try Self.inputs(name)
+        let vocab = model.config.vocabSize
+        // lengths 17, 1, 9, 5, 12, 3 (longer than Mistral's window of 4), ids from the fixture
+        let batch = [fixture[2], fixture[0], Array(fixture[2].prefix(9)), fixture[1],
+                     fixture[2].suffix(12).map { ($0 * 7 + 3) % vocab }, Array(fixture[1].prefix(3))]
+        let packed = try model.forward(batch)
+        XCTAssertEqual(packed.hidden.count, batch.count, file: file, line: line)
+        for (i, sequence) in batch.enumerated() {
+            let alone = try model.forward([sequence])
+            assertClose(packed.hidden[i], alone.hidden[0], "\(name) batch hidden.\(i)", tolerance: 1e-5, file: file, line: line)
+            XCTAssertEqual(packed.logits == nil, alone.logits == nil, file: file, line: line)
+            if let logits = packed.logits, let expected = alone.logits {
+                assertClose(logits[i], expected[0], "\(name) batch logits.\(i)", tolerance: 1e-5, file: file, line: line)
+            }
+            XCTAssertEqual(packed.pooled == nil, alone.pooled == nil, file: file, line: line)
+            if let pooled = packed.pooled, let expected = alone.pooled {
+                assertClose(pooled[i], expected[0], "\(name) batch pooled.\(i)", tolerance: 1e-5, file: file, line: line)
+            }
+        }
+    }
+
+    func testPackedBatchMatchesOneByOne() throws {
+        for name in ["llama", "qwen2", "mistral_window", "bert", "bert_classifier", "roberta_classifier"] {
+            try checkBatchMatchesOneByOne(name)
+        }
+        XCTAssertEqual(try ModelConfig.load(folder: Self.folder("mistral_window")).slidingWindow, 4)
+        // empty sequences in a batch keep their place
+        let model = try loadModel(folder: Self.folder("llama"))
+        let output = try model.forward([[3, 4], [], [5]])
+        XCTAssertEqual(output.hidden.map(\.shape), [[2, 32], [0, 32], [1, 32]])
+        XCTAssertEqual(output.logits?.map(\.shape), [[2, 128], [0, 128], [1, 128]])
+        assertClose(output.hidden[2], try model.forward([[5]]).hidden[0], "llama [5] after an empty sequence", tolerance: 1e-5)
+    }
+
     func testConfigs() throws {
         let llama = try ModelConfig.load(folder: Self.folder("llama"))
         XCTAssertEqual(llama.architecture, .llama)
@@ -91,7 +128,8 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(try ModelConfig.load(folder: Self.folder("bert")).positionOffset, 0)
     }
 
-    /// Every linear layer is observed once per sequence with [tokens, in_features] F32 inputs.
+    /// Every linear layer is observed once per (packed) batch with [total tokens, in_features]
+    /// F32 inputs; the pooler and classifiers with one [CLS] row per sequence.
     func checkObserver(_ name: String, linearNames: (String) -> Bool) throws {
         let checkpoint = try Checkpoint(path: Self.folder(name))
         let expectedNames = Set(checkpoint.names.filter { checkpoint.info($0)!.shape.count == 2 && linearNames($0) })
@@ -107,8 +145,8 @@ final class ModelTests: XCTestCase {
         XCTAssertEqual(Set(seen.keys), expectedNames, name)
         for (weightName, shapes) in seen {
             let inFeatures = checkpoint.info(weightName)!.shape[1]
-            let tokensPerCall = weightName.contains("pooler") || weightName.hasPrefix("classifier") ? [1, 1] : inputs.map(\.count)
-            XCTAssertEqual(shapes, tokensPerCall.map { [$0, inFeatures] }, weightName)
+            let rows = weightName.contains("pooler") || weightName.hasPrefix("classifier") ? inputs.count : inputs.map(\.count).reduce(0, +)
+            XCTAssertEqual(shapes, [[rows, inFeatures]], weightName)
         }
     }
 
