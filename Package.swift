@@ -40,7 +40,9 @@ let package = Package(
             providers: [.apt(["libedit-dev"])]
         ),
         .target(name: "CLineEdit", dependencies: ["CEditLine"]),
-        .target(name: "LopperCore", swiftSettings: kernelFlags),
+        // SSE2-baseline intrinsics Swift cannot emit (non-temporal stores, fences).
+        .target(name: "CKernels"),
+        .target(name: "LopperCore", dependencies: ["CKernels"], swiftSettings: kernelFlags),
         .target(name: "LopperIO", dependencies: ["LopperCore"], swiftSettings: kernelFlags),
         .target(name: "LopperPrune", dependencies: ["LopperModels", "LopperIO", "LopperCore"], swiftSettings: kernelFlags),
         .target(name: "LopperModels", dependencies: ["LopperIO", "LopperCore", "CBLAS"], swiftSettings: kernelFlags),

@@ -97,4 +97,21 @@ final class RandomDARETests: XCTestCase {
                            Array(UnsafeRawBufferPointer(start: reference.data, count: reference.byteCount)), "\(output)")
         }
     }
+
+    /// From 4M elements the BF16 pass writes with non-temporal stores (`streamingThreshold`):
+    /// the same bits as the scalar reference, a partial group and a partial chunk included.
+    func testLargeBF16OutputMatchesScalarReference() throws {
+        let count = (1 << 22) + 4099
+        let key = RandomKey(seed: 31, name: "large")
+        let base = try randomTensor(count, .bf16, seed: 32, spread: 2)
+        let ft = try add(base, try randomTensor(count, .f32, seed: 33, spread: 0.02), dtype: .bf16)
+        let mask = try bernoulliMask([count], keep: 0.2, key: key)
+        let fused = try dareFused(base: base, finetuned: ft, keep: 0.2, scale: 5, key: key)
+        let reference = Tensor(zeros: [count], dtype: .bf16)
+        for index in 0..<count {
+            let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
+            reference.storeScalar(b + (mask.loadScalar(at: index) != 0 ? (f - b) * 5 : 0), at: index)
+        }
+        XCTAssertTrue(memcmp(fused.data, reference.data, fused.byteCount) == 0)
+    }
 }

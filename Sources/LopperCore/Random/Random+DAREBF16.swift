@@ -1,3 +1,5 @@
+import CKernels
+
 /// The fused DARE pass for BF16 inputs and output, in BF16 pairs.
 ///
 /// Sixteen elements are loaded as eight 32-bit words of two BF16 each. The even elements
@@ -17,17 +19,45 @@ func dareBF16(_ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule, _ scale: Fl
     let result = Tensor(uninitialized: base.shape, dtype: .bf16)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
     let merged = output == .merged
+    // A large output goes around the caches (non-temporal stores): it would only evict
+    // the inputs, and a normal store first reads the line it writes.
+    let stream = base.count >= streamingThreshold && ck_has_streaming_stores() != 0
+    precondition(!stream || Int(bitPattern: out) & 15 == 0, "streaming stores need 16-byte alignment")
     Parallel.forEachChunk(count: base.count) { range in
         precondition(range.lowerBound & 63 == 0, "chunks must start on a 64-element group")
         let full = range.lowerBound + (range.count & ~63)
         var index = range.lowerBound
-        while index < full {
-            // Loop-invariant branches outside the group, so that each body is straight code.
-            let redo = merged ? pairGroup(b, f, out, index, rule, scale, key, merged: true)
-                              : pairGroup(b, f, out, index, rule, scale, key, merged: false)
-            if redo { dareGroup(BF16Lanes.self, b, f, out, index, left: 64, rule, scale, key, merged) }
-            index += 64
+        // Loop-invariant branches outside the loop, so that each body is straight code.
+        @inline(__always) func groups(merged: Bool, stream: Bool) {
+            // Two groups at a time: their Philox rounds interleave (see `blocks16Split`).
+            if !rule.keepsAll {
+                while index + 128 <= full {
+                    let (a0, a1, a2, a3, b0, b1, b2, b3) = Philox.blocks16Split(first: UInt64(index >> 6) &* 8, key: key)
+                    if pairDraws(b, f, out, index, (a0, a1, a2, a3), rule, scale, key, merged: merged, stream: stream) {
+                        dareGroup(BF16Lanes.self, b, f, out, index, left: 64, rule, scale, key, merged)
+                    }
+                    if pairDraws(b, f, out, index + 64, (b0, b1, b2, b3), rule, scale, key, merged: merged, stream: stream) {
+                        dareGroup(BF16Lanes.self, b, f, out, index + 64, left: 64, rule, scale, key, merged)
+                    }
+                    index += 128
+                }
+            }
+            while index < full {
+                if pairGroup(b, f, out, index, rule, scale, key, merged: merged, stream: stream) {
+                    dareGroup(BF16Lanes.self, b, f, out, index, left: 64, rule, scale, key, merged)
+                }
+                index += 64
+            }
         }
+        switch (merged, stream) {
+        case (true, true): groups(merged: true, stream: true)
+        case (true, false): groups(merged: true, stream: false)
+        case (false, true): groups(merged: false, stream: true)
+        case (false, false): groups(merged: false, stream: false)
+        }
+        // Non-temporal stores are weakly ordered: fence them before the chunk counts as done
+        // (and before the plain stores of a redone group or the tail could be overtaken).
+        if stream { ck_store_fence() }
         if full < range.upperBound {
             dareGroup(BF16Lanes.self, b, f, out, full, left: range.upperBound - full, rule, scale, key, merged)
         }
@@ -35,22 +65,35 @@ func dareBF16(_ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule, _ scale: Fl
     return result
 }
 
+/// Elements from which `dareBF16` writes its output with non-temporal stores (8 MiB of
+/// BF16: well past what a core's caches would keep for the next kernel anyway).
+let streamingThreshold = 1 << 22
+
 /// Elements `index ..< index + 64` in BF16 pairs. True when the group must be redone in
 /// element order: a tie of a draw with the threshold (which needs its refinement draw) or
 /// a NaN result. Everything is on `SIMD4` (one SSE register): wider vectors came out of
 /// LLVM's legalisation with lane shuffles and spills.
 @inline(__always)
 private func pairGroup(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ index: Int,
-                       _ rule: KeepRule, _ scale: Float, _ key: RandomKey, merged: Bool) -> Bool {
-    let h = SIMD4<UInt32>(repeating: UInt32(truncatingIfNeeded: rule.high))
-    let (w0, w1, w2, w3) = rule.keepsAll
+                       _ rule: KeepRule, _ scale: Float, _ key: RandomKey, merged: Bool, stream: Bool) -> Bool {
+    let words = rule.keepsAll
         ? (SIMD8<UInt32>(), SIMD8<UInt32>(), SIMD8<UInt32>(), SIMD8<UInt32>())
         : Philox.blocks8Split(first: UInt64(index >> 6) &* 8, key: key)
+    return pairDraws(b, f, out, index, words, rule, scale, key, merged: merged, stream: stream)
+}
+
+/// `pairGroup` with the group's `blocks8Split` words already drawn.
+@inline(__always)
+private func pairDraws(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ index: Int,
+                       _ words: (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>),
+                       _ rule: KeepRule, _ scale: Float, _ key: RandomKey, merged: Bool, stream: Bool) -> Bool {
+    let h = SIMD4<UInt32>(repeating: UInt32(truncatingIfNeeded: rule.high))
+    let (w0, w1, w2, w3) = words
     var flags = SIMD4<UInt32>()
-    pairStep(b, f, out, index, w0, h, scale, merged, &flags)
-    pairStep(b, f, out, index + 16, w1, h, scale, merged, &flags)
-    pairStep(b, f, out, index + 32, w2, h, scale, merged, &flags)
-    pairStep(b, f, out, index + 48, w3, h, scale, merged, &flags)
+    pairStep(b, f, out, index, w0, h, scale, merged, stream, &flags)
+    pairStep(b, f, out, index + 16, w1, h, scale, merged, stream, &flags)
+    pairStep(b, f, out, index + 32, w2, h, scale, merged, stream, &flags)
+    pairStep(b, f, out, index + 48, w3, h, scale, merged, stream, &flags)
     let half = flags.lowHalf | flags.highHalf
     return (half.x | half.y) >> 31 != 0 || (rule.low != 0 && tied(w0, w1, w2, w3, h))
 }
@@ -77,18 +120,18 @@ private func tied(_ w0: SIMD8<UInt32>, _ w1: SIMD8<UInt32>, _ w2: SIMD8<UInt32>,
 /// ORs into `flags` lanes whose top bit is set where a result is NaN.
 @inline(__always)
 private func pairStep(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ index: Int,
-                      _ w: SIMD8<UInt32>, _ h: SIMD4<UInt32>, _ scale: Float, _ merged: Bool,
+                      _ w: SIMD8<UInt32>, _ h: SIMD4<UInt32>, _ scale: Float, _ merged: Bool, _ stream: Bool,
                       _ flags: inout SIMD4<UInt32>) {
     let even = w.lowHalf, odd = w.highHalf
-    pairQuad(b, f, out, index &* 2, even & 0xFFFF, odd & 0xFFFF, h, scale, merged, &flags)
-    pairQuad(b, f, out, index &* 2 &+ 16, even &>> 16, odd &>> 16, h, scale, merged, &flags)
+    pairQuad(b, f, out, index &* 2, even & 0xFFFF, odd & 0xFFFF, h, scale, merged, stream, &flags)
+    pairQuad(b, f, out, index &* 2 &+ 16, even &>> 16, odd &>> 16, h, scale, merged, stream, &flags)
 }
 
 /// Four BF16 pairs at byte `offset`, with the draws of their even and odd elements.
 @inline(__always)
 private func pairQuad(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ offset: Int,
                       _ evenDraws: SIMD4<UInt32>, _ oddDraws: SIMD4<UInt32>, _ h: SIMD4<UInt32>,
-                      _ scale: Float, _ merged: Bool, _ flags: inout SIMD4<UInt32>) {
+                      _ scale: Float, _ merged: Bool, _ stream: Bool, _ flags: inout SIMD4<UInt32>) {
     let low = b.loadUnaligned(fromByteOffset: offset, as: SIMD4<UInt32>.self)
     let high = f.loadUnaligned(fromByteOffset: offset, as: SIMD4<UInt32>.self)
     // Draw < H as the sign of the difference (signed lanes: both fit in 17 bits).
@@ -97,7 +140,11 @@ private func pairQuad(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: Unsaf
     let even = pairLanes(low &<< 16, high &<< 16, evenKeep, scale, merged)
     let odd = pairLanes(low & 0xFFFF_0000, high & 0xFFFF_0000, oddKeep, scale, merged)
     let packed = (roundedBF16(even) &>> 16) | (roundedBF16(odd) & 0xFFFF_0000)
-    out.storeBytes(of: packed, toByteOffset: offset, as: SIMD4<UInt32>.self)
+    if stream {
+        ck_stream_u32x4(out + offset, packed)   // 16-byte aligned: see `dareBF16`
+    } else {
+        out.storeBytes(of: packed, toByteOffset: offset, as: SIMD4<UInt32>.self)
+    }
     // |x| > 0x7F80_0000 (NaN) exactly when |x| + 0x007F_FFFF reaches the top bit.
     flags |= ((even & 0x7FFF_FFFF) &+ 0x007F_FFFF) | ((odd & 0x7FFF_FFFF) &+ 0x007F_FFFF)
 }
