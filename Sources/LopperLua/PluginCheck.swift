@@ -24,8 +24,7 @@ public enum PluginCheck {
                 statistics["input_norm"] = try add(try uniform([shape[1]], key: RandomKey(seed: seed, name: "norm/" + name)), 0.5)
             }
             for output in [DeltaOutput.merged, .delta] {
-                var job = PruneJob(name: name, layer: layerIndex(of: name), layerCount: 2,
-                                   kind: name.hasSuffix(".bias") ? "bias" : "weight", base: base, finetuned: finetuned,
+                var job = PruneJob(name: name, layerCount: 2, base: base, finetuned: finetuned,
                                    parameters: parameters, seed: seed, output: output, outputDType: dtype)
                 job.statistics = statistics
                 let outcome = try plugin.prune(job)

@@ -75,8 +75,7 @@ final class ReplPlugins {
         guard let base, let finetuned else {
             throw LuaError("try: no pair loaded: start with lopper repl --base DIR --finetuned DIR, set delta = lopper.delta(base, ft), or pass a delta as the fourth argument")
         }
-        let layers = (finetuned.checkpoint.names.compactMap(layerIndex(of:)).max() ?? -1) + 1
-        return (try base.tensor(name, "try"), try finetuned.tensor(name, "try"), layers)
+        return (try base.tensor(name, "try"), try finetuned.tensor(name, "try"), layerCount(of: finetuned.checkpoint.names))
     }
 
     private func tryPlugin(_ stack: LuaStack, _ lua: LuaState) throws -> Int32 {
@@ -105,8 +104,7 @@ final class ReplPlugins {
         }
         let layer = layerIndex(of: name)
         let parameters = try plugin.schema.resolve(settings, name: name, layer: layer, layerCount: layerCount)
-        let kind = name.hasSuffix(".weight") ? "weight" : name.hasSuffix(".bias") ? "bias" : "other"
-        let job = PruneJob(name: name, layer: layer, layerCount: layerCount, kind: kind, base: base, finetuned: finetuned,
+        let job = PruneJob(name: name, layerCount: layerCount, base: base, finetuned: finetuned,
                            parameters: parameters, seed: seed, output: .delta, outputDType: .f32)
         let (pruned, report) = try plugin.run(job)
         write(Self.describe(report, method: plugin, seed: seed) + "\n")

@@ -23,9 +23,10 @@ public struct PruneJob {
 
     public var key: RandomKey { RandomKey(seed: seed, name: name) }
 
-    public init(name: String, layer: Int?, layerCount: Int, kind: String, base: Tensor, finetuned: Tensor,
+    /// A job for tensor `name`; its layer and kind follow from the name.
+    public init(name: String, layerCount: Int, base: Tensor, finetuned: Tensor,
                 parameters: [String: ParamValue], seed: UInt64, output: DeltaOutput, outputDType: DType) {
-        self.name = name; self.layer = layer; self.layerCount = layerCount; self.kind = kind
+        self.name = name; self.layer = layerIndex(of: name); self.layerCount = layerCount; self.kind = tensorKind(of: name)
         self.base = base; self.finetuned = finetuned; self.parameters = parameters
         self.seed = seed; self.output = output; self.outputDType = outputDType
     }

@@ -36,7 +36,7 @@ public struct PlannedTensor {
     public var shard: Int
     public var byteCount: Int
 
-    public var isPruned: Bool { if case .prune = decision { return true } else { return false } }
+    public var isPruned: Bool { decision.isPrune }
 }
 
 /// Prunes the delta between two checkpoints with a method, streaming tensor by tensor
@@ -58,7 +58,7 @@ public final class Pruner {
         try method.schema.validate(configuration.settings)
         base = try Checkpoint(path: configuration.basePath)
         finetuned = try Checkpoint(path: configuration.finetunedPath)
-        layerCount = (finetuned.names.compactMap(layerIndex(of:)).max() ?? -1) + 1
+        layerCount = LopperPrune.layerCount(of: finetuned.names)
         calibration = try configuration.calibrationPath.map { try CalibrationStatistics(path: $0) }
         plan = try makePlan()
         if let calibration {
@@ -73,23 +73,8 @@ public final class Pruner {
         var planned: [PlannedTensor] = []
         for name in finetuned.names {
             guard let info = finetuned.info(name) else { continue }
-            var decision = selection.decide(name: name, shape: info.shape) { weight in
-                self.finetuned.info(weight)?.shape.count == 2
-            }
-            if case .prune = decision {
-                guard info.dtype.isComputable else {
-                    throw PruneError("\(configuration.finetunedPath): tensor \"\(name)\" is \(info.dtype.name); only F32, F16, BF16 and F64 tensors can be pruned (exclude it with --exclude)")
-                }
-                guard let baseInfo = base.info(name) else {
-                    throw PruneError("\(configuration.basePath): no tensor \"\(name)\", which the fine-tuned checkpoint has and the method should prune (exclude it with --exclude '\(name)')")
-                }
-                guard baseInfo.shape == info.shape else {
-                    throw PruneError("tensor \"\(name)\": shape \(info.shape.shapeText) in \(configuration.finetunedPath) vs \(baseInfo.shape.shapeText) in \(configuration.basePath)")
-                }
-                guard baseInfo.dtype.isComputable else {
-                    throw PruneError("\(configuration.basePath): tensor \"\(name)\" is \(baseInfo.dtype.name), which cannot be pruned")
-                }
-            } else if configuration.output == .delta, base.info(name) == nil {
+            var decision = try pruningDecision(name, info, selection: selection, base: base, finetuned: finetuned)
+            if !decision.isPrune, configuration.output == .delta, base.info(name) == nil {
                 decision = .keep("not in base: written as fine-tuned values")
             }
             var outputDType = info.dtype
@@ -197,8 +182,7 @@ public final class Pruner {
         }
         let baseTensor = try base.tensor(tensor.name)
         let parameters = try method.schema.resolve(configuration.settings, name: tensor.name, layer: layer, layerCount: layerCount)
-        let kind = tensor.name.hasSuffix(".weight") ? "weight" : tensor.name.hasSuffix(".bias") ? "bias" : "other"
-        var job = PruneJob(name: tensor.name, layer: layer, layerCount: layerCount, kind: kind, base: baseTensor,
+        var job = PruneJob(name: tensor.name, layerCount: layerCount, base: baseTensor,
                            finetuned: finetunedTensor, parameters: parameters, seed: configuration.seed,
                            output: configuration.output, outputDType: tensor.outputDType)
         if let calibration { job.statistics = try calibration.statistics(for: tensor.name) }
@@ -211,6 +195,28 @@ public final class Pruner {
         }
         return tensor.outputDType == finetunedTensor.dtype ? finetunedTensor : try finetunedTensor.converted(to: tensor.outputDType)
     }
+}
+
+/// The selection's decision for tensor `name` of `finetuned`, checked when it is to be
+/// pruned: floating point on both sides, present in `base` with the same shape.
+/// The pipeline and the q search select tensors alike through here.
+func pruningDecision(_ name: String, _ info: TensorInfo, selection: TensorSelection,
+                     base: Checkpoint, finetuned: Checkpoint) throws -> TensorSelection.Decision {
+    let decision = selection.decide(name: name, shape: info.shape) { finetuned.info($0)?.shape.count == 2 }
+    guard decision.isPrune else { return decision }
+    guard info.dtype.isComputable else {
+        throw PruneError("\(finetuned.path): tensor \"\(name)\" is \(info.dtype.name); only F32, F16, BF16 and F64 tensors can be pruned (exclude it with --exclude)")
+    }
+    guard let baseInfo = base.info(name) else {
+        throw PruneError("\(base.path): no tensor \"\(name)\", which the fine-tuned checkpoint has and the method should prune (exclude it with --exclude '\(name)')")
+    }
+    guard baseInfo.shape == info.shape else {
+        throw PruneError("tensor \"\(name)\": shape \(info.shape.shapeText) in \(finetuned.path) vs \(baseInfo.shape.shapeText) in \(base.path)")
+    }
+    guard baseInfo.dtype.isComputable else {
+        throw PruneError("\(base.path): tensor \"\(name)\" is \(baseInfo.dtype.name), which cannot be pruned")
+    }
+    return decision
 }
 
 public struct PruneError: Error, CustomStringConvertible {

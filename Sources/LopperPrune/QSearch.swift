@@ -46,13 +46,8 @@ public final class QSearch {
         self.finetuned = finetuned
         var prunable = Set<String>()
         for name in finetuned.names {
-            guard let info = finetuned.info(name), info.dtype.isComputable,
-                  case .prune = selection.decide(name: name, shape: info.shape, isLinearWeight: { finetuned.info($0)?.shape.count == 2 })
-            else { continue }
-            guard let baseInfo = base.info(name), baseInfo.shape == info.shape else {
-                throw PruneError("tensor \"\(name)\": missing from \(basePath) or of another shape")
-            }
-            prunable.insert(name)
+            guard let info = finetuned.info(name), info.dtype.isComputable else { continue }
+            if try pruningDecision(name, info, selection: selection, base: base, finetuned: finetuned).isPrune { prunable.insert(name) }
         }
         self.prunable = prunable
     }

@@ -23,6 +23,8 @@ public struct TensorSelection: Sendable {
         case prune
         /// Kept as fine-tuned, with the reason shown in the report.
         case keep(String)
+
+        public var isPrune: Bool { if case .prune = self { return true } else { return false } }
     }
 
     /// Decides for tensor `name` of `shape`; `allNames` lets a bias follow its weight.
@@ -53,6 +55,16 @@ public struct TensorSelection: Sendable {
         default: return "embedding"
         }
     }
+}
+
+/// `weight`, `bias` or `other`: what a tensor is to a method (`ctx.kind`).
+public func tensorKind(of name: String) -> String {
+    name.hasSuffix(".weight") ? "weight" : name.hasSuffix(".bias") ? "bias" : "other"
+}
+
+/// Number of transformer blocks among `names`: the highest layer index + 1 (0 without blocks).
+public func layerCount(of names: [String]) -> Int {
+    (names.compactMap(layerIndex(of:)).max() ?? -1) + 1
 }
 
 /// The transformer block a tensor belongs to: the first all-digit path component
