@@ -16,17 +16,15 @@ final class ReplPlugins {
 
     func install(in lua: LuaState) {
         lua.register("try") { [unowned self, unowned lua] stack in try self.tryPlugin(stack, lua) }
-        lua.register("reload") { [unowned self, unowned lua] stack in
+        lua.register("reload") { [unowned self] stack in
             let count = self.loaded.count
             self.loaded = [:]
-            self.pushCatalog(on: stack)
-            lua_setglobal(stack.state, "plugins")
+            self.setCatalog(on: stack)
             self.write("reload: forgot \(count) loaded plugin(s); the next try() reads the files again\n")
             return 0
         }
         let stack = lua.stack
-        pushCatalog(on: stack)
-        lua_setglobal(stack.state, "plugins")
+        setCatalog(on: stack)
         for name in ["try", "reload"] {
             lua_getglobal(stack.state, name)
             LuaDocs.remember(functionAt: -1, as: name, on: stack)
@@ -34,8 +32,8 @@ final class ReplPlugins {
         }
     }
 
-    /// `plugins`: method name -> file, from the plugin search path.
-    private func pushCatalog(on stack: LuaStack) {
+    /// Sets the global `plugins`: method name -> file, from the plugin search path.
+    private func setCatalog(on stack: LuaStack) {
         let entries = PluginCatalog.all()
         lua_createtable(stack.state, 0, Int32(entries.count))
         let table = stack.top
@@ -43,6 +41,7 @@ final class ReplPlugins {
             stack.push(entry.path)
             stack.setField(entry.name, in: table)
         }
+        lua_setglobal(stack.state, "plugins")
     }
 
     private func plugin(_ stack: LuaStack, _ lua: LuaState) throws -> Plugin {

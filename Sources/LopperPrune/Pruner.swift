@@ -120,6 +120,7 @@ public final class Pruner {
 
     /// Runs the method over every tensor and writes the output folder (shards, index,
     /// config and tokenizer files). Nothing is left behind on failure.
+    @discardableResult
     public func run(progress: Progress? = nil) throws -> RunReport {
         let started = Date()
         var report = RunReport(lopperVersion: configuration.lopperVersion, method: method.name,

@@ -23,6 +23,7 @@ final class CalibratedMethodTests: XCTestCase {
         return path
     }
 
+    @discardableResult
     func prune(_ fixture: PipelineFixture, _ method: String, _ settings: [String], statistics: String?, out: String) throws -> RunReport {
         var configuration = PruneConfiguration(basePath: fixture.base, finetunedPath: fixture.finetuned, outputPath: fixture.folder + "/" + out)
         configuration.settings = try settings.map(Setting.init(parsing:))
