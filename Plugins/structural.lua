@@ -1,38 +1,20 @@
--- Structural DPP: drop whole rows (output neurons) or columns (input features) of
--- the delta, each with probability p, and rescale what is kept.
+-- Structural DPP: drop whole rows (output neurons) or columns (input features) of the
+-- delta, each with probability p, and rescale what is kept by 1 / (1 - p). A bias
+-- follows its weight's row mask (drawn from the weight's name); column drops keep it.
 return {
-  name = "structural", version = "1.0.0", api = 1,
+  name = "structural", version = "2.0.0", api = 2,
   summary = "Random drops of whole delta rows or columns, rescaled",
-  params = {
-    rate = { type = "number", default = 0.5, min = 0, max = 1, doc = "drop rate p of rows or columns" },
-    axis = { type = "string", default = "rows", choices = { "rows", "cols" }, doc = "drop whole rows or whole columns" },
-    rescale = { type = "string", default = "dare", choices = { "dare", "q", "l1", "none" },
-                doc = "factor for kept entries: dare 1/(1-p), q 1/q, l1 norm matching, none" },
-    q = { type = "number", default = 1, min = 0.000001, max = 1, doc = "q for rescale=q" },
-  },
+  defaults = { rate = 0.5 },
+  params = { axis = { type = "string", default = "rows", choices = { "rows", "cols" }, doc = "drop whole rows or columns" } },
   prune = function(delta, ctx)
-    local p, rows = ctx.params.rate, ctx.params.axis == "rows"
-    if p == 0 then return nil end
-    local shape = delta:shape()
-    if #shape == 1 then
-      -- A bias belongs to its layer's output rows: with row drops it follows the
-      -- weight's row mask (drawn from the weight's name); column drops leave it whole.
-      if not rows then return nil end
-      shape = { shape[1], 1 }
-      delta = delta:reshape(shape)
-    end
-    local layer = ctx.name:gsub("%.bias$", ".weight")
-    local keep = lopper.bernoulli({ rows and shape[1] or shape[2] }, 1 - p, ctx.seed, layer .. "#" .. ctx.params.axis)
-    local kept = rows and delta:scale_rows(keep) or delta:scale_cols(keep)
-    local scale
-    if ctx.params.rescale == "l1" then
-      local norm = kept:norm(1)
-      scale = norm > 0 and delta:norm(1) / norm or 1
-    else
-      scale = lopper.rescale_factor(ctx.params.rescale, nil, nil, p, ctx.params.q)
-    end
-    ctx.report("rescale", scale)
+    local p, rows, shape = ctx.params.rate, ctx.params.axis == "rows", ctx.shape
+    if #shape == 1 and not rows then return nil end
+    if #shape == 1 then shape = { shape[1], 1 } end
+    local weight = ctx.name:gsub("%.bias$", ".weight")
+    local keep = lopper.bernoulli({ rows and shape[1] or shape[2] }, 1 - p, ctx.seed, weight .. "#" .. ctx.params.axis)
     ctx.report("kept_" .. ctx.params.axis, keep:count_nonzero())
-    return (kept * scale):reshape(ctx.shape)
+    local d = delta:reshape(shape)
+    local kept = rows and d:scale_rows(keep) or d:scale_cols(keep)
+    return (kept / (1 - p)):reshape(ctx.shape)
   end,
 }

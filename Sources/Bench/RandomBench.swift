@@ -22,11 +22,11 @@ func benchRandom(elements: Int) {
                seconds: bestTime(repeats: 3) { _ = try! bernoulliMask([elements], keep: 0.01, key: key) }, baseline: baseline)
         report("fused DARE BF16 (2 in + 1 out)", bytesMoved: elements * 6,
                seconds: bestTime(repeats: 3) {
-                   _ = try! dareFused(base: base, finetuned: finetuned, keep: 0.01, scale: 100, key: key)
+                   _ = try! fusedDare(base: base, finetuned: finetuned, keep: 0.01, scale: 100, key: key)
                }, baseline: baseline)
         report("fused DARE BF16 keep 1 (no draws)", bytesMoved: elements * 6,
                seconds: bestTime(repeats: 3) {
-                   _ = try! dareFused(base: base, finetuned: finetuned, keep: 1, scale: 100, key: key)
+                   _ = try! fusedDare(base: base, finetuned: finetuned, keep: 1, scale: 100, key: key)
                }, baseline: baseline)
     }
 }

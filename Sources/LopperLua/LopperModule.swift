@@ -21,7 +21,6 @@ enum LopperModule {
             LuaDocs.remember(functionAt: -1, as: "lopper." + name, on: stack)
             stack.setField(name, in: table)
         }
-        installLibrary(in: lua, table: table)
         if !lua.isSandboxed {
             // `require "lopper"` finds the same table.
             if lua_getfield(state, lopper_registryindex(), LUA_LOADED_TABLE) == LUA_TTABLE {
@@ -36,28 +35,6 @@ enum LopperModule {
         lua_setglobal(state, "help")
         CheckpointFunctions.registerMetatables(in: stack)
         ModelFunctions.registerMetatable(in: stack)
-    }
-
-    /// Adds the functions of LuaLibrary (written in Lua) to the module table at `table`.
-    private static func installLibrary(in lua: LuaState, table: Int32) {
-        let state = lua.state, stack = lua.stack
-        var bytes = Array(LuaLibrary.source.utf8)
-        let status = bytes.withUnsafeMutableBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { luaL_loadbufferx(state, $0.baseAddress, $0.count, "=lopper.library", "t") }
-        }
-        precondition(status == LUA_OK, "lopper.library does not compile: \(stack.stringValue(-1) ?? "")")
-        lua_pushvalue(state, table)
-        precondition(lopper_pcall(state, 1, 1) == LUA_OK, "lopper.library fails: \(stack.stringValue(-1) ?? "")")
-        stack.pushNil()
-        while lua_next(state, -2) != 0 {
-            if let name = stack.stringValue(-2) {
-                LuaDocs.remember(functionAt: -1, as: "lopper." + name, on: stack)
-                lua_setfield(state, table, name)
-            } else {
-                stack.pop()
-            }
-        }
-        stack.pop()
     }
 
     /// Functions that only make tensors from tensors or numbers (safe in plugins).

@@ -121,6 +121,7 @@ public final class LuaState {
         }
         try installGuards()
         TensorUserdata.register(in: stack)
+        LazyUserdata.register(in: stack)
         LopperModule.install(in: self)
         if isSandboxed { try Sandbox.restrict(self) }
     }
@@ -163,6 +164,13 @@ public final class LuaState {
     @discardableResult
     public func run(_ code: String, name: String = "=(string)", arguments: [LuaValue] = []) throws -> [LuaValue] {
         let base = stack.top
+        try load(code, name: name)
+        return try callLoaded(base: base, arguments: arguments)
+    }
+
+    /// Compiles `code` as a chunk named `name` and pushes it (text only in a sandbox).
+    public func load(_ code: String, name: String) throws {
+        let base = stack.top
         var bytes = Array(code.utf8)
         let status = bytes.withUnsafeMutableBufferPointer { buffer in
             buffer.withMemoryRebound(to: CChar.self) {
@@ -170,7 +178,6 @@ public final class LuaState {
             }
         }
         try finishLoad(status: status, base: base)
-        return try callLoaded(base: base, arguments: arguments)
     }
 
     /// Runs the script at `path` like the `lua` interpreter does: global `arg` holds
@@ -256,6 +263,7 @@ public final class LuaState {
         case LUA_TSTRING: return .string(stack.stringValue(index) ?? "")
         default:
             if let tensor = TensorUserdata.tensor(at: index, on: stack) { return .tensor(tensor) }
+            if let lazy = LazyUserdata.lazy(at: index, on: stack), let tensor = try? lazy.evaluate() { return .tensor(tensor) }
             return .other(stack.typeName(index))
         }
     }

@@ -4,32 +4,36 @@ import Foundation
 import LopperCore
 import LopperPrune
 
-/// A pruning method written in Lua (the plugin contract, API 1): one file returning a
-/// table with name, version, api, summary, typed params and hooks. It runs in its own
-/// sandboxed state; PluginHost.swift is the Lua half that builds `ctx` and calls hooks.
+/// A pruning method written in Lua (plugin contract v2): one file returning a table
+/// with name, version, api, summary, typed params and one primary hook, `prune` or
+/// `score` (see Docs/plugins.md). It runs in its own sandboxed state. The table is
+/// read once into a `PluginManifest`; the hooks are called from here, with `ctx`
+/// built here (Plugin+Context.swift).
 public final class Plugin: PruneMethod {
     public let path: String
-    public let name: String
-    public let version: String
-    public let summary: String
-    /// The hooks the plugin defines, of apply, prune, score and rescale.
-    public let hooks: [String]
+    public let manifest: PluginManifest
     public let schema: ParamSchema
     let lua: LuaState
-    private var current: JobState?
+    /// The plugin's table in the state's registry.
+    private let reference: Int32
+    /// The tensor being pruned; `ctx` functions of any other tensor refuse to run.
+    var current: JobState?
+    private var serial = 0
 
-    /// Where the host's functions live in the state's registry (one key per plugin,
-    /// since a REPL state can hold several).
-    private let hostKey: String
+    public var name: String { manifest.name }
+    public var version: String { manifest.version }
+    public var summary: String { manifest.summary }
+    /// The hooks the plugin defines: `prune`, or `score` and maybe `rescale`.
+    public var hooks: [String] { [manifest.hook.rawValue] + (manifest.hasRescale ? ["rescale"] : []) }
 
     /// What the hooks of one tensor have said so far.
-    private final class JobState {
+    final class JobState {
         let job: PruneJob
-        var delta: Tensor?
+        let serial: Int
         var rescale: Double?
         var figures: [String: Double] = [:]
         var notes: [String] = []
-        init(_ job: PruneJob) { self.job = job }
+        init(_ job: PruneJob, serial: Int) { self.job = job; self.serial = serial }
     }
 
     /// Loads the plugin file at `path` into a new sandbox.
@@ -46,206 +50,144 @@ public final class Plugin: PruneMethod {
 
     /// Loads plugin source code (`chunkName` as Lua names chunks: `@file` or `=name`).
     public convenience init(source: String, chunkName: String, path: String, limits: LuaState.Limits = .init()) throws {
-        try self.init(lua: try LuaState(sandbox: limits), path: path, chunkName: chunkName) { $0.push(source) }
+        let lua = try LuaState(sandbox: limits)
+        let stack = lua.stack
+        do {
+            try lua.load(source, name: chunkName)
+            lopper_reset_instructions(lua.state)
+            try stack.call(arguments: 0, results: 1)
+        } catch let error as LuaError {
+            throw PluginError("plugin \(path): \(error.message)")
+        }
+        try self.init(lua: lua, path: path, tableAt: stack.top)
     }
 
     /// A plugin table defined in `lua` (the REPL's `try` with a table typed at the
     /// prompt): the value at stack index `index`. It runs in that state, unsandboxed,
     /// as the user's own code does.
     public convenience init(table index: Int32, in lua: LuaState, name: String) throws {
-        let absolute = lua_absindex(lua.state, index)
-        try self.init(lua: lua, path: name, chunkName: "=" + name) { lua_pushvalue($0.state, absolute) }
+        lua_pushvalue(lua.state, index)
+        try self.init(lua: lua, path: name, tableAt: lua.stack.top)
     }
 
-    /// Runs the host chunk in `lua` with the plugin (source text or table) that
-    /// `pushPlugin` pushes.
-    private init(lua: LuaState, path: String, chunkName: String, pushPlugin: (LuaStack) -> Void) throws {
+    /// Reads and keeps the plugin table at `index` (popped).
+    private init(lua: LuaState, path: String, tableAt index: Int32) throws {
         self.path = path
         self.lua = lua
-        hostKey = "lopper.plugin_host." + UUID().uuidString
-        let state = lua.state, stack = lua.stack
-        let base = stack.top
-        var bytes = Array(PluginHost.source.utf8)
-        let status = bytes.withUnsafeMutableBufferPointer { buffer in
-            buffer.withMemoryRebound(to: CChar.self) { luaL_loadbufferx(state, $0.baseAddress, $0.count, "=lopper.plugin_host", "t") }
-        }
-        guard status == LUA_OK else { defer { stack.setTop(base) }; throw LuaError(stack.stringValue(-1) ?? "plugin host does not load") }
-        pushPlugin(stack)
-        stack.push(chunkName)
-        var weakSelf: () -> Plugin? = { nil }
-        Self.pushJobFunctions(on: stack) { weakSelf() }
-        lopper_reset_instructions(state)
+        let stack = lua.stack
         do {
-            try stack.call(arguments: 3, results: 1)
-        } catch let error as LuaError {
-            stack.setTop(base)
-            throw PluginError("plugin \(path): \(error.message)")
+            manifest = try PluginManifest.read(stack, at: index)
+        } catch let error as PluginError {
+            stack.setTop(index - 1)
+            throw PluginError("plugin \(path): \(error.description)")
         }
-        lua_setfield(state, lopper_registryindex(), hostKey)
-        let description = try Self.call(lua, hostKey, "describe") { _ in 0 }
-        name = description[0].string ?? ""
-        version = description[1].string ?? ""
-        summary = description[2].string ?? ""
-        hooks = (description[3].string ?? "").split(separator: ",").map(String.init)
-        schema = ParamSchema(method: name, specs: try Self.parseSpecs(description[4].string ?? "", path: path))
-        // The job functions were made before `self` existed; from here on they find it.
-        weakSelf = { [weak self] in self }
+        schema = ParamSchema(method: manifest.name, specs: manifest.specs)
+        lua_pushvalue(lua.state, index)
+        reference = luaL_ref(lua.state, lopper_registryindex())
+        stack.setTop(index - 1)
     }
 
     // MARK: - Pruning
 
     public func prune(_ job: PruneJob) throws -> PruneOutcome {
-        let state = JobState(job)
+        let rate = job.parameters["rate"].flatMap { if case .number(let value) = $0 { return value } else { return nil } } ?? 0
+        if rate == 0 { return PruneOutcome(.unchanged) }   // every method is the identity at p = 0
+        serial += 1
+        let state = JobState(job, serial: serial)
         current = state
-        defer { current = nil; if lua.isSandboxed { lua.collectGarbage() } }
-        let results: [LuaValue]
+        let stack = lua.stack, base = stack.top
+        defer {
+            current = nil
+            stack.setTop(base)
+            if lua.isSandboxed { lua.collectGarbage() }
+        }
         do {
-            results = try Self.call(lua, hostKey, "run") { stack in self.pushFields(job, on: stack); return 1 }
+            let delta = try LazyTensor.delta(base: job.base, finetuned: job.finetuned)
+            pushContext(for: state, on: stack)
+            LazyUserdata.push(delta, on: stack)
+            let ctx = base + 1, deltaIndex = base + 2
+            let result = try call(manifest.hook.rawValue, deltaIndex, ctx)
+            let outcome: PruneOutcome.Result
+            switch manifest.hook {
+            case .prune: outcome = try prunedDelta(at: result, job, state: state)
+            case .score: outcome = try selected(scoresAt: result, job, rate: rate, state: state, ctx: ctx, delta: deltaIndex)
+            }
+            return PruneOutcome(outcome, rescale: state.rescale, figures: state.figures, notes: state.notes)
         } catch let error as LuaError {
             throw PluginError("plugin \(name) (\(path)), tensor \"\(job.name)\": \(error.message)")
-        }
-        let figures = state.figures, notes = state.notes, rescale = state.rescale
-        switch (results.first?.string, results.dropFirst().first?.tensor) {
-        case ("output"?, let tensor?): return PruneOutcome(.output(tensor), rescale: rescale, figures: figures, notes: notes)
-        case ("delta"?, let tensor?): return PruneOutcome(.prunedDelta(tensor), rescale: rescale, figures: figures, notes: notes)
-        default: return PruneOutcome(.unchanged, rescale: rescale, figures: figures, notes: notes)
+        } catch let error as PluginError {
+            throw PluginError("plugin \(name) (\(path)), tensor \"\(job.name)\": \(error.description)")
+        } catch let error as TensorError {
+            throw PluginError("plugin \(name) (\(path)), tensor \"\(job.name)\": \(error)")
         }
     }
 
-    /// `ctx`'s fields for one tensor (PluginHost adds the methods, rng and report).
-    private func pushFields(_ job: PruneJob, on stack: LuaStack) {
-        let state = stack.state
-        lua_createtable(state, 0, 12)
-        let table = stack.top
-        stack.push(job.name); stack.setField("name", in: table)
-        if let layer = job.layer { stack.push(layer); stack.setField("layer", in: table) }
-        stack.push(job.layerCount); stack.setField("layer_count", in: table)
-        stack.push(job.kind); stack.setField("kind", in: table)
-        stack.push(integers: job.base.shape); stack.setField("shape", in: table)
-        stack.push(Int(Int64(bitPattern: job.seed))); stack.setField("seed", in: table)
-        stack.push(job.output.rawValue); stack.setField("output", in: table)
-        stack.push(job.outputDType.name); stack.setField("dtype", in: table)
-        TensorUserdata.push(job.base, on: stack); stack.setField("base", in: table)
-        TensorUserdata.push(job.finetuned, on: stack); stack.setField("finetuned", in: table)
-        if !job.statistics.isEmpty {
-            lua_createtable(state, 0, Int32(job.statistics.count))
-            let statistics = stack.top
-            for (key, tensor) in job.statistics {
-                TensorUserdata.push(tensor, on: stack)
-                stack.setField(key, in: statistics)
-            }
-            stack.setField("stats", in: table)
-        }
-        lua_createtable(state, 0, Int32(job.parameters.count))
-        let parameters = stack.top
-        for (key, value) in job.parameters {
-            switch value {
-            case .number(let number):
-                if schema.spec(key)?.type == .integer, let exact = Int(exactly: number) { stack.push(exact) } else { stack.push(number) }
-            case .string(let text): stack.push(text)
-            case .boolean(let flag): stack.push(flag)
-            case .schedule(let values): stack.push(values.first ?? 0)
-            }
-            stack.setField(key, in: parameters)
-        }
-        stack.setField("params", in: table)
-    }
-
-    /// The Swift functions behind `ctx:delta()`, `ctx:dare()`, `ctx:masked()`,
-    /// `ctx.report()` and `ctx.note()`; they act on the tensor being pruned.
-    private static func pushJobFunctions(on stack: LuaStack, plugin: @escaping () -> Plugin?) {
-        let state = stack.state
-        lua_createtable(state, 0, 5)
-        let table = stack.top
-        func job(_ function: String) throws -> JobState {
-            guard let current = plugin()?.current else { throw LuaError("\(function): no tensor is being pruned right now") }
-            return current
-        }
-        let functions: [(String, LuaFunction)] = [
-            ("delta", { stack in
-                let state = try job("ctx:delta")
-                if state.delta == nil { state.delta = try delta(state.job.finetuned, state.job.base) }
-                stack.push(state.delta!)
-                return 1
-            }),
-            ("dare", { stack in
-                let state = try job("ctx:dare"), job = state.job
-                let keep = try stack.number(1, "ctx:dare"), scale = try stack.optionalNumber(2, "ctx:dare") ?? (keep > 0 ? 1 / keep : 1)
-                guard keep >= 0, keep <= 1 else { throw LuaError("ctx:dare: keep probability \(keep) is outside [0, 1]") }
-                state.rescale = scale
-                stack.push(try dareFused(base: job.base, finetuned: job.finetuned, keep: keep, scale: Float(scale), key: job.key,
-                                         output: job.output, dtype: job.outputDType))
-                return 1
-            }),
-            ("masked", { stack in
-                let state = try job("ctx:masked"), job = state.job
-                let mask = try stack.tensor(1, "ctx:masked"), scale = try stack.optionalNumber(2, "ctx:masked") ?? 1
-                state.rescale = scale
-                stack.push(try maskedRescaleAdd(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(scale),
-                                                output: job.output, dtype: job.outputDType))
-                return 1
-            }),
-            ("report", { stack in
-                let state = try job("ctx.report")
-                let key = try stack.string(1, "ctx.report")
-                if stack.type(2) == LUA_TNUMBER {
-                    let value = try stack.number(2, "ctx.report")
-                    if key == "rescale" { state.rescale = value } else { state.figures[key] = value }
-                } else {
-                    state.notes.append("\(key): \(stack.stringValue(2) ?? stack.typeName(2))")
-                }
-                return 0
-            }),
-            ("note", { stack in
-                try job("ctx.note").notes.append(try stack.string(1, "ctx.note"))
-                return 0
-            }),
-        ]
-        for (name, body) in functions {
-            stack.push(function: "ctx." + name, body)
-            stack.setField(name, in: table)
-        }
-    }
-
-    /// Calls `host[function]` with the arguments `push` leaves on the stack.
-    private static func call(_ lua: LuaState, _ hostKey: String, _ function: String, push: (LuaStack) -> Int32) throws -> [LuaValue] {
+    /// Calls hook `name` of the plugin table with copies of the values at `arguments`;
+    /// returns the stack index of its one result.
+    private func call(_ name: String, _ arguments: Int32...) throws -> Int32 {
         let state = lua.state, stack = lua.stack
-        let base = stack.top
-        lua_getfield(state, lopper_registryindex(), hostKey)
-        lua_getfield(state, -1, function)
+        lua_rawgeti(state, lopper_registryindex(), lua_Integer(reference))
+        stack.push(name)
+        lua_rawget(state, -2)
         lopper_remove(state, -2)
-        let count = push(stack)
+        for index in arguments { lua_pushvalue(state, index) }
         lopper_reset_instructions(state)
-        do {
-            try stack.call(arguments: count, results: LUA_MULTRET)
-        } catch {
-            stack.setTop(base)
-            throw error
-        }
-        var results: [LuaValue] = []
-        if stack.top > base { for index in (base + 1)...stack.top { results.append(lua.value(at: index)) } }
-        stack.setTop(base)
-        return results
+        try stack.call(arguments: Int32(arguments.count), results: 1)
+        return stack.top
     }
 
-    /// The `describe()` line format: name, type, default, min, max, choices, doc (tabs).
-    private static func parseSpecs(_ text: String, path: String) throws -> [ParamSpec] {
-        try text.split(separator: "\n").map { line in
-            let fields = line.split(separator: "\t", omittingEmptySubsequences: false).map(String.init)
-            guard fields.count == 7, let type = ParamType(rawValue: fields[1]) else {
-                throw PluginError("\(path): cannot read the parameter line \(line)")
+    /// What `prune` returned: the pruned delta, lazy (fused with the base here) or not.
+    private func prunedDelta(at index: Int32, _ job: PruneJob, state: JobState) throws -> PruneOutcome.Result {
+        let stack = lua.stack
+        if stack.isNoneOrNil(index) { return .unchanged }
+        if let lazy = LazyUserdata.lazy(at: index, on: stack) {
+            guard lazy.shape == job.base.shape else {
+                throw PluginError("prune returned shape \(lazy.shape.shapeText) for a tensor of shape \(job.base.shape.shapeText)")
             }
-            var defaultValue: ParamValue?
-            if !fields[2].isEmpty {
-                switch type {
-                case .number, .integer: defaultValue = Double(fields[2]).map(ParamValue.number)
-                case .boolean: defaultValue = .boolean(fields[2] == "true")
-                case .string: defaultValue = .string(fields[2])
-                }
-            }
-            return ParamSpec(name: fields[0], type: type, defaultValue: defaultValue, min: Double(fields[3]), max: Double(fields[4]),
-                             choices: fields[5].isEmpty ? nil : fields[5].split(separator: "|").map(String.init), doc: fields[6])
+            if state.rescale == nil { state.rescale = lazy.dareRescale(base: job.base) }
+            return .output(try lazy.finish(base: job.base, output: job.output, dtype: job.outputDType))
         }
+        guard let tensor = TensorUserdata.tensor(at: index, on: stack) else {
+            throw PluginError("prune must return the pruned delta (a tensor) or nil, got \(stack.typeName(index))")
+        }
+        return .prunedDelta(tensor)
+    }
+
+    /// The host's half of a `score` plugin: keep the top `1 - rate` of the scores at
+    /// the granularity asked, rescale as `rescale(ctx, delta, mask)` or the `rescale`
+    /// parameter says, in one fused pass.
+    private func selected(scoresAt index: Int32, _ job: PruneJob, rate: Double, state: JobState,
+                          ctx: Int32, delta: Int32) throws -> PruneOutcome.Result {
+        let stack = lua.stack
+        guard stack.isTensor(index) else { throw PluginError("score must return a tensor of importance, got \(stack.typeName(index))") }
+        let scores = try stack.tensor(index, "score")
+        guard scores.shape == job.base.shape, scores.dtype.isComputable else {
+            throw PluginError("score returned a \(scores.dtype.name) tensor of shape \(scores.shape.shapeText) for a tensor of shape \(job.base.shape.shapeText)")
+        }
+        let parameters = job.parameters
+        func text(_ key: String) -> String? { parameters[key]?.description }
+        func integer(_ key: String) -> Int { Int(text(key) ?? "") ?? 0 }
+        guard let granularity = Granularity(rawValue: text("granularity") ?? ""),
+              let rule = RescaleRule(rawValue: text("rescale") ?? "") else {
+            throw PluginError("granularity or rescale has no value")
+        }
+        let mask = try keepTop(scores, keep: 1 - rate, granularity: granularity, n: integer("n"), m: integer("m"))
+        let scale: Double
+        if manifest.hasRescale {
+            TensorUserdata.push(mask, on: stack)
+            let result = try call("rescale", ctx, delta, stack.top)
+            guard stack.type(result) == LUA_TNUMBER, let value = Double(exactly: try stack.number(result, "rescale")), value.isFinite else {
+                throw PluginError("rescale must return a finite number, got \(stack.typeName(result))")
+            }
+            scale = value
+        } else {
+            let q = parameters["q"].flatMap { Double($0.description) }
+            let values = rule == .l1 ? try LopperCore.delta(job.finetuned, job.base) : nil
+            scale = try rescaleFactor(rule, rate: rate, q: q, delta: values, mask: mask)
+        }
+        state.rescale = scale
+        return .output(try fusedMask(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(scale),
+                                            output: job.output, dtype: job.outputDType))
     }
 }
 

@@ -2,65 +2,85 @@ import CLua
 import LopperCore
 import LopperPrune
 
-/// The kernels plugins build methods from, in the `lopper` module of every state
-/// (sandboxed ones too): the fused passes of the hot methods, DAREx-q's choice of q,
-/// and per-row/column scaling. The reference plugins use exactly these.
+/// The kernels plugins and scripts build methods from, in the `lopper` module of every
+/// state (sandboxed ones too): the fused passes of the hot methods, the host's score
+/// selection and rescale, DAREx-q's choice of q, and per-row/column scaling. Options
+/// come as tables (`lopper.keep_top(scores, { keep = 0.1, granularity = "row" })`).
 enum PruningFunctions {
     static let functions: [(String, LuaFunction)] = [
         ("fused_dare", { stack in
-            let base = try stack.tensor(1, "fused_dare"), finetuned = try stack.tensor(2, "fused_dare")
-            let keep = try stack.number(3, "fused_dare"), scale = try stack.number(4, "fused_dare")
-            let key = try TensorMethods.randomKey(stack, 5, "fused_dare")
-            guard keep >= 0, keep <= 1 else { throw LuaError("fused_dare: keep probability \(keep) is outside [0, 1]") }
-            let (output, dtype) = try outputOptions(stack, 7, "fused_dare")
-            stack.push(try dareFused(base: base, finetuned: finetuned, keep: keep, scale: Float(scale), key: key,
+            let function = "fused_dare"
+            let base = try stack.tensor(1, function), finetuned = try stack.tensor(2, function)
+            let options = try LuaOptions(stack, 3, function, keys: ["keep", "scale", "seed", "name", "output", "dtype"])
+            let keep = try options.required("keep", options.number)
+            guard keep >= 0, keep <= 1 else { throw LuaError("\(function): keep probability \(keep) is outside [0, 1]") }
+            let scale = try options.number("scale") ?? (keep > 0 ? 1 / keep : 1)
+            let key = RandomKey(seed: UInt64(bitPattern: Int64(try options.integer("seed") ?? 0)), name: try options.string("name") ?? "")
+            let (output, dtype) = try outputOptions(options)
+            stack.push(try fusedDare(base: base, finetuned: finetuned, keep: keep, scale: Float(scale), key: key,
                                      output: output, dtype: dtype))
             return 1
         }),
         ("fused_mask", { stack in
-            let base = try stack.tensor(1, "fused_mask"), finetuned = try stack.tensor(2, "fused_mask")
-            let mask = try stack.tensor(3, "fused_mask"), scale = try stack.number(4, "fused_mask")
-            let (output, dtype) = try outputOptions(stack, 5, "fused_mask")
-            stack.push(try maskedRescaleAdd(base: base, finetuned: finetuned, mask: mask, scale: Float(scale),
-                                            output: output, dtype: dtype))
+            let function = "fused_mask"
+            let base = try stack.tensor(1, function), finetuned = try stack.tensor(2, function)
+            let mask = try stack.tensor(3, function)
+            let options = try LuaOptions(stack, 4, function, keys: ["scale", "output", "dtype"])
+            let (output, dtype) = try outputOptions(options)
+            stack.push(try fusedMask(base: base, finetuned: finetuned, mask: mask, scale: Float(try options.number("scale") ?? 1),
+                                     output: output, dtype: dtype))
+            return 1
+        }),
+        ("keep_top", { stack in
+            let function = "keep_top"
+            let scores = try stack.tensor(1, function)
+            let options = try LuaOptions(stack, 2, function, keys: ["keep", "granularity", "n", "m"])
+            let keep = try options.required("keep", options.number)
+            stack.push(try keepTop(scores, keep: keep, granularity: try options.choice("granularity", Granularity.self) ?? .tensor,
+                                   n: try options.integer("n") ?? 2, m: try options.integer("m") ?? 4))
+            return 1
+        }),
+        ("rescale_factor", { stack in
+            let function = "rescale_factor"
+            let options = try LuaOptions(stack, 1, function, keys: ["how", "rate", "q", "delta", "mask"])
+            let rule = try options.choice("how", RescaleRule.self) ?? .none
+            stack.push(try rescaleFactor(rule, rate: try options.number("rate") ?? 0, q: try options.number("q"),
+                                         delta: try options.tensor("delta"), mask: try options.tensor("mask")))
             return 1
         }),
         ("darex_q", { stack in
-            let first = try stack.tensor(1, "darex_q")
-            let p = try stack.number(2, "darex_q")
-            guard p >= 0, p < 1 else { throw LuaError("darex_q: drop rate \(p) must be in [0, 1)") }
-            guard first.rank <= 2 else { throw LuaError("darex_q: expects a 1-D or 2-D delta, got shape \(first.shape.shapeText)") }
-            let mode = try stack.optionalField(3, "mode", "darex_q")?.string ?? "closed_form"
-            let eta = try stack.optionalField(3, "eta", "darex_q")?.number ?? 1
-            let gamma = try stack.optionalField(3, "gamma", "darex_q")?.number ?? 0.05
-            var inputs: Tensor?
-            if let value = try stack.optionalField(3, "inputs", "darex_q") {
-                guard let x = value.tensor else { throw LuaError("darex_q: inputs must be a tensor of per-column input means") }
-                inputs = x
-            }
-            // With `finetuned`, the first argument is the base and the delta is never
-            // materialised: one pass over the two weight tensors.
+            let function = "darex_q"
+            let options = try LuaOptions(stack, 1, function, keys: ["delta", "base", "finetuned", "rate", "mode", "inputs", "eta", "gamma"])
+            let p = try options.required("rate", options.number)
+            guard p >= 0, p < 1 else { throw LuaError("\(function): rate \(p) must be in [0, 1)") }
+            let inputs = try options.tensor("inputs")
+            // From base and fine-tuned the delta is never materialised: one pass over the
+            // two weight tensors. Or from a delta.
             let sums: [Double], squares: [Double]
-            if let value = try stack.optionalField(3, "finetuned", "darex_q") {
-                guard let finetuned = value.tensor else { throw LuaError("darex_q: finetuned must be a tensor") }
-                (sums, squares) = try deltaRowMoments(base: first, finetuned: finetuned, columnWeights: inputs)
+            if let base = try options.tensor("base") {
+                let finetuned = try options.required("finetuned", options.tensor)
+                guard base.rank <= 2 else { throw LuaError("\(function): expects 1-D or 2-D weights, got shape \(base.shape.shapeText)") }
+                (sums, squares) = try deltaRowMoments(base: base, finetuned: finetuned, columnWeights: inputs)
             } else {
-                let contributions = try inputs.map { try scaleCols(first, $0) } ?? first
+                let delta = try options.required("delta", options.tensor)
+                guard delta.rank <= 2 else { throw LuaError("\(function): expects a 1-D or 2-D delta, got shape \(delta.shape.shapeText)") }
+                let contributions = try inputs.map { try scaleCols(delta, $0) } ?? delta
                 sums = try rowSums(contributions).floats().map(Double.init)
                 squares = try rowNorms(contributions, p: 2).floats().map { Double($0) * Double($0) }
             }
-            switch mode {
+            switch try options.string("mode") ?? "closed_form" {
             case "closed_form":
                 stack.push(DARExQ.mseOptimal(p: p, rowSums: sums, rowSquares: squares))
                 return 1
             case "analytical":
-                guard eta > 0, gamma > 0, gamma < 1 else { throw LuaError("darex_q: eta must be > 0 and gamma in (0, 1)") }
+                let eta = try options.number("eta") ?? 1, gamma = try options.number("gamma") ?? 0.05
+                guard eta > 0, gamma > 0, gamma < 1 else { throw LuaError("\(function): eta must be > 0 and gamma in (0, 1)") }
                 let (q, rows) = DARExQ.analytical(p: p, eta: eta, gamma: gamma, rowSums: sums, rowSquares: squares)
                 stack.push(q)
                 stack.push(Tensor(rows.map(Float.init), shape: [rows.count]))
                 return 2
-            default:
-                throw LuaError("darex_q: mode must be \"closed_form\" or \"analytical\", got \"\(mode)\"")
+            case let mode:
+                throw LuaError("\(function): mode must be \"closed_form\" or \"analytical\", got \"\(sanitized(mode))\"")
             }
         }),
     ]
@@ -76,44 +96,20 @@ enum PruningFunctions {
         }),
     ]
 
-    /// `{output = "merged"|"delta", dtype = "bf16"}` at `index` (optional).
-    static func outputOptions(_ stack: LuaStack, _ index: Int32, _ function: String) throws -> (DeltaOutput, DType?) {
-        var output = DeltaOutput.merged
-        if let text = try stack.optionalField(index, "output", function)?.string {
+    /// The `output` ("merged" or "delta") and `dtype` options.
+    static func outputOptions(_ options: LuaOptions) throws -> (DeltaOutput, DType?) {
+        let output = try options.string("output").map { text -> DeltaOutput in
             guard let parsed = DeltaOutput(rawValue: text) else {
-                throw LuaError("\(function): output must be \"merged\" or \"delta\", got \"\(text)\"")
+                throw LuaError("\(options.function): output must be \"merged\" or \"delta\", got \"\(sanitized(text))\"")
             }
-            output = parsed
-        }
-        var dtype: DType?
-        if let name = try stack.optionalField(index, "dtype", function)?.string {
+            return parsed
+        } ?? .merged
+        let dtype = try options.string("dtype").map { name -> DType in
             guard let parsed = DType(parsing: name), parsed.isComputable else {
-                throw LuaError("\(function): dtype must be one of f32, f16, bf16, f64, got \"\(name)\"")
+                throw LuaError("\(options.function): dtype must be one of f32, f16, bf16, f64, got \"\(sanitized(name))\"")
             }
-            dtype = parsed
+            return parsed
         }
         return (output, dtype)
-    }
-}
-
-extension LuaStack {
-    /// Field `key` of an optional options table at `index`: nil when the table or the
-    /// field is absent; an error when `index` holds something other than a table.
-    func optionalField(_ index: Int32, _ key: String, _ function: String) throws -> LuaValue? {
-        if isNoneOrNil(index) { return nil }
-        guard type(index) == LUA_TTABLE else {
-            throw LuaError.badArgument(index, function, "options table", got: typeName(index))
-        }
-        lua_getfield(state, index, key)
-        defer { pop() }
-        switch type(-1) {
-        case LUA_TNIL: return nil
-        case LUA_TNUMBER: return .number(try number(-1, function))
-        case LUA_TSTRING: return .string(stringValue(-1) ?? "")
-        case LUA_TBOOLEAN: return .boolean(boolean(-1))
-        default:
-            if let tensor = TensorUserdata.tensor(at: -1, on: self) { return .tensor(tensor) }
-            return .other(typeName(-1))
-        }
     }
 }

@@ -6,10 +6,10 @@ import LopperCore
 /// `LuaDocs` (a test checks both directions).
 enum TensorMethods {
     static let metamethods: [(String, LuaFunction)] = [
-        ("__add", binary("add", { try add($0, $1) }, { try add($0, $1) }, { try add($1, $0) })),
-        ("__sub", binary("sub", { try sub($0, $1) }, { try sub($0, $1) }, { try add(try neg($1), $0) })),
-        ("__mul", binary("mul", { try mul($0, $1) }, { try scale($0, $1) }, { try scale($1, $0) })),
-        ("__div", binary("div", { try div($0, $1) }, { try div($0, $1) },
+        ("__add", binary("add", .add, { try add($0, $1) }, { try add($0, $1) }, { try add($1, $0) })),
+        ("__sub", binary("sub", .sub, { try sub($0, $1) }, { try sub($0, $1) }, { try add(try neg($1), $0) })),
+        ("__mul", binary("mul", .mul, { try mul($0, $1) }, { try scale($0, $1) }, { try scale($1, $0) })),
+        ("__div", binary("div", .div, { try div($0, $1) }, { try div($0, $1) },
                          { scalar, tensor in try div(try filled(tensor.shape, scalar, .f32), tensor) })),
         ("__unm", { stack in stack.push(try neg(try stack.tensor(1, "unm"))); return 1 }),
         ("__len", { stack in stack.push(try stack.tensor(1, "len").count); return 1 }),
@@ -156,12 +156,16 @@ enum TensorMethods {
 
     // MARK: - Builders
 
-    /// `a op b` where either side may be a number (Lua passes operands in order).
-    private static func binary(_ name: String,
+    /// `a op b` where either side may be a number (Lua passes operands in order); with
+    /// a lazy operand the result is lazy too, with the same arithmetic.
+    private static func binary(_ name: String, _ operation: LazyTensor.BinaryOperation,
                                _ both: @escaping (Tensor, Tensor) throws -> Tensor,
                                _ tensorScalar: @escaping (Tensor, Float) throws -> Tensor,
                                _ scalarTensor: @escaping (Float, Tensor) throws -> Tensor) -> LuaFunction {
         return { stack in
+            if LazyUserdata.lazy(at: 1, on: stack) != nil || LazyUserdata.lazy(at: 2, on: stack) != nil {
+                return try LazyUserdata.binary(operation, name, stack)
+            }
             if let left = TensorUserdata.tensor(at: 1, on: stack) {
                 if let right = TensorUserdata.tensor(at: 2, on: stack) {
                     stack.push(try both(left, right))

@@ -48,15 +48,21 @@ public enum TensorUserdata {
 }
 
 extension LuaStack {
-    /// The tensor argument at `index`; `function` names the caller in the error.
+    /// The tensor argument at `index` (a lazy tensor is computed now); `function`
+    /// names the caller in the error.
     public func tensor(_ index: Int32, _ function: String) throws -> Tensor {
-        guard let tensor = TensorUserdata.tensor(at: index, on: self) else {
+        if let tensor = TensorUserdata.tensor(at: index, on: self) { return tensor }
+        guard let lazy = LazyUserdata.lazy(at: index, on: self) else {
             throw LuaError.badArgument(index, function, "tensor", got: typeName(index))
         }
-        return tensor
+        try checkAllocation(lazy.shape, lazy.isMask ? .bool : .f32, function)
+        do { return try lazy.evaluate() } catch let error as TensorError { throw LuaError("\(function): \(error)") }
     }
 
-    public func isTensor(_ index: Int32) -> Bool { lopper_to_object(state, index, TensorUserdata.metatable) != nil }
+    /// Whether the value at `index` is a tensor, lazy or not.
+    public func isTensor(_ index: Int32) -> Bool {
+        lopper_to_object(state, index, TensorUserdata.metatable) != nil || LazyUserdata.lazy(at: index, on: self) != nil
+    }
 
     public func push(_ tensor: Tensor) { TensorUserdata.push(tensor, on: self) }
 

@@ -21,9 +21,19 @@ public enum ParamValue: Equatable, Sendable, CustomStringConvertible {
         }
     }
 
-    static func format(_ value: Double) -> String {
+    public static func format(_ value: Double) -> String {
         value == value.rounded() && Swift.abs(value) < 1e15 ? String(Int(value)) : String(value)
     }
+}
+
+/// "Used only when `key` is one of `values`": a setting of the parameter otherwise is
+/// an error, since the method would ignore it.
+public struct ParamCondition: Sendable, Equatable {
+    public var key: String
+    public var values: [String]
+    public init(key: String, values: [String]) { self.key = key; self.values = values }
+
+    public var description: String { "\(key)=\(values.joined(separator: "|"))" }
 }
 
 public struct ParamSpec: Sendable {
@@ -35,11 +45,12 @@ public struct ParamSpec: Sendable {
     /// For strings: the accepted values, if restricted.
     public var choices: [String]?
     public var doc: String
+    public var onlyWith: ParamCondition?
 
     public init(name: String, type: ParamType, defaultValue: ParamValue? = nil, min: Double? = nil,
-                max: Double? = nil, choices: [String]? = nil, doc: String = "") {
+                max: Double? = nil, choices: [String]? = nil, doc: String = "", onlyWith: ParamCondition? = nil) {
         self.name = name; self.type = type; self.defaultValue = defaultValue
-        self.min = min; self.max = max; self.choices = choices; self.doc = doc
+        self.min = min; self.max = max; self.choices = choices; self.doc = doc; self.onlyWith = onlyWith
     }
 
     /// `rate (number, default 0.9, 0..1): drop rate p`
@@ -50,6 +61,7 @@ public struct ParamSpec: Sendable {
             facts.append("\(min.map(ParamValue.format) ?? "-inf")..\(max.map(ParamValue.format) ?? "inf")")
         }
         if let choices { facts.append("one of " + choices.joined(separator: "|")) }
+        if let onlyWith { facts.append("with \(onlyWith.description)") }
         return "\(name) (\(facts.joined(separator: ", ")))" + (doc.isEmpty ? "" : ": \(doc)")
     }
 }
@@ -95,9 +107,11 @@ public struct ParamSchema: Sendable {
 
     public func spec(_ key: String) -> ParamSpec? { specs.first { $0.name == key } }
 
-    /// Checks every setting (names, types, ranges) once, before any tensor is touched.
+    /// Checks every setting (names, types, ranges, conditions) once, before any tensor
+    /// is touched.
     public func validate(_ settings: [Setting]) throws {
         for setting in settings { _ = try parse(setting) }
+        _ = try resolve(settings.filter { $0.glob == nil }, name: "", layer: nil, layerCount: 1)
     }
 
     /// Parameter values for one tensor: defaults, then global settings, then settings
@@ -107,6 +121,14 @@ public struct ParamSchema: Sendable {
         for spec in specs { if let value = spec.defaultValue { values[spec.name] = value } }
         let ordered = settings.filter { $0.glob == nil } + settings.filter { $0.glob?.matches(name) == true }
         for setting in ordered { values[setting.key] = try parse(setting) }
+        for setting in ordered {
+            guard let condition = spec(setting.key)?.onlyWith else { continue }
+            let current = values[condition.key]?.description
+            guard let current, condition.values.contains(current) else {
+                throw ParamError("parameter '\(setting.key)' of method \(method) is only used with \(condition.description)"
+                                 + " (here \(condition.key)=\(current ?? "unset")): the method would ignore it")
+            }
+        }
         for (key, value) in values {
             if case .schedule = value {
                 let schedule = Schedule.gradient(value.scheduleValues)

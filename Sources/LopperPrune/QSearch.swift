@@ -59,7 +59,7 @@ public final class QSearch {
         return try loadModel(folder: finetunedPath) { name in
             let tensor = try self.finetuned.tensor(name)
             guard self.prunable.contains(name) else { return tensor }
-            return try dareFused(base: try self.base.tensor(name), finetuned: tensor, keep: keep, scale: Float(1 / q),
+            return try fusedDare(base: try self.base.tensor(name), finetuned: tensor, keep: keep, scale: Float(1 / q),
                                  key: RandomKey(seed: seed, name: name), output: .merged, dtype: .f32)
         }
     }

@@ -16,7 +16,7 @@ final class RandomDARETests: XCTestCase {
                 let key = RandomKey(seed: 9, name: "layer.\(count)")
                 let mask = try bernoulliMask([count], keep: 0.1, key: key)
                 for output in [DeltaOutput.merged, .delta] {
-                    let fused = try dareFused(base: base, finetuned: ft, keep: 0.1, scale: 10, key: key, output: output)
+                    let fused = try fusedDare(base: base, finetuned: ft, keep: 0.1, scale: 10, key: key, output: output)
                     let reference = Tensor(zeros: [count], dtype: dtype)
                     for index in 0..<count {
                         let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
@@ -26,7 +26,7 @@ final class RandomDARETests: XCTestCase {
                     XCTAssertEqual(Array(UnsafeRawBufferPointer(start: fused.data, count: fused.byteCount)),
                                    Array(UnsafeRawBufferPointer(start: reference.data, count: reference.byteCount)),
                                    "\(dtype) \(count) \(output)")
-                    let masked = try maskedRescaleAdd(base: base, finetuned: ft, mask: mask, scale: 10, output: output)
+                    let masked = try fusedMask(base: base, finetuned: ft, mask: mask, scale: 10, output: output)
                     XCTAssertEqual(masked.floats(), fused.floats())
                 }
             }
@@ -41,7 +41,7 @@ final class RandomDARETests: XCTestCase {
                 let ft = try add(base, try randomTensor(count, .f32, seed: 12, spread: 0.02), dtype: fineType)
                 let key = RandomKey(seed: 13, name: "mixed.\(count)")
                 let mask = try bernoulliMask([count], keep: 0.3, key: key)
-                let fused = try dareFused(base: base, finetuned: ft, keep: 0.3, scale: 3, key: key, dtype: outType)
+                let fused = try fusedDare(base: base, finetuned: ft, keep: 0.3, scale: 3, key: key, dtype: outType)
                 let reference = Tensor(zeros: [count], dtype: outType)
                 for index in 0..<count {
                     let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
@@ -58,16 +58,16 @@ final class RandomDARETests: XCTestCase {
         let n = 1 << 20
         let base = try randomTensor(n, .bf16, seed: 3, spread: 1)
         let ft = try add(base, 0.01, dtype: .bf16)
-        let whole = try dareFused(base: base, finetuned: ft, keep: 1, scale: 1, key: RandomKey(seed: 1, name: "w"))
+        let whole = try fusedDare(base: base, finetuned: ft, keep: 1, scale: 1, key: RandomKey(seed: 1, name: "w"))
         XCTAssertEqual(Array(UnsafeRawBufferPointer(start: whole.data, count: whole.byteCount)),
                        Array(UnsafeRawBufferPointer(start: ft.data, count: ft.byteCount)))
         // E[m * D / (1 - p)] = D: the mean of the pruned delta matches the original's.
         let f32Base = try base.converted(to: .f32), f32Ft = try ft.converted(to: .f32)
-        let pruned = try dareFused(base: f32Base, finetuned: f32Ft, keep: 0.1, scale: 10, key: RandomKey(seed: 5, name: "w"), output: .delta)
+        let pruned = try fusedDare(base: f32Base, finetuned: f32Ft, keep: 0.1, scale: 10, key: RandomKey(seed: 5, name: "w"), output: .delta)
         let original = try mean(try sub(f32Ft, f32Base))
         let spread = (try variance(pruned) / Double(n)).squareRoot()
         XCTAssertEqual(try mean(pruned), original, accuracy: 6 * spread)
-        XCTAssertThrowsError(try dareFused(base: base, finetuned: Tensor(zeros: [3]), keep: 0.5, scale: 2, key: RandomKey(seed: 1, name: "x")))
+        XCTAssertThrowsError(try fusedDare(base: base, finetuned: Tensor(zeros: [3]), keep: 0.5, scale: 2, key: RandomKey(seed: 1, name: "x")))
     }
     /// The BF16 pass works on even/odd element pairs and redoes a 64-element group in
     /// element order on a tie (draw == H) or a NaN result: both paths, bit for bit.
@@ -86,7 +86,7 @@ final class RandomDARETests: XCTestCase {
         base.storeScalar(.infinity, at: 333)   // Inf - Inf: NaN from finite-free inputs
         let mask = try bernoulliMask([count], keep: keep, key: key)
         for output in [DeltaOutput.merged, .delta] {
-            let fused = try dareFused(base: base, finetuned: ft, keep: keep, scale: 3, key: key, output: output)
+            let fused = try fusedDare(base: base, finetuned: ft, keep: keep, scale: 3, key: key, output: output)
             let reference = Tensor(zeros: [count], dtype: .bf16)
             for index in 0..<count {
                 let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
@@ -106,7 +106,7 @@ final class RandomDARETests: XCTestCase {
         let base = try randomTensor(count, .bf16, seed: 32, spread: 2)
         let ft = try add(base, try randomTensor(count, .f32, seed: 33, spread: 0.02), dtype: .bf16)
         let mask = try bernoulliMask([count], keep: 0.2, key: key)
-        let fused = try dareFused(base: base, finetuned: ft, keep: 0.2, scale: 5, key: key)
+        let fused = try fusedDare(base: base, finetuned: ft, keep: 0.2, scale: 5, key: key)
         let reference = Tensor(zeros: [count], dtype: .bf16)
         for index in 0..<count {
             let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)

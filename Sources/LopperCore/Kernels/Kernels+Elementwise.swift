@@ -63,9 +63,12 @@ public func sub(_ a: Tensor, _ b: Tensor, dtype: DType = .f32) throws -> Tensor 
     try mapBinary("sub", a, b, dtype: dtype, SubKernel())
 }
 
-/// a * b elementwise.
+/// a * b elementwise. A BOOL operand is a mask: `mask ? x : +0` (so a dropped entry
+/// is +0 whatever its sign, as in the fused DARE kernels).
 public func mul(_ a: Tensor, _ b: Tensor, dtype: DType = .f32) throws -> Tensor {
-    try mapBinary("mul", a, b, dtype: dtype, MulKernel())
+    if b.dtype == .bool, a.dtype != .bool { return try select(b, a, 0, dtype: dtype) }
+    if a.dtype == .bool, b.dtype != .bool { return try select(a, b, 0, dtype: dtype) }
+    return try mapBinary("mul", a, b, dtype: dtype, MulKernel())
 }
 
 /// a / b elementwise (IEEE: x / 0 is ±Inf, 0 / 0 is NaN).

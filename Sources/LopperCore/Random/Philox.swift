@@ -10,7 +10,7 @@
 ///   memory with no transpose:
 /// * 32-bit draws (`uniform`): element `i` has group `g = i / 32`, `r = i % 32`, and uses
 ///   32-bit word `r / 8` of block `8 g + r % 8`.
-/// * 16-bit draws (Bernoulli masks: `bernoulliMask`, `dareFused`): two elements per
+/// * 16-bit draws (Bernoulli masks: `bernoulliMask`, `fusedDare`): two elements per
 ///   word, so the generator runs half as often. Element `i` has group `g = i / 64`,
 ///   `r = i % 64`, and uses the low (`r % 16 < 8`) or high (`r % 16 >= 8`) 16 bits of
 ///   word `r / 16` of block `8 g + r % 8`. Masks stay exact to 2^-32 through a rare

@@ -12,10 +12,50 @@ public enum DeltaOutput: String, Sendable {
 
 private let fusedBlock = 2048
 
+/// How kept delta entries are rescaled. `delta * s` and `delta / s` differ in the last
+/// bit, and a fused pass computes exactly the one the method wrote.
+public enum Rescale: Sendable, Equatable {
+    case times(Float)
+    case dividedBy(Float)
+}
+
+/// One rescale in lanes, specialised into the fused loops.
+protocol RescaleStep {
+    func apply(_ x: SIMD16<Float>) -> SIMD16<Float>
+    func apply(_ x: SIMD4<Float>) -> SIMD4<Float>
+    func apply(_ x: Float) -> Float
+}
+struct Times: RescaleStep {
+    let s: Float
+    @inline(__always) func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { x * s }
+    @inline(__always) func apply(_ x: SIMD4<Float>) -> SIMD4<Float> { x * s }
+    @inline(__always) func apply(_ x: Float) -> Float { x * s }
+}
+struct DividedBy: RescaleStep {
+    let s: Float
+    @inline(__always) func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { x / s }
+    @inline(__always) func apply(_ x: SIMD4<Float>) -> SIMD4<Float> { x / s }
+    @inline(__always) func apply(_ x: Float) -> Float { x / s }
+}
+
 /// `base + m * (finetuned - base) * scale` (merged) or `m * (finetuned - base) * scale`
 /// (delta), with `m ~ Bernoulli(keep)` drawn exactly as `bernoulliMask(shape, keep:, key:)`.
-public func dareFused(base: Tensor, finetuned: Tensor, keep: Double, scale: Float, key: RandomKey,
+public func fusedDare(base: Tensor, finetuned: Tensor, keep: Double, scale: Float, key: RandomKey,
                       output: DeltaOutput = .merged, dtype: DType? = nil) throws -> Tensor {
+    try fusedDare(base: base, finetuned: finetuned, keep: keep, rescale: .times(scale), key: key, output: output, dtype: dtype)
+}
+
+/// The fused DARE pass with kept entries multiplied or divided as `rescale` says.
+public func fusedDare(base: Tensor, finetuned: Tensor, keep: Double, rescale: Rescale, key: RandomKey,
+                      output: DeltaOutput = .merged, dtype: DType? = nil) throws -> Tensor {
+    switch rescale {
+    case .times(let s): return try fusedDare(base, finetuned, keep, Times(s: s), key, output, dtype)
+    case .dividedBy(let s): return try fusedDare(base, finetuned, keep, DividedBy(s: s), key, output, dtype)
+    }
+}
+
+private func fusedDare<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _ keep: Double, _ scale: Step, _ key: RandomKey,
+                                          _ output: DeltaOutput, _ dtype: DType?) throws -> Tensor {
     let rule = try KeepRule(keep)
     let outputType = dtype ?? finetuned.dtype
     if base.shape == finetuned.shape, base.dtype == finetuned.dtype, outputType == base.dtype {
@@ -32,7 +72,7 @@ public func dareFused(base: Tensor, finetuned: Tensor, keep: Double, scale: Floa
             // `fill` writes at the element's index: shift the buffer so `range` lands at 0.
             let kept = buffer.baseAddress! - range.lowerBound
             rule.fill(range, key: key, into: kept)
-            for index in 0..<range.count { delta[index] = kept[range.lowerBound + index] != 0 ? delta[index] * scale : 0 }
+            for index in 0..<range.count { delta[index] = kept[range.lowerBound + index] != 0 ? scale.apply(delta[index]) : 0 }
         }
     }
 }
@@ -42,8 +82,8 @@ public func dareFused(base: Tensor, finetuned: Tensor, keep: Double, scale: Floa
 /// back and narrow, with nothing stored in between. Bit for bit the block path's result:
 /// the same f32 operations in the same order, and a dropped lane is +0 like the block
 /// path's literal 0.
-func dareLanes<Lanes: FloatLanes>(_: Lanes.Type, _ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule,
-                                          _ scale: Float, _ key: RandomKey, _ output: DeltaOutput) -> Tensor {
+func dareLanes<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule,
+                                          _ scale: Step, _ key: RandomKey, _ output: DeltaOutput) -> Tensor {
     let result = Tensor(uninitialized: base.shape, dtype: base.dtype)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
     let merged = output == .merged
@@ -60,9 +100,9 @@ func dareLanes<Lanes: FloatLanes>(_: Lanes.Type, _ base: Tensor, _ finetuned: Te
 
 /// Elements `index ..< index + min(64, left)` of `dareLanes`, `index` a multiple of 64.
 @inline(__always)
-func dareGroup<Lanes: FloatLanes>(_: Lanes.Type, _ b: UnsafeRawPointer, _ f: UnsafeRawPointer,
+func dareGroup<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ b: UnsafeRawPointer, _ f: UnsafeRawPointer,
                                   _ out: UnsafeMutableRawPointer, _ index: Int, left: Int, _ rule: KeepRule,
-                                  _ scale: Float, _ key: RandomKey, _ merged: Bool) {
+                                  _ scale: Step, _ key: RandomKey, _ merged: Bool) {
     let all = SIMD16<Int32>(repeating: -1)
     let masks = rule.keepsAll ? (all, all, all, all) : rule.masks(group: index >> 6, key: key)
     if left >= 64 {
@@ -82,12 +122,12 @@ func dareGroup<Lanes: FloatLanes>(_: Lanes.Type, _ b: UnsafeRawPointer, _ f: Uns
 /// Sixteen elements of `dareLanes` (a free function, not a closure: a nested function of
 /// a generic function is not specialised, and every lane access became a witness call).
 @inline(__always)
-private func dareStep<Lanes: FloatLanes>(_: Lanes.Type, _ b: UnsafeRawPointer, _ f: UnsafeRawPointer,
+private func dareStep<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ b: UnsafeRawPointer, _ f: UnsafeRawPointer,
                                          _ out: UnsafeMutableRawPointer, _ index: Int, _ mask: SIMD16<Int32>,
-                                         _ scale: Float, _ merged: Bool, live: Int) {
+                                         _ scale: Step, _ merged: Bool, live: Int) {
     let low = live == 16 ? Lanes.load(b, index) : Lanes.loadPartial(b, index, live: live)
     let high = live == 16 ? Lanes.load(f, index) : Lanes.loadPartial(f, index, live: live)
-    let delta = (high - low) * scale
+    let delta = scale.apply(high - low)
     var value = floatFromBits(floatBits(delta) & unsafeBitCast(mask, to: SIMD16<UInt32>.self))
     if merged { value = value + low }
     if live == 16 { Lanes.store(value, out, index) } else { Lanes.storePartial(value, out, index, live: live) }
@@ -95,11 +135,11 @@ private func dareStep<Lanes: FloatLanes>(_: Lanes.Type, _ b: UnsafeRawPointer, _
 
 /// The same pass with a given mask: BOOL (kept or not) or a computable tensor of
 /// per-element factors; kept entries are multiplied by `scale`.
-public func maskedRescaleAdd(base: Tensor, finetuned: Tensor, mask: Tensor, scale: Float,
+public func fusedMask(base: Tensor, finetuned: Tensor, mask: Tensor, scale: Float,
                              output: DeltaOutput = .merged, dtype: DType? = nil) throws -> Tensor {
-    guard mask.shape == base.shape else { throw TensorError.shapeMismatch("maskedRescaleAdd", mask.shape, base.shape) }
-    guard mask.dtype == .bool || mask.dtype.isComputable else { throw TensorError.unsupportedDType("maskedRescaleAdd", mask.dtype) }
-    return try fusedDelta("maskedRescaleAdd", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
+    guard mask.shape == base.shape else { throw TensorError.shapeMismatch("fusedMask", mask.shape, base.shape) }
+    guard mask.dtype == .bool || mask.dtype.isComputable else { throw TensorError.unsupportedDType("fusedMask", mask.dtype) }
+    return try fusedDelta("fusedMask", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
         if mask.dtype == .bool {
             let bytes = mask.data.assumingMemoryBound(to: UInt8.self) + range.lowerBound
             for index in 0..<range.count { delta[index] = bytes[index] != 0 ? delta[index] * scale : 0 }

@@ -14,7 +14,7 @@ import CKernels
 /// `narrowBF16`, so each 64-element group records whether any result is NaN and, if so
 /// (only with NaN in the inputs or Inf - Inf), is redone by `dareGroup` in element order,
 /// as is a group where a draw ties with `H` (probability 2^-16 per element when `L != 0`).
-func dareBF16(_ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule, _ scale: Float, _ key: RandomKey,
+func dareBF16<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule, _ scale: Step, _ key: RandomKey,
               _ output: DeltaOutput) -> Tensor {
     let result = Tensor(uninitialized: base.shape, dtype: .bf16)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
@@ -74,8 +74,8 @@ let streamingThreshold = 1 << 22
 /// a NaN result. Everything is on `SIMD4` (one SSE register): wider vectors came out of
 /// LLVM's legalisation with lane shuffles and spills.
 @inline(__always)
-private func pairGroup(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ index: Int,
-                       _ rule: KeepRule, _ scale: Float, _ key: RandomKey, merged: Bool, stream: Bool) -> Bool {
+private func pairGroup<Step: RescaleStep>(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ index: Int,
+                       _ rule: KeepRule, _ scale: Step, _ key: RandomKey, merged: Bool, stream: Bool) -> Bool {
     let words = rule.keepsAll
         ? (SIMD8<UInt32>(), SIMD8<UInt32>(), SIMD8<UInt32>(), SIMD8<UInt32>())
         : Philox.blocks8Split(first: UInt64(index >> 6) &* 8, key: key)
@@ -84,9 +84,9 @@ private func pairGroup(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: Unsa
 
 /// `pairGroup` with the group's `blocks8Split` words already drawn.
 @inline(__always)
-private func pairDraws(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ index: Int,
+private func pairDraws<Step: RescaleStep>(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ index: Int,
                        _ words: (SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>, SIMD8<UInt32>),
-                       _ rule: KeepRule, _ scale: Float, _ key: RandomKey, merged: Bool, stream: Bool) -> Bool {
+                       _ rule: KeepRule, _ scale: Step, _ key: RandomKey, merged: Bool, stream: Bool) -> Bool {
     let h = SIMD4<UInt32>(repeating: UInt32(truncatingIfNeeded: rule.high))
     let (w0, w1, w2, w3) = words
     var flags = SIMD4<UInt32>()
@@ -119,8 +119,8 @@ private func tied(_ w0: SIMD8<UInt32>, _ w1: SIMD8<UInt32>, _ w2: SIMD8<UInt32>,
 /// the low or high half of block `e % 8` by the stream layout).
 /// ORs into `flags` lanes whose top bit is set where a result is NaN.
 @inline(__always)
-private func pairStep(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ index: Int,
-                      _ w: SIMD8<UInt32>, _ h: SIMD4<UInt32>, _ scale: Float, _ merged: Bool, _ stream: Bool,
+private func pairStep<Step: RescaleStep>(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ index: Int,
+                      _ w: SIMD8<UInt32>, _ h: SIMD4<UInt32>, _ scale: Step, _ merged: Bool, _ stream: Bool,
                       _ flags: inout SIMD4<UInt32>) {
     let even = w.lowHalf, odd = w.highHalf
     pairQuad(b, f, out, index &* 2, even & 0xFFFF, odd & 0xFFFF, h, scale, merged, stream, &flags)
@@ -129,9 +129,9 @@ private func pairStep(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: Unsaf
 
 /// Four BF16 pairs at byte `offset`, with the draws of their even and odd elements.
 @inline(__always)
-private func pairQuad(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ offset: Int,
+private func pairQuad<Step: RescaleStep>(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: UnsafeMutableRawPointer, _ offset: Int,
                       _ evenDraws: SIMD4<UInt32>, _ oddDraws: SIMD4<UInt32>, _ h: SIMD4<UInt32>,
-                      _ scale: Float, _ merged: Bool, _ stream: Bool, _ flags: inout SIMD4<UInt32>) {
+                      _ scale: Step, _ merged: Bool, _ stream: Bool, _ flags: inout SIMD4<UInt32>) {
     let low = b.loadUnaligned(fromByteOffset: offset, as: SIMD4<UInt32>.self)
     let high = f.loadUnaligned(fromByteOffset: offset, as: SIMD4<UInt32>.self)
     // Draw < H as the sign of the difference (signed lanes: both fit in 17 bits).
@@ -151,10 +151,10 @@ private func pairQuad(_ b: UnsafeRawPointer, _ f: UnsafeRawPointer, _ out: Unsaf
 
 /// `base + (finetuned - base) * scale` masked (or the masked delta alone), as f32 bits.
 @inline(__always)
-private func pairLanes(_ baseBits: SIMD4<UInt32>, _ fineBits: SIMD4<UInt32>, _ keep: SIMD4<UInt32>,
-                       _ scale: Float, _ merged: Bool) -> SIMD4<UInt32> {
+private func pairLanes<Step: RescaleStep>(_ baseBits: SIMD4<UInt32>, _ fineBits: SIMD4<UInt32>, _ keep: SIMD4<UInt32>,
+                       _ scale: Step, _ merged: Bool) -> SIMD4<UInt32> {
     let low = unsafeBitCast(baseBits, to: SIMD4<Float>.self), high = unsafeBitCast(fineBits, to: SIMD4<Float>.self)
-    let delta = (high - low) * scale
+    let delta = scale.apply(high - low)
     var value = unsafeBitCast(unsafeBitCast(delta, to: SIMD4<UInt32>.self) & keep, to: SIMD4<Float>.self)
     if merged { value = value + low }
     return unsafeBitCast(value, to: SIMD4<UInt32>.self)

@@ -1,5 +1,5 @@
 /// Bernoulli keep decisions on 16-bit draws, 64 elements per Philox call of 8 blocks,
-/// shared by `bernoulliMask` and `dareFused` so both select exactly the same elements.
+/// shared by `bernoulliMask` and `fusedDare` so both select exactly the same elements.
 
 /// A keep probability as a rule on the 16-bit draws of the stream layout (see `Philox`).
 ///
