@@ -42,7 +42,7 @@ final class CommandLineTests: XCTestCase {
         let out = fixture.folder + "/never"
         let failing = fixture.folder + "/failing.lua"
         try """
-        return { name = "failing", version = "1", api = 1, summary = "fails on layer 1",
+        return { name = "failing", version = "1", api = 2, summary = "fails on layer 1",
           prune = function(delta, ctx)
             if ctx.layer == 1 then error("layer one is cursed") end
             return delta
@@ -83,7 +83,7 @@ final class CommandLineTests: XCTestCase {
         let file = home + "-mine.lua"
         defer { try? FileManager.default.removeItem(atPath: file) }
         try """
-        return { name = "halve", version = "0.2.0", api = 1, summary = "halves every delta",
+        return { name = "halve", version = "0.2.0", api = 2, summary = "halves every delta",
           prune = function(delta, ctx) return delta * 0.5 end }
         """.write(toFile: file, atomically: true, encoding: .utf8)
         let check = try lopper(["plugin", "check", file], environment: environment)
@@ -96,7 +96,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(listed.output.contains("halve"), listed.output)
         XCTAssertTrue(listed.output.contains("user"), listed.output)
 
-        try "return { name = 'bad', version = '1', api = 1, summary = 's', prune = function(d) return lopper.zeros({1}) end }"
+        try "return { name = 'bad', version = '1', api = 2, summary = 's', prune = function(d) return lopper.zeros({1}) end }"
             .write(toFile: file, atomically: true, encoding: .utf8)
         let bad = try lopper(["plugin", "check", file], environment: environment)
         XCTAssertEqual(bad.status, 1)

@@ -51,23 +51,23 @@ final class DARExQTests: XCTestCase {
         defer { lua.close() }
         let delta = Tensor([0.1, -0.2, 0.3, 0.05, 0.02, -0.01], shape: [2, 3])
         lua.setGlobal("d", .tensor(delta))
-        let closed = try lua.run("return lopper.darex_q(d, 0.9)")
+        let closed = try lua.run("return lopper.darex_q{ delta = d, rate = 0.9 }")
         let sums = [0.2, 0.06], squares = [0.01 + 0.04 + 0.09, 0.0025 + 0.0004 + 0.0001]
         XCTAssertEqual(try XCTUnwrap(closed.first?.number), DARExQ.mseOptimal(p: 0.9, rowSums: sums, rowSquares: squares), accuracy: 1e-6)
-        let analytical = try lua.run("return lopper.darex_q(d, 0.9, { mode = 'analytical', eta = 3 })")
+        let analytical = try lua.run("return lopper.darex_q{ delta = d, rate = 0.9, mode = 'analytical', eta = 3 }")
         let reference = DARExQ.analytical(p: 0.9, eta: 3, rowSums: sums, rowSquares: squares)
         XCTAssertEqual(try XCTUnwrap(analytical.first?.number), reference.q, accuracy: 2e-3)
         XCTAssertEqual(try XCTUnwrap(analytical.last?.tensor).count, 2)
         // With inputs x, c_ij = D_ij x_j.
         lua.setGlobal("x", .tensor(Tensor([1, 0, 2], shape: [3])))
-        let weighted = try lua.run("return lopper.darex_q(d, 0.9, { inputs = x })")
+        let weighted = try lua.run("return lopper.darex_q{ delta = d, rate = 0.9, inputs = x }")
         let weightedSums = [0.1 + 0.6, 0.05 - 0.02], weightedSquares = [0.01 + 0.36, 0.0025 + 0.0004]
         XCTAssertEqual(try XCTUnwrap(weighted.first?.number), DARExQ.mseOptimal(p: 0.9, rowSums: weightedSums, rowSquares: weightedSquares), accuracy: 1e-6)
-        XCTAssertThrowsError(try lua.run("return lopper.darex_q(d, 0.9, { mode = 'guess' })"))
+        XCTAssertThrowsError(try lua.run("return lopper.darex_q{ delta = d, rate = 0.9, mode = 'guess' }"))
         // From base and fine-tuned directly: the same q as from their delta.
         lua.setGlobal("w0", .tensor(Tensor([1, 1, 1, 2, 2, 2], shape: [2, 3], dtype: .bf16)))
         lua.setGlobal("w1", .tensor(try add(Tensor([1, 1, 1, 2, 2, 2], shape: [2, 3]), delta, dtype: .f32)))
-        let direct = try lua.run("return lopper.darex_q(w0, 0.9, { finetuned = w1, inputs = x }), lopper.darex_q(w1 - w0, 0.9, { inputs = x })")
+        let direct = try lua.run("return lopper.darex_q{ base = w0, finetuned = w1, rate = 0.9, inputs = x }, lopper.darex_q{ delta = w1 - w0, rate = 0.9, inputs = x }")
         XCTAssertEqual(try XCTUnwrap(direct[0].number), try XCTUnwrap(direct[1].number), accuracy: 1e-6)
     }
 

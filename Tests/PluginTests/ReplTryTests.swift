@@ -16,13 +16,13 @@ final class ReplTryTests: XCTestCase {
                     arguments: [.string(fixture.base), .string(fixture.finetuned)])
         let name = "model.layers.0.mlp.up_proj.weight"
         XCTAssertEqual(session.feed("r = try('magnitude', '\(name)', {rate = 0.75, seed = 3})"), .done, errors)
-        XCTAssertTrue(output.contains("magnitude 1.0.0 on \(name) [128,256], seed 3"), output)
+        XCTAssertTrue(output.contains("magnitude 2.0.0 on \(name) [128,256], seed 3"), output)
         XCTAssertTrue(output.contains("25.000%"), output)
         XCTAssertEqual(try lua.run("return r:count_nonzero()").first?.number, Double(128 * 256 / 4))
 
         // A plugin typed at the prompt, multi-line.
         output = ""
-        XCTAssertEqual(session.feed("mine = { name = 'third', version = '0', api = 1, summary = 's',"), .incomplete)
+        XCTAssertEqual(session.feed("mine = { name = 'third', version = '0', api = 2, summary = 's',"), .incomplete)
         XCTAssertEqual(session.feed("  prune = function(d, ctx) ctx.report('answer', 42); return d * (1/3) end }"), .done, errors)
         XCTAssertEqual(session.feed("t = try(mine, '\(name)')"), .done, errors)
         XCTAssertTrue(output.contains("answer"), output)
@@ -34,7 +34,7 @@ final class ReplTryTests: XCTestCase {
         // An edited plugin file is read again after reload().
         let path = fixture.folder + "/edit.lua"
         func writePlugin(_ factor: Double) throws {
-            try "return { name = 'edit', version = '1', api = 1, summary = 's', prune = function(d) return d * \(factor) end }"
+            try "return { name = 'edit', version = '1', api = 2, summary = 's', prune = function(d) return d * \(factor) end }"
                 .write(toFile: path, atomically: true, encoding: .utf8)
         }
         try writePlugin(2)
