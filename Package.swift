@@ -44,13 +44,15 @@ let package = Package(
         .target(name: "CKernels"),
         .target(name: "LopperCore", dependencies: ["CKernels"], swiftSettings: kernelFlags),
         .target(name: "LopperIO", dependencies: ["LopperCore"], swiftSettings: kernelFlags),
-        .target(name: "LopperPrune", dependencies: ["LopperModels", "LopperIO", "LopperCore"], swiftSettings: kernelFlags),
+        .target(name: "LopperPrune", dependencies: ["LopperIO", "LopperCore"], swiftSettings: kernelFlags),
         .target(name: "LopperModels", dependencies: ["LopperIO", "LopperCore", "CBLAS"], swiftSettings: kernelFlags),
-        .target(name: "LopperLua", dependencies: ["LopperPrune", "LopperModels", "LopperIO", "LopperCore", "CLua", "CLuaShim", "CLineEdit"]),
+        // What needs both pruning and models: the q search over candidate models.
+        .target(name: "LopperCalibration", dependencies: ["LopperPrune", "LopperModels", "LopperIO", "LopperCore"]),
+        .target(name: "LopperLua", dependencies: ["LopperCalibration", "LopperPrune", "LopperModels", "LopperIO", "LopperCore", "CLua", "CLuaShim", "CLineEdit"]),
         .executableTarget(
             name: "lopper",
             dependencies: [
-                "LopperCore", "LopperIO", "LopperPrune", "LopperModels", "LopperLua",
+                "LopperCore", "LopperIO", "LopperPrune", "LopperModels", "LopperCalibration", "LopperLua",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ]
         ),
@@ -62,7 +64,7 @@ let package = Package(
         .testTarget(name: "LopperPruneTests", dependencies: ["LopperPrune", "LopperIO", "LopperCore"]),
         .testTarget(name: "LopperModelsTests", dependencies: ["LopperModels", "LopperIO", "LopperCore"],
                     resources: [.copy("Fixtures")]),
-        .testTarget(name: "PluginTests", dependencies: ["LopperLua", "LopperPrune", "LopperModels", "LopperIO", "LopperCore"]),
+        .testTarget(name: "PluginTests", dependencies: ["LopperLua", "LopperCalibration", "LopperPrune", "LopperModels", "LopperIO", "LopperCore"]),
         .testTarget(name: "LopperLuaTests", dependencies: ["LopperLua", "LopperIO", "LopperCore"],
                     resources: [.copy("Scripts")]),
     ],

@@ -24,6 +24,21 @@ func benchRandom(elements: Int) {
                seconds: bestTime(repeats: 3) {
                    _ = try! fusedDare(base: base, finetuned: finetuned, keep: 0.01, scale: 100, key: key)
                }, baseline: baseline)
+        report("fused DARE BF16, divided by keep", bytesMoved: elements * 6,
+               seconds: bestTime(repeats: 3) {
+                   _ = try! fusedDare(base: base, finetuned: finetuned, keep: 0.01, rescale: .dividedBy(0.01), key: key)
+               }, baseline: baseline)
+        // What plugins get: `delta * mask / keep` on the kernel above, and an expression
+        // off the DARE form on the general block evaluator.
+        let delta = try! LazyTensor.delta(base: base, finetuned: finetuned)
+        let mask = try! LazyTensor.bernoulli([elements], keep: 0.01, key: key)
+        let masked = try! LazyTensor.binary(.mul, .lazy(delta), .lazy(mask))
+        let dare = try! LazyTensor.binary(.div, .lazy(masked), .scalar(0.01))
+        let general = try! LazyTensor.binary(.div, .lazy(try! LazyTensor.binary(.mul, .lazy(masked), .scalar(0.5))), .scalar(0.01))
+        report("lazy delta * mask / keep (fused)", bytesMoved: elements * 6,
+               seconds: bestTime(repeats: 3) { _ = try! dare.finish(base: base, output: .merged, dtype: .bf16) }, baseline: baseline)
+        report("lazy delta * mask * 0.5 / keep (blocks)", bytesMoved: elements * 6,
+               seconds: bestTime(repeats: 3) { _ = try! general.finish(base: base, output: .merged, dtype: .bf16) }, baseline: baseline)
         report("fused DARE BF16 keep 1 (no draws)", bytesMoved: elements * 6,
                seconds: bestTime(repeats: 3) {
                    _ = try! fusedDare(base: base, finetuned: finetuned, keep: 1, scale: 100, key: key)

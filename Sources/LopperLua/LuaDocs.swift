@@ -88,10 +88,10 @@ public enum LuaDocs {
     ]
 
     static let operators: [LuaDoc] = [
-        op("__add", "a + b", "Elementwise sum (F32); either side may be a number. Shapes must match."),
+        op("__add", "a + b", "Elementwise sum (F32); either side may be a number. Shapes must match. With a lazy operand (a plugin's `delta`, an `rng` mask) the result is lazy: computed in one fused pass when used, with the same bits."),
         op("__sub", "a - b", "Elementwise difference (F32); either side may be a number."),
-        op("__mul", "a * b", "Elementwise product (F32); with a number, scaling."),
-        op("__div", "a / b", "Elementwise quotient (F32); either side may be a number."),
+        op("__mul", "a * b", "Elementwise product (F32); with a number, scaling; with a BOOL mask, `mask ? a : +0` (masks take part in products only)."),
+        op("__div", "a / b", "Elementwise quotient (F32, a true division); either side may be a number."),
         op("__unm", "-a", "Elementwise negation (F32)."),
         op("__len", "#a", "The number of elements."),
         op("__tostring", "tostring(a)", "Shape, dtype and mean/std/min/max; tensors of up to 16 elements print in full."),
@@ -99,20 +99,20 @@ public enum LuaDocs {
 
     static let pruning: [LuaDoc] = [
         .init(name: "lopper.fused_dare", section: .pruning,
-              signature: "lopper.fused_dare(base, finetuned, keep, scale, seed [, name [, {output=, dtype=}]]) -> Tensor",
-              summary: "DARE in one pass: `base + m * (finetuned - base) * scale` with `m ~ Bernoulli(keep)` drawn from (seed, name) exactly as `lopper.bernoulli` draws it. `output = \"delta\"` leaves out the base; `dtype` sets the result's dtype (default: finetuned's)."),
+              signature: "lopper.fused_dare(base, finetuned, {keep=, scale=, seed=, name=, output=, dtype=}) -> Tensor",
+              summary: "DARE in one pass, for scripts: `base + m * (finetuned - base) * scale` with `m ~ Bernoulli(keep)` drawn from (seed, name) exactly as `lopper.bernoulli` draws it; `scale` defaults to 1/keep. `output = \"delta\"` leaves out the base; `dtype` sets the result's dtype (default: finetuned's). Plugins need not call it: `delta * ctx.rng:bernoulli(keep) / keep` runs on the same kernel."),
         .init(name: "lopper.fused_mask", section: .pruning,
-              signature: "lopper.fused_mask(base, finetuned, mask, scale [, {output=, dtype=}]) -> Tensor",
+              signature: "lopper.fused_mask(base, finetuned, mask [, {scale=, output=, dtype=}]) -> Tensor",
               summary: "The same pass with a given mask: BOOL (kept or not) or per-element factors; kept entries are multiplied by `scale`."),
         .init(name: "lopper.darex_q", section: .pruning,
-              signature: "lopper.darex_q(delta, p [, {mode=, eta=, gamma=, inputs=, finetuned=}]) -> q [, rows]",
-              summary: "DAREx-q's rescale q in (1-p, 1]. `mode = \"closed_form\"` (default): the MSE-optimal `q* = (1-p) + p sum Q_i / sum S_i^2` (a derivation, not in the paper). `\"analytical\"`: the paper's per-row bound minimised on a 0.001 grid from 1-p, with `eta` (default 1) and `gamma` (0.05); returns the mean and the per-row q's. `inputs`: per-column input means (default 1). With `finetuned = W1`, the first argument is the base `W0` and the row sums come from one pass over both, without an F32 copy of the delta."),
+              signature: "lopper.darex_q{delta= | base=, finetuned=; rate=, mode=, eta=, gamma=, inputs=} -> q [, rows]",
+              summary: "DAREx-q's rescale q in (1-p, 1]. `mode = \"closed_form\"` (default): the MSE-optimal `q* = (1-p) + p sum Q_i / sum S_i^2` (a derivation, not in the paper). `\"analytical\"`: the paper's per-row bound minimised on a 0.001 grid from 1-p, with `eta` (default 1) and `gamma` (0.05); returns the mean and the per-row q's. `inputs`: per-column input means (default 1). With `base` and `finetuned` the row sums come from one pass over both weights, without an F32 copy of the delta."),
         .init(name: "lopper.keep_top", section: .pruning,
-              signature: "lopper.keep_top(scores, keep [, granularity [, {n=, m=}]]) -> mask",
-              summary: "A BOOL mask keeping the highest scores: a fraction `keep` of the tensor (`\"tensor\"`, default), of each row (`\"row\"`), n of every m along rows (`\"nm\"`), or whole rows/columns ranked by their score sums (`\"rows\"`, `\"cols\"`). Ties keep the lower index."),
+              signature: "lopper.keep_top(scores, {keep=, granularity=, n=, m=}) -> mask",
+              summary: "What the host does with a `score` hook's result: a BOOL mask keeping the highest scores, a fraction `keep` of the tensor (`\"tensor\"`, default), of each row (`\"row\"`), n of every m along rows (`\"nm\"`), or whole rows/columns ranked by their score sums (`\"rows\"`, `\"cols\"`). Ties keep the lower index."),
         .init(name: "lopper.rescale_factor", section: .pruning,
-              signature: "lopper.rescale_factor(how, delta, mask, p [, q]) -> number",
-              summary: "The factor for kept entries: `\"dare\"` 1/(1-p), `\"q\"` 1/q, `\"l1\"` ||D||_1 / ||m*D||_1 (norm matching, as mergekit does), `\"none\"` 1."),
+              signature: "lopper.rescale_factor{how=, rate=, q=, delta=, mask=} -> number",
+              summary: "The factor for kept entries: `how = \"dare\"` 1/(1-rate), `\"q\"` 1/q, `\"l1\"` ||D||_1 / ||m*D||_1 (norm matching, as mergekit does; needs `delta` and `mask`), `\"none\"` 1 (default)."),
         .init(name: "Tensor:scale_rows", section: .pruning, signature: "a:scale_rows(v) -> Tensor",
               summary: "Row i multiplied by `v[i]` (F32 result); `v` may be a BOOL mask, so a row mask becomes a pruned delta."),
         .init(name: "Tensor:scale_cols", section: .pruning, signature: "a:scale_cols(v) -> Tensor",
@@ -230,45 +230,44 @@ public enum LuaDocs {
     /// host, so they are not functions a state registers).
     static let pluginContract = """
 
-    ## Writing a plugin (API 1)
+    ## Writing a plugin (API 2)
 
-    A plugin is one Lua file that returns a table; `lopper plugin check FILE` validates it and runs it on
-    small random tensors, `lopper plugin install FILE` copies it into the user plugin folder.
+    A plugin is one Lua file that returns a table with one primary hook; `lopper plugin check FILE` validates it
+    and runs it on small random tensors, `lopper plugin install FILE` copies it into the user plugin folder.
+    Docs/plugins.md is the author's guide.
 
     ```lua
     return {
-      name = "dare", version = "1.0.0", api = 1,
+      name = "dare", version = "2.0.0", api = 2,
       summary = "Random drop and rescale (Yu et al., 2023)",
-      params = {   -- typed; --set key=value is checked against them
-        rate = { type = "number", default = 0.9, min = 0, max = 1, doc = "drop rate p" },
-        rescale = { type = "string", default = "dare", choices = { "dare", "q", "l1", "none" } },
-      },
-      -- one of the hooks below, called once per selected tensor
+      params = { },              -- its own typed parameters; the host adds rate (and, for score, the selection)
       prune = function(delta, ctx)
-        local mask = ctx.rng:bernoulli(delta, 1 - ctx.params.rate)
-        return delta:where(mask, 0) * (1 / (1 - ctx.params.rate))   -- the pruned delta, or nil to keep it whole
+        local keep = 1 - ctx.params.rate
+        return delta * ctx.rng:bernoulli(keep) / keep     -- the pruned delta D', or nil to keep the tensor
       end,
     }
     ```
 
-    Parameter types are `number` (also a per-layer schedule `[0.9, 0.99]`), `integer`, `string` (with optional
-    `choices`) and `boolean`. Hooks, in the order the host looks for them:
+    Parameter specs have `type` (`number`, also a per-layer schedule `[0.9, 0.99]`; `integer`; `string` with
+    optional `choices`; `boolean`), `default`, `min`, `max`, `doc` and `only = { mode = "fixed" }` (setting the
+    parameter with another mode is an error). `defaults = { rate = 0.99 }` changes the host's defaults.
+    The hooks (exactly one of `prune` and `score`):
 
-    * `apply(ctx) -> Tensor | nil`: the fast path. Build the output directly with a fused kernel:
-      `ctx:dare(keep, scale)` (one pass: delta, Bernoulli mask, rescale, add, round) or `ctx:masked(mask, scale)`.
-      `ctx:delta()` gives the F32 delta when a decision needs it.
-    * `prune(delta, ctx) -> Tensor | nil`: return the pruned delta (F32, the delta's shape); the core adds the base
-      and rounds to the output dtype.
-    * `score(delta, ctx) -> Tensor`: an importance criterion (higher keeps). The core keeps the top `1 - rate` with
-      `lopper.keep_top` at `ctx.params.granularity` (`tensor`, `row`, `nm` with `n`/`m`, `rows`, `cols`) and rescales
-      by `rescale(ctx, delta, mask)` if the plugin defines it, else by `ctx.params.rescale` (`lopper.rescale_factor`).
+    * `prune(delta, ctx) -> D' | nil`: the pruned delta; the host adds the base and rounds to the output dtype.
+      `delta` is lazy: elementwise arithmetic on it, `ctx.rng` masks, numbers and tensors such as `ctx.base` is
+      computed in one fused pass after the hook returns (`delta * mask / keep` on the DARE kernel), bit for bit
+      what eager evaluation gives; reductions, reshapes and other methods compute the values when called.
+    * `score(delta, ctx) -> importance`: higher keeps. The host keeps the top `1 - rate` at `granularity`
+      (`tensor`, `row`, `nm` with `n`/`m`, `rows`, `cols`) and rescales by `rescale` (`none`, `dare`, `q` with `q`,
+      `l1`), or by the optional hook `rescale(ctx, delta, mask) -> number`.
 
-    `ctx` holds `name`, `layer` (nil outside the blocks), `layer_count`, `kind` (`weight`, `bias`, `other`), `shape`,
-    `params` (resolved for this tensor), `seed`, `output` (`merged` or `delta`), `dtype` (output dtype), `base` and
-    `finetuned` (views of the files), `stats` (calibration statistics, when given), `rng` (a generator keyed to
-    (seed, name): `rng:bernoulli(shape_or_tensor, keep)`, `rng:uniform(shape)`, `rng:stream(label)`; its masks equal
-    those of `ctx:dare`), `report(key, value)` (a figure in the run report; `"rescale"` fills the rescale column) and
-    `note(text)`. Plugins run in the sandbox described above; errors name the plugin file, line and tensor.
+    At `rate = 0` the host keeps the fine-tuned tensor without calling the hook. `ctx` holds `name`, `layer` (nil
+    outside the blocks), `layer_count`, `kind` (`weight`, `bias`, `other`), `shape`, `params` (resolved for this
+    tensor), `seed`, `output` (`merged` or `delta`), `dtype` (output dtype), `base` and `finetuned` (views of the
+    files), `stats` (calibration statistics, when given), `rng` (keyed to (seed, name): `rng:bernoulli(keep
+    [, shape])` a lazy mask, `rng:uniform([shape])`, `rng:stream(label)`), `report(key, value)` (a figure in the run
+    report; `"rescale"` fills the rescale column) and `note(text)`; a `ctx` kept past its tensor refuses to run.
+    Plugins run in the sandbox described above; errors name the plugin file, line and tensor.
     """
 
     // MARK: - help()

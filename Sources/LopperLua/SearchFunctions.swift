@@ -4,6 +4,7 @@ import Foundation
 import LopperCore
 import LopperIO
 import LopperModels
+import LopperCalibration
 import LopperPrune
 
 /// `lopper.search_q{...}`: DAREx-q's global q search from Lua, by the output change on

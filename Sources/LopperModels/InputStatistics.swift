@@ -54,14 +54,8 @@ public final class InputStatistics {
 
     /// Writes the statistics file with `metadata` (plus the token count).
     public func write(to path: String, metadata: [String: String]) throws {
-        var tensors: [(String, Tensor)] = []
-        for name in order {
-            if let mean = inputMean(name) { tensors.append((name + ".input_mean", mean)) }
-            if let norm = inputNorm(name) { tensors.append((name + ".input_norm", norm)) }
-        }
-        var meta = metadata
-        meta["lopper.tokens"] = String(tokens.values.max() ?? 0)
-        try saveSafetensors(tensors, to: path, metadata: meta)
+        try CalibrationStatistics.write(order.map { ($0, inputMean($0), inputNorm($0)) }, tokens: tokens.values.max() ?? 0,
+                                        to: path, metadata: metadata)
     }
 }
 

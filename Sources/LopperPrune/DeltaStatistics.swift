@@ -95,15 +95,9 @@ public struct DeltaStatistics: Codable, Sendable {
         var kept = 0
         for name in finetuned.names {
             guard let info = finetuned.info(name) else { continue }
-            guard case .prune = decide(selection, name: name, shape: info.shape, in: finetuned) else {
+            guard try selection.decide(name, base: base, finetuned: finetuned).isPrune, let baseInfo = base.info(name) else {
                 kept += 1
                 continue
-            }
-            guard let baseInfo = base.info(name) else {
-                throw DiffError("tensor \"\(name)\": fine-tuned shape \(info.shape.shapeText), but the base checkpoint \(base.path) has no such tensor")
-            }
-            guard baseInfo.shape == info.shape else {
-                throw DiffError("tensor \"\(name)\": fine-tuned shape \(info.shape.shapeText) does not match base shape \(baseInfo.shape.shapeText)")
             }
             let figures: DeltaFigures
             do {
@@ -125,13 +119,6 @@ public struct DeltaStatistics: Codable, Sendable {
                                total: DeltaFigures(pooling: tensors.map(\.figures)), keptTensors: kept)
     }
 
-    /// The same decision a pruning run makes: a bias follows its weight when that is a 2-D linear weight.
-    static func decide(_ selection: TensorSelection, name: String, shape: [Int], in checkpoint: Checkpoint) -> TensorSelection.Decision {
-        selection.decide(name: name, shape: shape) { weight in
-            guard let info = checkpoint.info(weight), info.shape.count == 2 else { return false }
-            return selection.decide(name: weight, shape: info.shape, isLinearWeight: { _ in false }) == .prune
-        }
-    }
 
     /// One f32 delta, then reductions over it; the fine-tuned view gives mean |W|.
     static func measure(finetuned: Tensor, base: Tensor) throws -> DeltaFigures {

@@ -73,7 +73,7 @@ public final class Pruner {
         var planned: [PlannedTensor] = []
         for name in finetuned.names {
             guard let info = finetuned.info(name) else { continue }
-            var decision = try pruningDecision(name, info, selection: selection, base: base, finetuned: finetuned)
+            var decision = try selection.decide(name, base: base, finetuned: finetuned)
             if !decision.isPrune, configuration.output == .delta, base.info(name) == nil {
                 decision = .keep("not in base: written as fine-tuned values")
             }
@@ -196,28 +196,6 @@ public final class Pruner {
         }
         return tensor.outputDType == finetunedTensor.dtype ? finetunedTensor : try finetunedTensor.converted(to: tensor.outputDType)
     }
-}
-
-/// The selection's decision for tensor `name` of `finetuned`, checked when it is to be
-/// pruned: floating point on both sides, present in `base` with the same shape.
-/// The pipeline and the q search select tensors alike through here.
-func pruningDecision(_ name: String, _ info: TensorInfo, selection: TensorSelection,
-                     base: Checkpoint, finetuned: Checkpoint) throws -> TensorSelection.Decision {
-    let decision = selection.decide(name: name, shape: info.shape) { finetuned.info($0)?.shape.count == 2 }
-    guard decision.isPrune else { return decision }
-    guard info.dtype.isComputable else {
-        throw PruneError("\(finetuned.path): tensor \"\(name)\" is \(info.dtype.name); only F32, F16, BF16 and F64 tensors can be pruned (exclude it with --exclude)")
-    }
-    guard let baseInfo = base.info(name) else {
-        throw PruneError("\(base.path): no tensor \"\(name)\", which the fine-tuned checkpoint has and the method should prune (exclude it with --exclude '\(name)')")
-    }
-    guard baseInfo.shape == info.shape else {
-        throw PruneError("tensor \"\(name)\": shape \(info.shape.shapeText) in \(finetuned.path) vs \(baseInfo.shape.shapeText) in \(base.path)")
-    }
-    guard baseInfo.dtype.isComputable else {
-        throw PruneError("\(base.path): tensor \"\(name)\" is \(baseInfo.dtype.name), which cannot be pruned")
-    }
-    return decision
 }
 
 public struct PruneError: Error, CustomStringConvertible {

@@ -27,8 +27,17 @@ public struct TensorSelection: Sendable {
         public var isPrune: Bool { if case .prune = self { return true } else { return false } }
     }
 
-    /// Decides for tensor `name` of `shape`; `allNames` lets a bias follow its weight.
-    public func decide(name: String, shape: [Int], isLinearWeight: (String) -> Bool) -> Decision {
+    /// Decides for tensor `name` of a checkpoint whose shapes `shapeOf` gives (nil: no
+    /// such tensor). A bias is pruned with its layer: when `*.weight` beside it is.
+    public func decide(name: String, shapeOf: (String) -> [Int]?) -> Decision {
+        decide(name: name, shape: shapeOf(name) ?? []) { weight in
+            guard let shape = shapeOf(weight), shape.count == 2 else { return nil }
+            return decide(name: weight, shape: shape, weightDecision: { _ in nil })
+        }
+    }
+
+    /// `weightDecision` gives the decision of a 2-D `*.weight` (nil when there is none).
+    private func decide(name: String, shape: [Int], weightDecision: (String) -> Decision?) -> Decision {
         if let rule = exclude.first(where: { $0.matches(name) }) {
             return .keep("excluded by \(rule)")
         }
@@ -42,7 +51,11 @@ public struct TensorSelection: Sendable {
         }
         if name.hasSuffix(".bias") {
             let weight = String(name.dropLast("bias".count)) + "weight"
-            return isLinearWeight(weight) ? .prune : .keep("bias of a non-linear layer")
+            switch weightDecision(weight) {
+            case .prune?: return .prune
+            case .keep(let reason)?: return .keep("its weight is kept (\(reason))")
+            case nil: return .keep("bias of a non-linear layer")
+            }
         }
         return .keep("not a linear weight or bias")
     }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import LopperModels
+import LopperCalibration
 import LopperPrune
 
 struct SearchQ: ParsableCommand {

@@ -27,11 +27,7 @@ final class SelectionTests: XCTestCase {
             "classifier.weight": [2, 8],
         ]
         let selection = TensorSelection()
-        func decide(_ name: String) -> TensorSelection.Decision {
-            selection.decide(name: name, shape: shapes[name]!) { weight in
-                shapes[weight]?.count == 2 && selection.decide(name: weight, shape: shapes[weight]!, isLinearWeight: { _ in false }) == .prune
-            }
-        }
+        func decide(_ name: String) -> TensorSelection.Decision { selection.decide(name: name) { shapes[$0] } }
         XCTAssertEqual(decide("model.layers.0.self_attn.q_proj.weight"), .prune)
         XCTAssertEqual(decide("model.layers.0.self_attn.q_proj.bias"), .prune)
         XCTAssertEqual(decide("bert.encoder.layer.1.output.dense.bias"), .prune)
@@ -46,9 +42,15 @@ final class SelectionTests: XCTestCase {
 
     func testIncludeAndExcludeGlobs() {
         let selection = TensorSelection(include: ["lm_head.*"], exclude: ["*.mlp.*"])
-        XCTAssertEqual(selection.decide(name: "lm_head.weight", shape: [4, 4]) { _ in false }, .prune)
-        XCTAssertEqual(selection.decide(name: "model.layers.0.mlp.up_proj.weight", shape: [4, 4]) { _ in false },
-                       .keep("excluded by *.mlp.*"))
+        let shapes: [String: [Int]] = ["lm_head.weight": [4, 4], "model.layers.0.mlp.up_proj.weight": [4, 4],
+                                       "model.layers.0.mlp.up_proj.bias": [4], "model.layers.0.o_proj.weight": [4, 4],
+                                       "model.layers.0.o_proj.bias": [4]]
+        XCTAssertEqual(selection.decide(name: "lm_head.weight") { shapes[$0] }, .prune)
+        XCTAssertEqual(selection.decide(name: "model.layers.0.mlp.up_proj.weight") { shapes[$0] }, .keep("excluded by *.mlp.*"))
+        // A bias follows its weight: excluding the weight keeps the bias too.
+        let weightOnly = TensorSelection(exclude: ["*.o_proj.weight"])
+        XCTAssertEqual(weightOnly.decide(name: "model.layers.0.o_proj.bias") { shapes[$0] }, .keep("its weight is kept (excluded by *.o_proj.weight)"))
+        XCTAssertEqual(weightOnly.decide(name: "model.layers.0.mlp.up_proj.bias") { shapes[$0] }, .prune)
     }
 
     func testLayerIndex() {

@@ -4,6 +4,7 @@ import LopperCore
 import LopperIO
 import LopperLua
 import LopperModels
+import LopperCalibration
 import LopperPrune
 
 /// Calibration, the DAREx-q search and the paper's effects on a small model pair that

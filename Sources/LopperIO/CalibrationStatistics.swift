@@ -2,7 +2,7 @@ import Foundation
 import LopperCore
 import LopperIO
 
-/// What `lopper calibrate` records, read back for pruning: a safetensors file with,
+/// What `lopper calibrate` records (written here, for LopperModels) and pruning reads: a safetensors file with,
 /// for every linear layer `NAME.weight` of the model, F32 tensors
 /// `NAME.weight.input_mean` and `NAME.weight.input_norm` (the mean and the L2 norm of
 /// each input feature over all calibration tokens), and in `__metadata__` the token
@@ -32,8 +32,21 @@ public final class CalibrationStatistics {
         return result
     }
 
+    /// Writes a statistics file: each weight's input means and norms, and the token count.
+    public static func write(_ layers: [(weight: String, mean: Tensor?, norm: Tensor?)], tokens: Int,
+                             to path: String, metadata: [String: String]) throws {
+        var tensors: [(String, Tensor)] = []
+        for layer in layers {
+            if let mean = layer.mean { tensors.append((layer.weight + "." + kinds[0], mean)) }
+            if let norm = layer.norm { tensors.append((layer.weight + "." + kinds[1], norm)) }
+        }
+        var meta = metadata
+        meta["lopper.tokens"] = String(tokens)
+        try saveSafetensors(tensors, to: path, metadata: meta)
+    }
+
     /// Refuses statistics whose feature counts do not fit the tensors to prune.
-    func check(against tensors: [(name: String, shape: [Int])]) throws {
+    public func check(against tensors: [(name: String, shape: [Int])]) throws {
         for (name, shape) in tensors where shape.count == 2 {
             for (kind, tensor) in try statistics(for: name) where tensor.count != shape[1] {
                 throw SafetensorsError(path, "\(name).\(kind) has \(tensor.count) features, but \(name) has \(shape[1]) inputs (shape \(shape.shapeText)): statistics of another model?")
