@@ -1,6 +1,5 @@
 import Foundation
 import LopperCore
-import LopperIO
 
 /// What `lopper calibrate` records (written here, for LopperModels) and pruning reads: a safetensors file with,
 /// for every linear layer `NAME.weight` of the model, F32 tensors

@@ -7,7 +7,8 @@ import Foundation
 /// 3. the bundled `Plugins/` folder, found from the executable's location: an installed
 ///    `PREFIX/bin/lopper` looks in `PREFIX/share/lopper/plugins`, a build in the source
 ///    tree (`.build/release/lopper`) finds the tree's `Plugins/`.
-/// A method name matches `NAME.lua`, with `-` read as `_` (`darex-q` is `darex_q.lua`).
+/// A method name matches `NAME.lua`; when no file has that exact name, `-` and `_` are
+/// read alike (`darex-q` finds `darex_q.lua`, `my_method` finds `my-method.lua`).
 public enum PluginCatalog {
     public struct Entry: Equatable {
         public var name: String
@@ -67,9 +68,12 @@ public enum PluginCatalog {
             guard FileManager.default.fileExists(atPath: name) else { throw PluginError("\(name): no such plugin file") }
             return name
         }
-        let wanted = name.replacingOccurrences(of: "-", with: "_")
-        if let entry = all().first(where: { $0.name == wanted }) { return entry.path }
-        let known = all().map(\.name)
+        let entries = all()
+        func folded(_ text: String) -> String { text.replacingOccurrences(of: "-", with: "_") }
+        if let entry = entries.first(where: { $0.name == name }) ?? entries.first(where: { folded($0.name) == folded(name) }) {
+            return entry.path
+        }
+        let known = entries.map(\.name)
         let folders = searchPath.map(\.folder).joined(separator: ", ")
         throw PluginError("no method named '\(name)'; available: \(known.isEmpty ? "none" : known.joined(separator: ", ")) (searched \(folders))")
     }

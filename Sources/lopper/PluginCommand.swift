@@ -59,7 +59,7 @@ struct PluginCommand: ParsableCommand {
     struct Install: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Check a plugin file, then copy it into the user plugin folder.")
         @Argument(help: "The plugin file.") var file: String
-        @Flag(help: "Replace an installed plugin of the same name.") var force = false
+        @Flag(help: "Replace an installed plugin of the same name.") var overwrite = false
         func run() throws {
             try reportingErrors {
                 let plugin = try Plugin(path: file)
@@ -67,11 +67,19 @@ struct PluginCommand: ParsableCommand {
                 let folder = PluginCatalog.userFolder
                 try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
                 let target = folder + "/" + plugin.name + ".lua"
-                if FileManager.default.fileExists(atPath: target) {
-                    guard force else { throw ValidationError("\(target) exists; pass --force to replace it") }
-                    try FileManager.default.removeItem(atPath: target)
+                // The path is built from the validated name only (letters, digits, '_', '-').
+                var isFolder: ObjCBool = false
+                if FileManager.default.fileExists(atPath: target, isDirectory: &isFolder) {
+                    guard !isFolder.boolValue else { throw ValidationError("\(target) is a folder, not an installed plugin; remove it yourself") }
+                    guard overwrite else { throw ValidationError("\(target) exists; pass --overwrite to replace it") }
                 }
-                try FileManager.default.copyItem(atPath: file, toPath: target)
+                let staging = folder + "/.\(plugin.name).lua.installing-\(getpid())"
+                try? FileManager.default.removeItem(atPath: staging)
+                try FileManager.default.copyItem(atPath: file, toPath: staging)
+                guard rename(staging, target) == 0 else {
+                    try? FileManager.default.removeItem(atPath: staging)
+                    throw ValidationError("cannot install \(target): \(String(cString: strerror(errno)))")
+                }
                 print("installed \(plugin.name) \(plugin.version) as \(target)")
             }
         }

@@ -102,4 +102,24 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(bad.status, 1)
         XCTAssertTrue(bad.error.contains("returned shape [1]"), bad.error)
     }
+
+    /// Plugin names with '-' are selectable as written, and '-' and '_' are read alike
+    /// when no file has the exact name.
+    func testHyphenatedPluginNamesAreSelectable() throws {
+        let fixture = try PipelineFixture()
+        defer { fixture.remove() }
+        let folder = fixture.folder + "/plugins"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "return { name = 'my-method', version = '1', api = 2, summary = 's', prune = function(d) return d * 0.5 end }"
+            .write(toFile: folder + "/my-method.lua", atomically: true, encoding: .utf8)
+        let environment = ["LOPPER_PLUGIN_PATH": folder]
+        for spelling in ["my-method", "my_method"] {
+            let info = try lopper(["plugin", "info", spelling], environment: environment)
+            XCTAssertEqual(info.status, 0, info.error)
+            XCTAssertTrue(info.output.hasPrefix("my-method 1:"), info.output)
+        }
+        let run = try lopper(["prune", "--base", fixture.base, "--finetuned", fixture.finetuned, "--method", "my-method",
+                              "--out", fixture.folder + "/half", "--quiet"], environment: environment)
+        XCTAssertEqual(run.status, 0, run.error)
+    }
 }
