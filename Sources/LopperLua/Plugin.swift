@@ -17,6 +17,9 @@ public final class Plugin: PruneMethod {
     public let schema: ParamSchema
     let lua: LuaState
     private var current: JobState?
+    // Stale ctx check: each tensor's ctx carries its job id (see PluginHost).
+    private var jobCount = 0
+    private var tensorOfJob: [Int: String] = [:]
 
     /// Where the host's functions live in the state's registry (one key per plugin,
     /// since a REPL state can hold several).
@@ -25,11 +28,12 @@ public final class Plugin: PruneMethod {
     /// What the hooks of one tensor have said so far.
     private final class JobState {
         let job: PruneJob
+        let id: Int
         var delta: Tensor?
         var rescale: Double?
         var figures: [String: Double] = [:]
         var notes: [String] = []
-        init(_ job: PruneJob) { self.job = job }
+        init(_ job: PruneJob, id: Int) { self.job = job; self.id = id }
     }
 
     /// Loads the plugin file at `path` into a new sandbox.
@@ -95,12 +99,14 @@ public final class Plugin: PruneMethod {
     // MARK: - Pruning
 
     public func prune(_ job: PruneJob) throws -> PruneOutcome {
-        let state = JobState(job)
+        jobCount += 1
+        let state = JobState(job, id: jobCount)
+        tensorOfJob[state.id] = job.name
         current = state
         defer { current = nil; if lua.isSandboxed { lua.collectGarbage() } }
         let results: [LuaValue]
         do {
-            results = try Self.call(lua, hostKey, "run") { stack in self.pushFields(job, on: stack); return 1 }
+            results = try Self.call(lua, hostKey, "run") { stack in self.pushFields(job, on: stack); stack.push(state.id); return 2 }
         } catch let error as LuaError {
             throw PluginError("plugin \(name) (\(path)), tensor \"\(job.name)\": \(error.message)")
         }
@@ -157,20 +163,26 @@ public final class Plugin: PruneMethod {
         let state = stack.state
         lua_createtable(state, 0, 5)
         let table = stack.top
-        func job(_ function: String) throws -> JobState {
-            guard let current = plugin()?.current else { throw LuaError("\(function): no tensor is being pruned right now") }
-            return current
+        // Argument 1 of every job function is the id of the job its ctx was made for.
+        func job(_ stack: LuaStack, _ function: String) throws -> JobState {
+            let id = stack.type(1) == LUA_TNUMBER ? try stack.integer(1, function) : 0
+            if let current = plugin()?.current, current.id == id { return current }
+            guard let owner = plugin()?.tensorOfJob[id] else {
+                throw LuaError("\(function): call it on the ctx of the tensor being pruned (as ctx:delta(), ctx.report(...))")
+            }
+            let now = plugin()?.current.map { "while pruning \"\($0.job.name)\"" } ?? "after its hook returned"
+            throw LuaError("\(function): the ctx of tensor \"\(owner)\" was used \(now); a ctx is valid only during its own tensor's hook")
         }
         let functions: [(String, LuaFunction)] = [
             ("delta", { stack in
-                let state = try job("ctx:delta")
+                let state = try job(stack, "ctx:delta")
                 if state.delta == nil { state.delta = try delta(state.job.finetuned, state.job.base) }
                 stack.push(state.delta!)
                 return 1
             }),
             ("dare", { stack in
-                let state = try job("ctx:dare"), job = state.job
-                let keep = try stack.number(1, "ctx:dare"), scale = try stack.optionalNumber(2, "ctx:dare") ?? (keep > 0 ? 1 / keep : 1)
+                let state = try job(stack, "ctx:dare"), job = state.job
+                let keep = try stack.number(2, "ctx:dare"), scale = try stack.optionalNumber(3, "ctx:dare") ?? (keep > 0 ? 1 / keep : 1)
                 guard keep >= 0, keep <= 1 else { throw LuaError("ctx:dare: keep probability \(keep) is outside [0, 1]") }
                 state.rescale = scale
                 stack.push(try dareFused(base: job.base, finetuned: job.finetuned, keep: keep, scale: Float(scale), key: job.key,
@@ -178,26 +190,26 @@ public final class Plugin: PruneMethod {
                 return 1
             }),
             ("masked", { stack in
-                let state = try job("ctx:masked"), job = state.job
-                let mask = try stack.tensor(1, "ctx:masked"), scale = try stack.optionalNumber(2, "ctx:masked") ?? 1
+                let state = try job(stack, "ctx:masked"), job = state.job
+                let mask = try stack.tensor(2, "ctx:masked"), scale = try stack.optionalNumber(3, "ctx:masked") ?? 1
                 state.rescale = scale
                 stack.push(try maskedRescaleAdd(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(scale),
                                                 output: job.output, dtype: job.outputDType))
                 return 1
             }),
             ("report", { stack in
-                let state = try job("ctx.report")
-                let key = try stack.string(1, "ctx.report")
-                if stack.type(2) == LUA_TNUMBER {
-                    let value = try stack.number(2, "ctx.report")
+                let state = try job(stack, "ctx.report")
+                let key = try stack.string(2, "ctx:report")
+                if stack.type(3) == LUA_TNUMBER {
+                    let value = try stack.number(3, "ctx:report")
                     if key == "rescale" { state.rescale = value } else { state.figures[key] = value }
                 } else {
-                    state.notes.append("\(key): \(stack.stringValue(2) ?? stack.typeName(2))")
+                    state.notes.append("\(key): \(stack.stringValue(3) ?? stack.typeName(3))")
                 }
                 return 0
             }),
             ("note", { stack in
-                try job("ctx.note").notes.append(try stack.string(1, "ctx.note"))
+                try job(stack, "ctx.note").notes.append(try stack.string(2, "ctx:note"))
                 return 0
             }),
         ]

@@ -77,9 +77,11 @@ enum PluginHost {
 
     local Ctx = {}
     Ctx.__index = Ctx
-    function Ctx:delta() return job.delta() end
-    function Ctx:dare(keep, scale) return job.dare(keep, scale) end
-    function Ctx:masked(mask, scale) return job.masked(mask, scale) end
+    -- The job (tensor) each ctx was made for: Swift refuses a ctx kept past its tensor.
+    local job_of = setmetatable({}, { __mode = "k" })
+    function Ctx:delta() return job.delta(job_of[self]) end
+    function Ctx:dare(keep, scale) return job.dare(job_of[self], keep, scale) end
+    function Ctx:masked(mask, scale) return job.masked(job_of[self], mask, scale) end
 
     local Rng = {}
     Rng.__index = Rng
@@ -101,11 +103,12 @@ enum PluginHost {
     end
 
     -- One tensor: returns "output", tensor | "delta", tensor | "unchanged".
-    function host.run(fields)
+    function host.run(fields, id)
       local ctx = setmetatable(fields, Ctx)
+      job_of[ctx] = id
       ctx.rng = setmetatable({ seed = fields.seed, name = fields.name }, Rng)
-      ctx.report = function(key, value) job.report(key, value) end
-      ctx.note = function(text) job.note(text) end
+      ctx.report = function(key, value) job.report(id, key, value) end
+      ctx.note = function(text) job.note(id, text) end
       if plugin.apply then
         local out = plugin.apply(ctx)
         if out == nil then return "unchanged" end

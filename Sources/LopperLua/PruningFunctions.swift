@@ -104,7 +104,7 @@ extension LuaStack {
         guard type(index) == LUA_TTABLE else {
             throw LuaError.badArgument(index, function, "options table", got: typeName(index))
         }
-        lua_getfield(state, index, key)
+        field(key, of: index)
         defer { pop() }
         switch type(-1) {
         case LUA_TNIL: return nil
