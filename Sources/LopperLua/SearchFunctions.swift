@@ -43,7 +43,7 @@ enum SearchFunctions {
                 for position in 1...max(1, Int(lua_rawlen(stack.state, -1))) {
                     lua_rawgeti(stack.state, -1, lua_Integer(position))
                     defer { stack.pop() }
-                    if let line = stack.stringValue(-1), stack.type(-1) == LUA_TSTRING { sequences.append(tokenizer.encode(line, maxLength: length)) }
+                    if let line = stack.stringValue(-1), !line.isEmpty { sequences.append(tokenizer.encode(line, maxLength: length)) }
                 }
                 text = CalibrationText(sequences: sequences.filter { !$0.isEmpty })
                 guard !text.sequences.isEmpty else {
@@ -64,7 +64,7 @@ enum SearchFunctions {
                 throw LuaError("search_q: metric returned a \(stack.typeName(-1)) value, expected a number")
             }
             let value = try stack.number(-1, function)
-            guard value.isFinite else { throw LuaError("search_q: metric returned \(value), expected a finite number") }
+            guard value.isFinite else { throw LuaError("search_q: metric returned \(value.isNaN ? "NaN" : "\(value)"), expected a finite number") }
             return value
         } : nil
         let search = try ModelFunctions.wrap(function) {
