@@ -1,10 +1,12 @@
 #include "CLuaShim.h"
+#include "ShimInternal.h"
 #include <limits.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 // Per-state bookkeeping, reachable from any thread of the state through the extra
@@ -16,6 +18,8 @@ typedef struct lopper_info {
     int in_swift;              // 1 while Swift code (not Lua code) is running
     long long instructions, instruction_limit;
     int period;
+    double seconds;            // wall-clock budget of one call from Swift (0: none)
+    double deadline;           // monotonic time the running call must end by (0: none)
     char *error;               // message the trampoline raises, set by Swift
     size_t error_length;
     int error_location;
@@ -36,6 +40,9 @@ static lopper_info *info_of(lua_State *L) {
     return *(lopper_info **)lua_getextraspace(L);
 }
 
+static int doom_of(lopper_info *info);
+static void push_doom_message(lua_State *L, lopper_info *info, int reason);
+
 // MARK: - Allocator and state
 
 static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
@@ -46,10 +53,17 @@ static void *limited_alloc(void *ud, void *ptr, size_t osize, size_t nsize) {
         info->lua_used -= old;
         return NULL;
     }
-    // Refuse only while Lua code runs: a refusal raises, and it must not raise
-    // through a Swift frame (the trampoline checks the limit after Swift returns).
+    // Refuse only while Lua code runs (finalizers included: they run only from Lua
+    // code or from lopper_collect, never with in_swift set, since plugins cannot
+    // define __gc): a refusal raises, and it must not raise through a Swift frame
+    // (the trampoline checks the limit after Swift returns).
     if (info->lua_limit && !info->in_swift && nsize > old &&
         info->lua_used - old + nsize > info->lua_limit) {
+        return NULL;
+    }
+    // Large strings and tables cost time in single instructions (s .. s, string.rep):
+    // past the deadline they are refused, and lopper_pcall reports the limit.
+    if (!info->in_swift && nsize > old && nsize - old >= ((size_t)64 << 10) && doom_of(info)) {
         return NULL;
     }
     void *block = realloc(ptr, nsize);
@@ -111,7 +125,8 @@ void lopper_open_safe_libs(lua_State *L) {
 static int traceback_handler(lua_State *L) {
     const char *message = lua_tostring(L, 1);
     if (message == NULL) {
-        if (luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
+        // (A doomed call may run here with hooks off: run no metamethod then.)
+        if (lopper_doom_reason(L) == LOPPER_DOOM_NONE && luaL_callmeta(L, 1, "__tostring") && lua_type(L, -1) == LUA_TSTRING) {
             message = lua_tostring(L, -1);
         } else {
             message = lua_pushfstring(L, "(error object is a %s value)", luaL_typename(L, 1));
@@ -131,7 +146,34 @@ int lopper_pcall(lua_State *L, int nargs, int nresults) {
     int status = lua_pcall(L, nargs, nresults, base);
     info->in_swift = saved;
     lua_remove(L, base);
+    if (status == LUA_ERRMEM && doom_of(info)) {  // refused by the allocator past the deadline
+        lua_pop(L, 1);
+        push_doom_message(L, info, doom_of(info));
+        status = LUA_ERRRUN;
+    }
     return status;
+}
+
+static int collect_protected(lua_State *L) {
+    lua_gc(L, LUA_GCCOLLECT, 0);
+    return 0;
+}
+
+int lopper_collect(lua_State *L) {
+    lua_pushcfunction(L, collect_protected);
+    return lopper_pcall(L, 0, 0);
+}
+
+static int tostring_protected(lua_State *L) {
+    luaL_tolstring(L, 1, NULL);
+    return 1;
+}
+
+int lopper_tostring_protected(lua_State *L, int index) {
+    index = lua_absindex(L, index);
+    lua_pushcfunction(L, tostring_protected);
+    lua_pushvalue(L, index);
+    return lopper_pcall(L, 1, 1);
 }
 
 // MARK: - Swift functions and the trampoline
@@ -166,9 +208,7 @@ static int raise_pending_error(lua_State *L, lopper_info *info) {
 // After a Swift function: raise a pending interrupt, let the collector see tensor
 // memory it cannot measure, and enforce the limits that were relaxed during the call.
 static void after_swift(lua_State *L, lopper_info *info) {
-    if (atomic_load_explicit(&interrupt_flag, memory_order_relaxed)) {
-        luaL_error(L, "interrupted");
-    }
+    lopper_raise_if_doomed(L);
     if (info->external_pending >= (1u << 20)) {
         size_t kilobytes = info->external_pending / 1024;
         info->external_pending = 0;
@@ -194,10 +234,12 @@ static int lopper_trampoline(lua_State *L) {
     if (box == NULL || box->object == NULL || swift_entry == NULL) {
         return luaL_error(L, "Swift function is no longer available");
     }
-    int saved = info->in_swift;
+    // A loop of binding calls runs few VM instructions: charge each call too.
+    lopper_raise_if_doomed(L);
     info->in_swift = 1;
     int results = swift_entry(L, box->object);
-    info->in_swift = saved;
+    // Only Lua code calls the trampoline, so Lua code runs again now.
+    info->in_swift = 0;
     // The Swift frame has returned: raising is safe from here on.
     if (results < 0) return raise_pending_error(L, info);
     after_swift(L, info);
@@ -252,42 +294,98 @@ int lopper_object_gc(lua_State *L) {
     return 0;
 }
 
-// MARK: - Instruction hook and interrupts
+// MARK: - Limits: instructions, time, interrupts
 
-static void count_hook(lua_State *L, lua_Debug *ar) {
-    (void)ar;
+static double monotonic_seconds(void) {
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)now.tv_sec + (double)now.tv_nsec * 1e-9;
+}
+
+static int doom_of(lopper_info *info) {
+    if (atomic_load_explicit(&interrupt_flag, memory_order_relaxed)) return LOPPER_DOOM_INTERRUPT;
+    if (info->instruction_limit > 0 && info->instructions > info->instruction_limit) return LOPPER_DOOM_INSTRUCTIONS;
+    if (info->deadline > 0 && monotonic_seconds() > info->deadline) return LOPPER_DOOM_TIME;
+    return LOPPER_DOOM_NONE;
+}
+
+int lopper_doom_reason(lua_State *L) { return doom_of(info_of(L)); }
+
+// "file:line: " of the innermost Lua function that is not host code (chunks named
+// "=lopper.*"): a limit error points at the plugin's line, wherever it struck.
+static void push_plugin_where(lua_State *L) {
+    lua_Debug ar;
+    for (int level = 0; lua_getstack(L, level, &ar); level++) {
+        if (!lua_getinfo(L, "Sl", &ar) || ar.currentline <= 0) continue;
+        if (strncmp(ar.source, "=lopper.", 8) == 0) continue;
+        lua_pushfstring(L, "%s:%d: ", ar.short_src, ar.currentline);
+        return;
+    }
+    lua_pushliteral(L, "");
+}
+
+static void push_doom_message(lua_State *L, lopper_info *info, int reason) {
+    char detail[96];
+    switch (reason) {
+    case LOPPER_DOOM_INTERRUPT: snprintf(detail, sizeof detail, "interrupted"); break;
+    case LOPPER_DOOM_INSTRUCTIONS:
+        snprintf(detail, sizeof detail, "sandbox: instruction limit of %lld exceeded", info->instruction_limit);
+        break;
+    default: snprintf(detail, sizeof detail, "sandbox: time limit of %g seconds exceeded", info->seconds); break;
+    }
+    push_plugin_where(L);
+    lua_pushstring(L, detail);
+    lua_concat(L, 2);
+}
+
+void lopper_raise_if_doomed(lua_State *L) {
     lopper_info *info = info_of(L);
-    if (atomic_load_explicit(&interrupt_flag, memory_order_relaxed)) {
-        luaL_error(L, "interrupted");
-    }
-    info->instructions += info->period;
-    if (info->instruction_limit > 0 && info->instructions > info->instruction_limit) {
-        luaL_error(L, "sandbox: instruction limit of %d exceeded",
-                   (int)(info->instruction_limit > INT_MAX ? INT_MAX : info->instruction_limit));
-    }
+    int reason = doom_of(info);
+    if (reason == LOPPER_DOOM_NONE) return;
+    info->in_swift = 0;
+    push_doom_message(L, info, reason);
+    lua_error(L);
+}
+
+// Every `period` instructions, and in a sandbox before every function call too (a C
+// library function can run long on few instructions: utf8.len, collectgarbage).
+static void count_hook(lua_State *L, lua_Debug *ar) {
+    lopper_info *info = info_of(L);
+    info->in_swift = 0;  // hooks run only while Lua code runs
+    if (ar->event == LUA_HOOKCOUNT) info->instructions += info->period;
+    lopper_raise_if_doomed(L);
 }
 
 int lopper_doom_check(lua_State *L) {
-    lopper_info *info = info_of(L);
-    if (atomic_load_explicit(&interrupt_flag, memory_order_relaxed)) {
-        return luaL_error(L, "interrupted");
-    }
-    if (info->instruction_limit > 0 && info->instructions > info->instruction_limit) {
-        return luaL_error(L, "sandbox: instruction limit of %d exceeded",
-                          (int)(info->instruction_limit > INT_MAX ? INT_MAX : info->instruction_limit));
-    }
+    // Called from Lua only: whatever a caught error skipped, Lua code runs now.
+    info_of(L)->in_swift = 0;
+    lopper_raise_if_doomed(L);
     return lua_gettop(L);
 }
 
-void lopper_set_hook(lua_State *L, long long instruction_limit, int period) {
+int lopper_is_doomed(lua_State *L) {
+    lua_pushboolean(L, lopper_doom_reason(L) != LOPPER_DOOM_NONE);
+    return 1;
+}
+
+void lopper_set_hook(lua_State *L, long long instruction_limit, int period, int every_call) {
     lopper_info *info = info_of(L);
     info->instruction_limit = instruction_limit;
     info->period = period > 0 ? period : 1000;
     info->instructions = 0;
-    lua_sethook(L, count_hook, LUA_MASKCOUNT, info->period);
+    lua_sethook(L, count_hook, LUA_MASKCOUNT | (every_call ? LUA_MASKCALL : 0), info->period);
 }
 
-void lopper_reset_instructions(lua_State *L) { info_of(L)->instructions = 0; }
+void lopper_set_time_limit(lua_State *L, double seconds) {
+    info_of(L)->seconds = seconds > 0 ? seconds : 0;
+}
+
+void lopper_start_budget(lua_State *L) {
+    lopper_info *info = info_of(L);
+    info->instructions = 0;
+    info->deadline = info->seconds > 0 ? monotonic_seconds() + info->seconds : 0;
+}
+
 long long lopper_instructions(lua_State *L) { return info_of(L)->instructions; }
 
 static void sigint_handler(int signal_number) {

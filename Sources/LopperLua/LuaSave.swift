@@ -227,23 +227,23 @@ enum LuaSave {
                 throw LuaError("save: unknown option \(shown) (known: \(known.sorted().joined(separator: ", ")))")
             }
         }
-        lua_getfield(state, 3, "shard_size")
+        stack.field("shard_size", of: 3)
         if !stack.isNoneOrNil(-1) { options.shardSize = try shardSize(stack, path) }
         stack.pop()
-        lua_getfield(state, 3, "dtype")
+        stack.field("dtype", of: 3)
         options.dtype = try stack.optionalDType(-1, "save")
         stack.pop()
-        lua_getfield(state, 3, "overwrite")
+        stack.field("overwrite", of: 3)
         options.overwrite = stack.boolean(-1)
         stack.pop()
-        lua_getfield(state, 3, "copy_files")
+        stack.field("copy_files", of: 3)
         if !stack.isNoneOrNil(-1) {
             if let checkpoint = CheckpointFunctions.object(stack, -1) { options.copyFiles = checkpoint.checkpoint }
             else if let delta = DeltaUserdata.object(stack, -1) { options.copyFiles = delta.finetuned.checkpoint }
             else { throw LuaError("save: copy_files must be a checkpoint or a delta, got a \(stack.typeName(-1)) value") }
         }
         stack.pop()
-        if lua_getfield(state, 3, "metadata") != LUA_TNIL {
+        if stack.field("metadata", of: 3) != LUA_TNIL {
             guard stack.type(-1) == LUA_TTABLE else {
                 stack.pop()
                 throw LuaError("save: metadata must be a table of strings")

@@ -5,7 +5,12 @@ import LopperCore
 /// A borrowed view of a Lua stack, handed to Swift functions called from Lua.
 ///
 /// Every check here reports a bad argument by throwing (never by raising a Lua error:
-/// a longjmp must not cross a Swift frame); the trampoline raises after return.
+/// a longjmp must not cross a Swift frame); the trampoline raises after return. For
+/// the same reason Swift reads tables raw (`field`, `pushGlobal`, `lua_rawgeti`,
+/// `lua_rawlen`, `lua_next`) and never calls an API function that may run a
+/// metamethod (`lua_getfield`, `lua_gettable`, `luaL_tolstring`, `lua_len`,
+/// `lua_compare`, `lua_concat`) on a value a script made, except through a
+/// protected C helper (`protectedString`).
 public struct LuaStack {
     public let state: OpaquePointer
 
@@ -104,6 +109,37 @@ public struct LuaStack {
             shape.append(Int(value))
         }
         return shape
+    }
+
+    /// Pushes field `key` of the table at `index` without metamethods; returns its type.
+    @discardableResult
+    public func field(_ key: String, of index: Int32) -> Int32 {
+        let table = lua_absindex(state, index)
+        push(key)
+        return lua_rawget(state, table)
+    }
+
+    /// Pushes the global `name` without metamethods; returns its type.
+    @discardableResult
+    public func pushGlobal(_ name: String) -> Int32 {
+        lopper_pushglobaltable(state)
+        let type = field(name, of: -1)
+        lopper_remove(state, -2)
+        return type
+    }
+
+    /// `tostring(value)` of the value at `index` (which may run its `__tostring`, in
+    /// a protected call: its error or yield is thrown here).
+    public func protectedString(_ index: Int32) throws -> String {
+        let status = lopper_tostring_protected(state, index)
+        defer { pop() }
+        guard status == LUA_OK else { throw errorOnTop(status: status) }
+        return stringValue(-1) ?? ""
+    }
+
+    /// A full garbage collection in a protected call, with the limits in force.
+    public func collectGarbage() {
+        if lopper_collect(state) != LUA_OK { pop() }
     }
 
     /// The Swift object in a userdata with metatable `metatable`, or nil.

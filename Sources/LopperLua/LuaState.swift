@@ -3,6 +3,7 @@ import CLua
 import Glibc
 #endif
 import CLuaShim
+import Foundation
 import LopperCore
 
 /// A Swift function callable from Lua: reads its arguments from the stack, pushes its
@@ -65,7 +66,8 @@ private let swiftRelease: lopper_release_fn = { object in
 /// A Lua 5.4 state with the `lopper` module: trusted (standard libraries, file I/O)
 /// for `lopper run`, or a sandbox for plugins (see Sandbox.swift).
 public final class LuaState {
-    /// Limits of a sandboxed state.
+    /// Limits of a sandboxed state. The defaults can be set from the environment:
+    /// LOPPER_PLUGIN_SECONDS, LOPPER_PLUGIN_MEMORY_MB, LOPPER_PLUGIN_INSTRUCTIONS.
     public struct Limits: Sendable {
         /// Lua VM instructions per call from Swift (0: no limit).
         public var instructions: Int
@@ -73,16 +75,29 @@ public final class LuaState {
         public var memory: Int
         /// Bytes of tensor data that Lua values may hold at once.
         public var tensorMemory: Int
+        /// Wall-clock seconds per call from Swift (0: no limit); Swift functions
+        /// (kernels) and the pattern functions charge against it too.
+        public var seconds: Double
 
-        public init(instructions: Int = 500_000_000, memory: Int = 256 << 20, tensorMemory: Int = LuaState.Limits.halfOfPhysicalMemory) {
+        public init(instructions: Int = Limits.setting("LOPPER_PLUGIN_INSTRUCTIONS") ?? 500_000_000,
+                    memory: Int = (Limits.setting("LOPPER_PLUGIN_MEMORY_MB") ?? 256) << 20,
+                    tensorMemory: Int = LuaState.Limits.halfOfPhysicalMemory,
+                    seconds: Double = Limits.setting("LOPPER_PLUGIN_SECONDS") ?? 60) {
             self.instructions = instructions
             self.memory = memory
             self.tensorMemory = tensorMemory
+            self.seconds = seconds
         }
 
         public static var halfOfPhysicalMemory: Int {
             let pages = sysconf(Int32(_SC_PHYS_PAGES)), pageSize = sysconf(Int32(_SC_PAGESIZE))
             return pages > 0 && pageSize > 0 ? pages * pageSize / 2 : 8 << 30
+        }
+
+        /// A non-negative number from the environment variable `name`, or nil.
+        public static func setting<Number: LosslessStringConvertible & Comparable & Numeric>(_ name: String) -> Number? {
+            guard let text = ProcessInfo.processInfo.environment[name], let value = Number(text), value >= 0 else { return nil }
+            return value
         }
     }
 
@@ -114,11 +129,13 @@ public final class LuaState {
         isSandboxed = limits != nil
         if let limits {
             lopper_open_safe_libs(state)
-            lopper_set_hook(state, Int64(limits.instructions), 1000)
+            lopper_set_hook(state, Int64(limits.instructions), 1000, 1)
+            lopper_set_time_limit(state, limits.seconds)
         } else {
             luaL_openlibs(state)
-            lopper_set_hook(state, 0, 10_000)  // interrupts only
+            lopper_set_hook(state, 0, 10_000, 0)  // interrupts only
         }
+        lopper_install_bounded_patterns(state)
         try installGuards()
         TensorUserdata.register(in: stack)
         LazyUserdata.register(in: stack)
@@ -128,18 +145,26 @@ public final class LuaState {
 
     deinit { close() }
 
-    /// Interrupts and the instruction limit must stop the script: wrap the functions
-    /// that catch errors so they re-raise those two.
+    /// Interrupts and the limits must stop the script: wrap the functions that catch
+    /// errors so they re-raise those. xpcall's message handler is skipped for them:
+    /// for an error raised by the count hook it would run with hooks off, unbounded.
     private func installGuards() throws {
         lopper_pushcfunction(state, lopper_doom_check)
-        lua_setglobal(state, "__lopper_doom_check")
+        setGlobal("__lopper_doom_check")
+        lopper_pushcfunction(state, lopper_is_doomed)
+        setGlobal("__lopper_is_doomed")
         try run("""
-        local check, rawpcall, rawxpcall, resume = __lopper_doom_check, pcall, xpcall, coroutine.resume
-        __lopper_doom_check = nil
+        local check, doomed, type = __lopper_doom_check, __lopper_is_doomed, type
+        local rawpcall, rawxpcall, resume, close = pcall, xpcall, coroutine.resume, coroutine.close
+        __lopper_doom_check, __lopper_is_doomed = nil, nil
         pcall = function(...) return check(rawpcall(...)) end
-        xpcall = function(...) return check(rawxpcall(...)) end
+        xpcall = function(f, handler, ...)
+          if type(handler) ~= "function" then return check(rawxpcall(f, handler, ...)) end
+          return check(rawxpcall(f, function(e) if doomed() then return e end return handler(e) end, ...))
+        end
         coroutine.resume = function(...) return check(resume(...)) end
-        """, name: "=guards")
+        coroutine.close = function(...) return check(close(...)) end
+        """, name: "=lopper.guards")
     }
 
     /// Closes the state: every object Lua still references is released.
@@ -155,8 +180,10 @@ public final class LuaState {
     public var memoryInUse: Int { lopper_lua_bytes(state) }
     public var tensorBytesInUse: Int { lopper_external_bytes(state) }
 
-    /// A full garbage collection cycle (runs `__gc` of unreachable tensors).
-    public func collectGarbage() { lopper_gc_collect(state) }
+    /// A full garbage collection cycle (runs `__gc` of unreachable tensors) as a
+    /// protected call with the limits in force. It cannot fail in a sandbox, where
+    /// only the host's C finalizers exist; elsewhere a finalizer's error is dropped.
+    public func collectGarbage() { stack.collectGarbage() }
 
     // MARK: - Running code
 
@@ -189,7 +216,7 @@ public final class LuaState {
         lua_rawseti(state, -2, 0)
         stack.push("lopper")
         lua_rawseti(state, -2, -1)
-        lua_setglobal(state, "arg")
+        setGlobal("arg")
         let status = luaL_loadfilex(state, path, isSandboxed ? "t" : "bt")
         try finishLoad(status: status, base: base)
         _ = try callLoaded(base: base, arguments: arguments.map { .string($0) })
@@ -222,25 +249,33 @@ public final class LuaState {
 
     // MARK: - Globals and values
 
-    /// Sets a global. Tensors become userdata that share the Swift tensor.
+    /// Sets a global (raw: no metamethod of the global table runs). Tensors become
+    /// userdata that share the Swift tensor.
     public func setGlobal(_ name: String, _ value: LuaValue) {
         push(value)
-        lua_setglobal(state, name)
+        setGlobal(name)
+    }
+
+    /// Pops the value on top into the global `name` (raw).
+    private func setGlobal(_ name: String) {
+        lopper_pushglobaltable(state)
+        stack.push(name)
+        lua_rotate(state, -3, -1)
+        lua_rawset(state, -3)
+        stack.pop()
     }
 
     /// Reads a global without invoking metamethods.
     public func global(_ name: String) -> LuaValue {
-        lopper_pushglobaltable(state)
-        stack.push(name)
-        lua_rawget(state, -2)
-        defer { stack.pop(2) }
+        stack.pushGlobal(name)
+        defer { stack.pop() }
         return value(at: -1)
     }
 
     /// Sets a global Swift function.
     public func register(_ name: String, _ body: @escaping LuaFunction) {
         stack.push(function: name, body)
-        lua_setglobal(state, name)
+        setGlobal(name)
     }
 
     public func push(_ value: LuaValue) {

@@ -49,14 +49,15 @@ extension Plugin {
         Self.pushRng(seed: Int64(bitPattern: job.seed), name: job.name, shape: job.base.shape, on: stack)
         stack.setField("rng", in: table)
         let serial = state.serial, tensor = job.name
-        func live(_ function: String) throws -> JobState {
-            guard let current = self.current, current.serial == serial else {
-                throw LuaError("\(function): this ctx belongs to tensor \"\(tensor)\", which is done; use the ctx of the tensor being pruned")
+        // Holds the plugin weakly: a ctx a plugin keeps must not keep its own state alive.
+        let live: (String) throws -> JobState = { [weak self] function in
+            guard let current = self?.current, current.serial == serial else {
+                let now = self?.current.map { "while pruning \"\($0.job.name)\"" } ?? "after its hook returned"
+                throw LuaError("\(function): the ctx of tensor \"\(tensor)\" was used \(now); a ctx is valid only during its own tensor's hook")
             }
             return current
         }
-        stack.push(function: "ctx.report") { [weak self] stack in
-            guard self != nil else { return 0 }
+        stack.push(function: "ctx.report") { stack in
             let state = try live("ctx.report")
             let key = try stack.string(1, "ctx.report")
             if stack.type(2) == LUA_TNUMBER {
@@ -70,8 +71,7 @@ extension Plugin {
             return 0
         }
         stack.setField("report", in: table)
-        stack.push(function: "ctx.note") { [weak self] stack in
-            guard self != nil else { return 0 }
+        stack.push(function: "ctx.note") { stack in
             try live("ctx.note").notes.append(try stack.string(1, "ctx.note"))
             return 0
         }

@@ -26,7 +26,7 @@ final class ReplPlugins {
         let stack = lua.stack
         setCatalog(on: stack)
         for name in ["try", "reload"] {
-            lua_getglobal(stack.state, name)
+            stack.pushGlobal(name)
             LuaDocs.remember(functionAt: -1, as: name, on: stack)
             stack.pop()
         }
@@ -41,7 +41,10 @@ final class ReplPlugins {
             stack.push(entry.path)
             stack.setField(entry.name, in: table)
         }
-        lua_setglobal(stack.state, "plugins")
+        lopper_pushglobaltable(stack.state)
+        stack.pushCopy(of: table)
+        stack.setField("plugins", in: -2)
+        stack.pop(2)
     }
 
     private func plugin(_ stack: LuaStack, _ lua: LuaState) throws -> Plugin {
@@ -63,12 +66,12 @@ final class ReplPlugins {
         if let delta = DeltaUserdata.object(stack, 4) {
             (base, finetuned) = (delta.base, delta.finetuned)
         } else {
-            lua_getglobal(stack.state, "delta")
+            stack.pushGlobal("delta")
             if let delta = DeltaUserdata.object(stack, -1) { (base, finetuned) = (delta.base, delta.finetuned) }
             stack.pop()
             if base == nil {
-                lua_getglobal(stack.state, "base"); base = CheckpointFunctions.object(stack, -1); stack.pop()
-                lua_getglobal(stack.state, "ft"); finetuned = CheckpointFunctions.object(stack, -1); stack.pop()
+                stack.pushGlobal("base"); base = CheckpointFunctions.object(stack, -1); stack.pop()
+                stack.pushGlobal("ft"); finetuned = CheckpointFunctions.object(stack, -1); stack.pop()
             }
         }
         guard let base, let finetuned else {
@@ -90,10 +93,8 @@ final class ReplPlugins {
                 guard let key = stack.type(-2) == LUA_TSTRING ? stack.stringValue(-2) : nil else {
                     throw LuaError("try: parameter names must be strings")
                 }
-                let text = luaL_tolstring(stack.state, -1, nil).map { String(cString: $0) } ?? ""
-                stack.pop()
-                if key == "seed" { seed = UInt64(text) ?? 0; continue }
-                settings.append(Setting(key: key, text: text))
+                if key == "seed" { seed = try Self.seed(stack, -1); continue }
+                settings.append(Setting(key: key, text: try stack.protectedString(-1)))
             }
         }
         try plugin.schema.validate(settings)
@@ -109,6 +110,18 @@ final class ReplPlugins {
         write(Self.describe(report, method: plugin, seed: seed) + "\n")
         stack.push(pruned)
         return 1
+    }
+
+    /// `seed` of try's parameters: a non-negative integer (a number or its text).
+    private static func seed(_ stack: LuaStack, _ index: Int32) throws -> UInt64 {
+        var isInteger: Int32 = 0
+        let value = lopper_tointeger(stack.state, index, &isInteger)
+        guard stack.type(index) == LUA_TNUMBER || stack.type(index) == LUA_TSTRING, isInteger != 0, value >= 0 else {
+            let shown = stack.type(index) == LUA_TSTRING ? "\"\(stack.stringValue(index) ?? "")\"" :
+                stack.type(index) == LUA_TNUMBER ? "\(lopper_tonumber(stack.state, index, &isInteger))" : "a \(stack.typeName(index)) value"
+            throw LuaError("try: seed must be a non-negative integer, got \(shown)")
+        }
+        return UInt64(value)
     }
 
     /// The report of one tensor as a short two-column table.

@@ -101,7 +101,7 @@ public final class ReplSession {
         let base = stack.top
         defer { stack.setTop(base) }
         guard ReplPrelude.pushFunction("format", on: stack) else { return "" }
-        lua_getglobal(stack.state, name)
+        stack.pushGlobal(name)
         try stack.call(arguments: 1, results: 1)
         return stack.stringValue(-1) ?? ""
     }

@@ -23,10 +23,10 @@ enum SearchFunctions {
         guard let rate = try field("rate")?.number else { throw LuaError("search_q: option rate (the drop rate p) is required") }
         let seeds = try integers(stack, "seeds") ?? [0, 1, 2]
         let maximize = try field("maximize")?.boolean ?? false
-        let length = try field("seq_len")?.number.map(Int.init) ?? 128
+        let length = try sequenceLength(try field("seq_len"))
 
         // The metric: a Lua function of the candidate model, or the output change on text.
-        lua_getfield(stack.state, 1, "metric")
+        stack.field("metric", of: 1)
         let metricIndex = stack.top
         let hasMetric = stack.type(metricIndex) == LUA_TFUNCTION
         guard hasMetric || stack.isNoneOrNil(metricIndex) else { throw LuaError("search_q: metric must be a function(model) -> number") }
@@ -37,16 +37,19 @@ enum SearchFunctions {
             if let path = try field("data")?.string {
                 text = try ModelFunctions.wrap(function) { try CalibrationText(path: path, tokenizer: tokenizer, sequenceLength: length) }
             } else {
-                lua_getfield(stack.state, 1, "texts")
+                stack.field("texts", of: 1)
                 defer { stack.pop() }
                 guard stack.type(-1) == LUA_TTABLE else { throw LuaError("search_q: give texts = {...}, data = FILE or a metric function") }
                 var sequences: [[Int]] = []
                 for position in 1...max(1, Int(lua_rawlen(stack.state, -1))) {
                     lua_rawgeti(stack.state, -1, lua_Integer(position))
                     defer { stack.pop() }
-                    if let line = stack.stringValue(-1), stack.type(-1) == LUA_TSTRING { sequences.append(tokenizer.encode(line, maxLength: length)) }
+                    if let line = stack.stringValue(-1), !line.isEmpty { sequences.append(tokenizer.encode(line, maxLength: length)) }
                 }
                 text = CalibrationText(sequences: sequences.filter { !$0.isEmpty })
+                guard !text.sequences.isEmpty else {
+                    throw LuaError("search_q: texts holds no text to measure the output change on (give non-empty strings)")
+                }
             }
         }
         let tokenizerResult: Result<Tokenizer, Error>? = Result { try Tokenizer(path: finetuned) }
@@ -61,7 +64,9 @@ enum SearchFunctions {
             guard stack.type(-1) == LUA_TNUMBER else {
                 throw LuaError("search_q: metric returned a \(stack.typeName(-1)) value, expected a number")
             }
-            return try stack.number(-1, function)
+            let value = try stack.number(-1, function)
+            guard value.isFinite else { throw LuaError("search_q: metric returned \(value.isNaN ? "NaN" : "\(value)"), expected a finite number") }
+            return value
         } : nil
         let search = try ModelFunctions.wrap(function) {
             try QSearch(basePath: base, finetunedPath: finetuned, rate: rate, seeds: seeds, text: text,
@@ -89,9 +94,18 @@ enum SearchFunctions {
         stack.push(point.value); stack.setField("value", in: table)
     }
 
+    /// Option seq_len: a positive integer (128 when absent).
+    private static func sequenceLength(_ value: LuaValue?) throws -> Int {
+        guard let value else { return 128 }
+        guard let number = value.number, number >= 1, number <= Double(Int32.max), number.rounded() == number else {
+            throw LuaError("search_q: seq_len must be a positive integer, got \(value.number.map { "\($0)" } ?? "a non-number")")
+        }
+        return Int(number)
+    }
+
     /// A list of integers at field `key` of the options table.
     private static func integers(_ stack: LuaStack, _ key: String) throws -> [UInt64]? {
-        lua_getfield(stack.state, 1, key)
+        stack.field(key, of: 1)
         defer { stack.pop() }
         if stack.isNoneOrNil(-1) { return nil }
         guard stack.type(-1) == LUA_TTABLE else { throw LuaError("search_q: \(key) must be a list of integers") }

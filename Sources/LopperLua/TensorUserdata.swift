@@ -75,8 +75,7 @@ extension LuaStack {
         var available: Int { limit > 0 ? max(0, limit - lopper_external_bytes(state)) : LuaState.Limits.halfOfPhysicalMemory * 2 }
         if !overflow, bytes > available, limit > 0 {
             // Unreachable tensors may still hold the memory: collect them first.
-            // (Finalizers cannot raise through this frame: Lua runs them protected.)
-            lopper_gc_collect(state)
+            collectGarbage()
         }
         guard !overflow, bytes <= available else {
             throw LuaError("\(function): a \(shape.shapeText) \(dtype) tensor needs \(overflow ? "more than any" : "\(bytes >> 20) MiB of") memory, more than the \(available >> 20) MiB available")

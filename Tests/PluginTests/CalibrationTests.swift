@@ -110,4 +110,26 @@ final class SearchLuaTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("metric returned a string"), "\(error)")
         }
     }
+
+    /// Silent acceptance (issue 10, class 9): each bad value is an error naming it.
+    func testBadSearchOptionsAreErrorsNamingTheValue() throws {
+        let fixture = try ModelPairFixture(deltaScale: 0.02, deltaShift: 0.002)
+        defer { fixture.remove() }
+        let lua = try LuaState()
+        defer { lua.close() }
+        for (options, expected) in [
+            ("metric = function() return 0/0 end", "metric returned NaN, expected a finite number"),
+            ("metric = function() return math.huge end", "metric returned inf"),
+            ("texts = {}", "texts holds no text"),
+            ("texts = {''}", "texts holds no text"),
+            ("texts = {'a b'}, seq_len = 0", "seq_len must be a positive integer, got 0"),
+            ("texts = {'a b'}, seq_len = -5", "seq_len must be a positive integer, got -5"),
+            ("texts = {'a b'}, seq_len = 1.5", "seq_len must be a positive integer, got 1.5"),
+        ] {
+            XCTAssertThrowsError(try lua.run("local b, f = ...; lopper.search_q{ base = b, finetuned = f, rate = 0.9, seeds = {0}, \(options) }",
+                                             arguments: [.string(fixture.base), .string(fixture.finetuned)]), options) { error in
+                XCTAssertTrue("\(error)".contains(expected), "\(options): \(error)")
+            }
+        }
+    }
 }

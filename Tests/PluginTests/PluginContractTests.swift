@@ -135,7 +135,7 @@ final class PluginContractTests: XCTestCase {
                kept = ctx
                return delta
              end
-             """), "ctx belongs to tensor"),
+             """), "a ctx is valid only during its own tensor's hook"),
         ]
         for (source, expected) in cases {
             let plugin = try Plugin(path: try temporaryPlugin(source), limits: limits)

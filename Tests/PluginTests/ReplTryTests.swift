@@ -51,5 +51,19 @@ final class ReplTryTests: XCTestCase {
         errors = ""
         XCTAssertEqual(session.feed("try('dare', 'nope')"), .failed)
         XCTAssertTrue(errors.contains("no tensor \"nope\""), errors)
+
+        // Seeds are non-negative integers, never silently 0 (issue 10, class 9); a
+        // parameter table's __tostring runs protected.
+        for (call, expected) in [
+            ("try('dare', '\(name)', {rate = 0.5, seed = 1.5})", "try: seed must be a non-negative integer, got 1.5"),
+            ("try('dare', '\(name)', {rate = 0.5, seed = -1})", "got -1"),
+            ("try('dare', '\(name)', {rate = 0.5, seed = 'x'})", "got \"x\""),
+            ("try('dare', '\(name)', {rate = setmetatable({}, {__tostring = function() error('no text') end})})", "no text"),
+        ] {
+            errors = ""
+            XCTAssertEqual(session.feed(call), .failed, call)
+            XCTAssertTrue(errors.contains(expected), "\(call): \(errors)")
+        }
+        XCTAssertEqual(session.feed("s = try('dare', '\(name)', {rate = 0.5, seed = '7'})"), .done, errors)
     }
 }

@@ -31,7 +31,6 @@ static inline void lopper_pushcfunction(lua_State *L, lua_CFunction f) { lua_pus
 static inline void lopper_insert(lua_State *L, int i) { lua_insert(L, i); }
 static inline void lopper_remove(lua_State *L, int i) { lua_remove(L, i); }
 static inline void lopper_pushglobaltable(lua_State *L) { lua_pushglobaltable(L); }
-static inline void lopper_gc_collect(lua_State *L) { lua_gc(L, LUA_GCCOLLECT, 0); }
 static inline const char *lopper_typename_at(lua_State *L, int i) { return luaL_typename(L, i); }
 
 // MARK: - States
@@ -53,7 +52,14 @@ void lopper_open_safe_libs(lua_State *L);
 
 /// Protected call with a traceback message handler. Returns the Lua status; on
 /// error the message (with "\nstack traceback:" appended) is on top of the stack.
+/// Lua code inside runs with the memory limit in force (whoever calls it).
 int lopper_pcall(lua_State *L, int nargs, int nresults);
+/// A full garbage collection as a protected call, with the limits in force: what
+/// the collection runs cannot raise through the caller. Status as lopper_pcall.
+int lopper_collect(lua_State *L);
+/// Pushes `tostring(value at index)` (which may run `__tostring`) as a protected
+/// call. Status as lopper_pcall: on error the message is pushed instead.
+int lopper_tostring_protected(lua_State *L, int index);
 
 // MARK: - Swift functions
 
@@ -85,15 +91,31 @@ int lopper_object_gc(lua_State *L);
 
 // MARK: - Limits and interrupts
 
-/// Sets the count hook: every `period` instructions it checks the interrupt flag
-/// and, when `instruction_limit` > 0, the instructions run since the last reset.
-void lopper_set_hook(lua_State *L, long long instruction_limit, int period);
-void lopper_reset_instructions(lua_State *L);
+/// Sets the count hook: every `period` instructions (and before every function call
+/// when `every_call`) it checks the interrupt flag and, when set, the instruction
+/// limit and the deadline of the running call.
+void lopper_set_hook(lua_State *L, long long instruction_limit, int period, int every_call);
+/// Seconds of wall-clock time one call from Swift may take (0: no limit). Kernels
+/// and C library functions charge against it too: the trampoline checks it before
+/// and after every Swift function, the pattern functions while they match.
+void lopper_set_time_limit(lua_State *L, double seconds);
+/// Starts the budget (instructions and time) of a call from Swift into Lua.
+void lopper_start_budget(lua_State *L);
+/// The former name of lopper_start_budget.
+static inline void lopper_reset_instructions(lua_State *L) { lopper_start_budget(L); }
 /// Returns its arguments, or raises when the state is interrupted or over its
-/// instruction limit: wrapped around pcall/xpcall/coroutine.resume so that Lua code
-/// cannot catch those errors and go on.
+/// instruction or time limit: wrapped around pcall/xpcall/coroutine.resume so that
+/// Lua code cannot catch those errors and go on.
 int lopper_doom_check(lua_State *L);
+/// Returns true when the running call is interrupted or over a limit (xpcall's
+/// guard then skips the script's message handler, which would run with hooks off).
+int lopper_is_doomed(lua_State *L);
 long long lopper_instructions(lua_State *L);
+
+/// Replaces string.find, match, gmatch and gsub (in the string table, so the
+/// methods of strings too) with versions that count their matching steps and stop
+/// like the count hook does: Lua's own matcher can backtrack for hours in C.
+void lopper_install_bounded_patterns(lua_State *L);
 
 /// Installs a SIGINT handler that sets the interrupt flag (a second Ctrl-C while the
 /// flag is still set exits with status 130).
