@@ -80,12 +80,18 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Maps `path` read-only with sequential access advice.
     public init(path: String) throws {
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files map.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw Failure.open(path, String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw Failure.open(path, String(cString: strerror(errno))) }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw Failure.open(path, "is a directory") }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw Failure.open(path, "is a folder, not a file")
+        case S_IFIFO: throw Failure.open(path, "is a FIFO, not a regular file")
+        default: throw Failure.open(path, "is not a regular file")
+        }
         let size = Int(info.st_size)
         self.path = path
         length = size
