@@ -56,6 +56,16 @@ struct Prune: ParsableCommand {
                 throw ValidationError("--output must be merged or delta, got '\(output)'")
             }
             guard dryRun || out != nil else { throw ValidationError("--out DIR is required (or --dry-run)") }
+            var paths = OutputGuard(overwrite: overwrite)
+            paths.input("--base", base)
+            paths.input("--finetuned", finetuned)
+            paths.input("--calibration", calibration)
+            if method.hasSuffix(".lua") || method.contains("/") { paths.input("--method", method) }
+            if !dryRun {
+                paths.output("--out", out, .folder)
+                paths.output("--report", report, .file)
+            }
+            try paths.check()
             var configuration = PruneConfiguration(basePath: base, finetunedPath: finetuned, outputPath: out ?? "")
             configuration.output = outputKind
             configuration.seed = seed
@@ -87,7 +97,7 @@ struct Prune: ParsableCommand {
             let prunedCount = pruner.plan.filter(\.isPruned).count
             let result = try pruner.run(progress: Progress(tensors: pruner.plan.count, bytes: pruner.plan.reduce(0) { $0 + $1.byteCount }))
             if let report {
-                try result.json().write(to: URL(fileURLWithPath: report), options: .atomic)
+                try writeFileAtomically(try result.json(), to: report)
             }
             if !quiet { print(result.summary()) }
             if prunedCount == 0 { fputs("lopper: warning: no tensor was pruned (see --include and the report)\n", stderr) }
