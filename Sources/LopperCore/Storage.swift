@@ -20,13 +20,11 @@ public final class Storage: @unchecked Sendable {
     }
 
     /// A 64-byte-aligned buffer, zero-filled unless `zeroed` is false (for kernel
-    /// outputs that overwrite every byte).
-    public init(byteCount: Int, zeroed: Bool = true) {
-        precondition(byteCount >= 0, "negative byte count")
+    /// outputs that overwrite every byte). Throws when the system refuses the memory.
+    public init(byteCount: Int, zeroed: Bool = true) throws {
+        guard byteCount >= 0, byteCount <= Int.max - (1 << 16) else { throw StorageError.badSize(byteCount) }
         let rounded = BufferCache.roundedSize(byteCount)
-        guard let raw = BufferCache.shared.take(rounded) else {
-            fatalError("out of memory allocating \(byteCount) bytes")
-        }
+        guard let raw = BufferCache.shared.take(rounded) else { throw StorageError.outOfMemory(byteCount) }
         if zeroed { memset(raw, 0, rounded) }
         bytes = raw
         self.byteCount = byteCount
@@ -59,6 +57,17 @@ public final class Storage: @unchecked Sendable {
     /// Heap buffers alive right now; tests use it to prove that nothing leaks.
     public static var liveHeapCount: Int { liveHeap.load(ordering: .relaxed) }
     private static let liveHeap = Atomic<Int>(0)
+}
+
+public enum StorageError: Error, CustomStringConvertible {
+    case outOfMemory(Int)
+    case badSize(Int)
+    public var description: String {
+        switch self {
+        case .outOfMemory(let bytes): return "out of memory: the system refused \(bytes) bytes"
+        case .badSize(let bytes): return "cannot allocate \(bytes) bytes"
+        }
+    }
 }
 
 /// A read-only memory mapping of a whole file. Unmapped when the last view goes.

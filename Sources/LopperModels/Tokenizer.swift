@@ -171,9 +171,11 @@ func parseModel(_ json: [String: Any], _ ctx: ParseContext) throws -> TokenizerM
 }
 
 /// Reads a JSON number as Int (JSONSerialization gives NSNumber / Int / Double).
+/// A JSON number that is a whole number from 0 to 2^31 - 1 (token ids, counts); nil for
+/// anything else (negative, fractional, huge), so no conversion can trap.
 func jsonInt(_ v: Any?) -> Int? {
-    if let i = v as? Int { return i }
-    if let d = v as? Double, d == d.rounded() { return Int(d) }
+    if let i = v as? Int { return (0...Int(Int32.max)).contains(i) ? i : nil }
+    if let d = v as? Double, d.isFinite, d == d.rounded(), d >= 0, d <= Double(Int32.max) { return Int(d) }
     return nil
 }
 

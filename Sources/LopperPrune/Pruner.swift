@@ -58,7 +58,7 @@ public final class Pruner {
         try method.schema.validate(configuration.settings)
         base = try Checkpoint(path: configuration.basePath)
         finetuned = try Checkpoint(path: configuration.finetunedPath)
-        layerCount = LopperPrune.layerCount(of: finetuned.names)
+        layerCount = try LopperPrune.layerCount(of: finetuned.names)
         calibration = try configuration.calibrationPath.map { try CalibrationStatistics(path: $0) }
         plan = try makePlan()
         if let calibration {
