@@ -88,6 +88,9 @@ struct Prune: ParsableCommand {
             }
             let plugin = try PluginCatalog.load(method)
             let pruner = try Pruner(configuration, method: plugin)
+            for skipped in pruner.finetuned.skippedFiles {
+                fputs("lopper: warning: \(terminalSafe(finetuned)): skipped \(terminalSafe(skipped)): not a regular file, not carried over\n", stderr)
+            }
             if dryRun {
                 print(try pruner.dryRunText())
                 return
