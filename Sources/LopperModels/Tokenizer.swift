@@ -1,4 +1,5 @@
 import Foundation
+import LopperIO
 
 /// A tokenizer read from a Hugging Face `tokenizer.json`.
 ///
@@ -30,9 +31,9 @@ public final class Tokenizer: @unchecked Sendable {  // immutable after init; th
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
             file = (path as NSString).appendingPathComponent("tokenizer.json")
         }
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw TokenizerError("\(file): no such tokenizer file")
-        }
+        guard FileManager.default.fileExists(atPath: file) else { throw TokenizerError("\(file): no such tokenizer file") }
+        let data: Data
+        do { data = try readFile(file) } catch { throw TokenizerError("\(error)") }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: data)

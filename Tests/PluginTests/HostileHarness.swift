@@ -14,13 +14,14 @@ struct HostileCase {
     var inputs: [String]
     var watched: [String]
     var environment: [String: String] = [:]
+    var directory: String? = nil
 }
 
 enum HostileHarness {
     /// Runs `hostile` and records every broken promise as a failure naming the case.
     static func expectFailure(_ hostile: HostileCase, file: StaticString = #filePath, line: UInt = #line) throws {
         let before = fingerprint(hostile.inputs), listed = listing(hostile.watched)
-        let run = try LopperBinary.run(hostile.arguments, environment: hostile.environment)
+        let run = try self.run(hostile.arguments, environment: hostile.environment, directory: hostile.directory)
         let label = "[\(hostile.name)] lopper \(hostile.arguments.joined(separator: " "))"
         XCTAssertTrue(run.status > 0 && run.status < 128, "\(label): exit status \(run.status)\n\(run.error)", file: file, line: line)
         expectOneLine(run.error, naming: hostile.culprit, label, file: file, line: line)
@@ -70,6 +71,46 @@ enum HostileHarness {
             for entry in (try? FileManager.default.subpathsOfDirectory(atPath: folder)) ?? [] { entries.insert(folder + "/" + entry) }
         }
         return entries
+    }
+
+    /// Runs the binary; a run that outlives `timeout` seconds (a hang) is killed and fails.
+    static func run(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil,
+                    timeout: Double = 120) throws -> (status: Int32, output: String, error: String) {
+        let process = try start(arguments, environment: environment, directory: directory)
+        return try finish(process, timeout: timeout)
+    }
+
+    static func start(_ arguments: [String], environment: [String: String] = [:], directory: String? = nil) throws -> Process {
+        guard FileManager.default.isExecutableFile(atPath: LopperBinary.path) else {
+            throw XCTSkip("\(LopperBinary.path) is not built")
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: LopperBinary.path)
+        process.arguments = arguments
+        process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        if let directory { process.currentDirectoryURL = URL(fileURLWithPath: directory) }
+        process.standardOutput = Pipe()
+        process.standardError = Pipe()
+        try process.run()
+        return process
+    }
+
+    static func finish(_ process: Process, timeout: Double) throws -> (status: Int32, output: String, error: String) {
+        let out = process.standardOutput as! Pipe, err = process.standardError as! Pipe
+        var output = Data(), error = Data()
+        let group = DispatchGroup()
+        group.enter()
+        DispatchQueue.global().async { output = out.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        group.enter()
+        DispatchQueue.global().async { error = err.fileHandleForReading.readDataToEndOfFile(); group.leave() }
+        if group.wait(timeout: .now() + timeout) == .timedOut {
+            kill(process.processIdentifier, SIGKILL)
+            process.waitUntilExit()
+            XCTFail("lopper \((process.arguments ?? []).joined(separator: " ")) hung for \(timeout) s")
+            return (-1, "", "")
+        }
+        process.waitUntilExit()
+        return (process.terminationStatus, String(decoding: output, as: UTF8.self), String(decoding: error, as: UTF8.self))
     }
 
     /// A fresh temporary folder.
