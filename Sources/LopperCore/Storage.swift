@@ -79,8 +79,10 @@ public final class MappedFile: @unchecked Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case open(String, String)
         case map(String, String)
+        case notRegular(String, String)
         public var description: String {
             switch self {
+            case .notRegular(let path, let what): return "\(path): is \(what), not a regular file"
             case .open(let path, let why): return "\(path): cannot open: \(why)"
             case .map(let path, let why): return "\(path): cannot map: \(why)"
             }
@@ -97,9 +99,9 @@ public final class MappedFile: @unchecked Sendable {
         guard fstat(fd, &info) == 0 else { throw Failure.open(path, String(cString: strerror(errno))) }
         switch info.st_mode & S_IFMT {
         case S_IFREG: break
-        case S_IFDIR: throw Failure.open(path, "is a folder, not a file")
-        case S_IFIFO: throw Failure.open(path, "is a FIFO, not a regular file")
-        default: throw Failure.open(path, "is not a regular file")
+        case S_IFDIR: throw Failure.notRegular(path, "a folder")
+        case S_IFIFO: throw Failure.notRegular(path, "a FIFO")
+        default: throw Failure.notRegular(path, "a special file")
         }
         let size = Int(info.st_size)
         self.path = path
