@@ -42,8 +42,10 @@ let package = Package(
         .target(name: "CLineEdit", dependencies: ["CEditLine"]),
         // SSE2-baseline intrinsics Swift cannot emit (non-temporal stores, fences).
         .target(name: "CKernels"),
+        // Signal-time cleanup of temporary outputs (async-signal-safe C).
+        .target(name: "CTempPaths"),
         .target(name: "LopperCore", dependencies: ["CKernels"], swiftSettings: kernelFlags),
-        .target(name: "LopperIO", dependencies: ["LopperCore"], swiftSettings: kernelFlags),
+        .target(name: "LopperIO", dependencies: ["LopperCore", "CTempPaths"], swiftSettings: kernelFlags),
         .target(name: "LopperPrune", dependencies: ["LopperIO", "LopperCore"], swiftSettings: kernelFlags),
         .target(name: "LopperModels", dependencies: ["LopperIO", "LopperCore", "CBLAS"], swiftSettings: kernelFlags),
         // What needs both pruning and models: the q search over candidate models.

@@ -37,8 +37,8 @@ func bestTime(repeats: Int = 5, _ body: () -> Void) -> Double {
 /// Throughput of a plain memcpy moving `bytes` (read `bytes`, write `bytes`), split
 /// over the kernel threads like the kernels are: the baseline every ratio refers to.
 func memcpyThroughput(bytes: Int) -> Double {
-    let source = Storage(byteCount: bytes)
-    let target = Storage(byteCount: bytes)
+    let source = try! Storage(byteCount: bytes)
+    let target = try! Storage(byteCount: bytes)
     memset(source.bytes, 1, bytes)
     let seconds = bestTime {
         Parallel.forEachChunk(count: bytes, chunk: 1 << 22) { range in

@@ -9,8 +9,8 @@ func benchLua(elements: Int) {
     do {
         let lua = try LuaState()
         defer { lua.close() }
-        let a = Tensor(zeros: [elements]), b = Tensor(zeros: [elements])
-        let tinyA = Tensor(zeros: [1]), tinyB = Tensor(zeros: [1])
+        let a = try Tensor(zeros: [elements]), b = try Tensor(zeros: [elements])
+        let tinyA = try Tensor(zeros: [1]), tinyB = try Tensor(zeros: [1])
         lua.setGlobal("a", .tensor(a))
         lua.setGlobal("b", .tensor(b))
         lua.setGlobal("ta", .tensor(tinyA))

@@ -7,8 +7,8 @@ import Glibc
 func benchRandom(elements: Int) {
     let saved = Parallel.threads
     defer { Parallel.threads = saved }
-    let base = Tensor(zeros: [elements], dtype: .bf16)
-    let finetuned = Tensor(zeros: [elements], dtype: .bf16)
+    let base = try! Tensor(zeros: [elements], dtype: .bf16)
+    let finetuned = try! Tensor(zeros: [elements], dtype: .bf16)
     memset(finetuned.data, 0x3c, finetuned.byteCount)
     let key = RandomKey(seed: 1, name: "bench")
     for threads in [1, 2] {

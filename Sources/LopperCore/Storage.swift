@@ -20,13 +20,11 @@ public final class Storage: @unchecked Sendable {
     }
 
     /// A 64-byte-aligned buffer, zero-filled unless `zeroed` is false (for kernel
-    /// outputs that overwrite every byte).
-    public init(byteCount: Int, zeroed: Bool = true) {
-        precondition(byteCount >= 0, "negative byte count")
+    /// outputs that overwrite every byte). Throws when the system refuses the memory.
+    public init(byteCount: Int, zeroed: Bool = true) throws {
+        guard byteCount >= 0, byteCount <= Int.max - (1 << 16) else { throw StorageError.badSize(byteCount) }
         let rounded = BufferCache.roundedSize(byteCount)
-        guard let raw = BufferCache.shared.take(rounded) else {
-            fatalError("out of memory allocating \(byteCount) bytes")
-        }
+        guard let raw = BufferCache.shared.take(rounded) else { throw StorageError.outOfMemory(byteCount) }
         if zeroed { memset(raw, 0, rounded) }
         bytes = raw
         self.byteCount = byteCount
@@ -61,6 +59,17 @@ public final class Storage: @unchecked Sendable {
     private static let liveHeap = Atomic<Int>(0)
 }
 
+public enum StorageError: Error, CustomStringConvertible {
+    case outOfMemory(Int)
+    case badSize(Int)
+    public var description: String {
+        switch self {
+        case .outOfMemory(let bytes): return "out of memory: the system refused \(bytes) bytes"
+        case .badSize(let bytes): return "cannot allocate \(bytes) bytes"
+        }
+    }
+}
+
 /// A read-only memory mapping of a whole file. Unmapped when the last view goes.
 public final class MappedFile: @unchecked Sendable {
     public let path: String
@@ -70,8 +79,10 @@ public final class MappedFile: @unchecked Sendable {
     public enum Failure: Error, CustomStringConvertible {
         case open(String, String)
         case map(String, String)
+        case notRegular(String, String)
         public var description: String {
             switch self {
+            case .notRegular(let path, let what): return "\(path): is \(what), not a regular file"
             case .open(let path, let why): return "\(path): cannot open: \(why)"
             case .map(let path, let why): return "\(path): cannot map: \(why)"
             }
@@ -80,12 +91,18 @@ public final class MappedFile: @unchecked Sendable {
 
     /// Maps `path` read-only with sequential access advice.
     public init(path: String) throws {
-        let fd = open(path, O_RDONLY)
+        // O_NONBLOCK: opening a FIFO must not wait for a writer; only regular files map.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw Failure.open(path, String(cString: strerror(errno))) }
         defer { close(fd) }
         var info = stat()
         guard fstat(fd, &info) == 0 else { throw Failure.open(path, String(cString: strerror(errno))) }
-        if (info.st_mode & S_IFMT) == S_IFDIR { throw Failure.open(path, "is a directory") }
+        switch info.st_mode & S_IFMT {
+        case S_IFREG: break
+        case S_IFDIR: throw Failure.notRegular(path, "a folder")
+        case S_IFIFO: throw Failure.notRegular(path, "a FIFO")
+        default: throw Failure.notRegular(path, "a special file")
+        }
         let size = Int(info.st_size)
         self.path = path
         length = size

@@ -13,22 +13,22 @@ public final class Tensor: @unchecked Sendable {
     public let count: Int
 
     /// A zero-filled tensor in its own aligned buffer.
-    public init(zeros shape: [Int], dtype: DType = .f32) {
-        let count = try! Tensor.elementCount(shape)
+    public init(zeros shape: [Int], dtype: DType = .f32) throws {
+        let count = try Tensor.elementCount(shape)
         self.shape = shape
         self.dtype = dtype
         self.count = count
-        storage = Storage(byteCount: count * dtype.byteSize)
+        storage = try Storage(byteCount: try Tensor.byteCount(count, dtype))
         byteOffset = 0
     }
 
     /// A tensor whose bytes are not initialised: for kernels that write every element.
-    public init(uninitialized shape: [Int], dtype: DType = .f32) {
-        let count = try! Tensor.elementCount(shape)
+    public init(uninitialized shape: [Int], dtype: DType = .f32) throws {
+        let count = try Tensor.elementCount(shape)
         self.shape = shape
         self.dtype = dtype
         self.count = count
-        storage = Storage(byteCount: count * dtype.byteSize, zeroed: false)
+        storage = try Storage(byteCount: try Tensor.byteCount(count, dtype), zeroed: false)
         byteOffset = 0
     }
 
@@ -47,10 +47,12 @@ public final class Tensor: @unchecked Sendable {
         self.byteOffset = byteOffset
     }
 
-    /// A tensor holding `values`, stored as `dtype` (rounded to nearest even).
+    /// A tensor holding `values`, stored as `dtype` (rounded to nearest even). The values
+    /// are in memory already, so this copy is not checked for allocation failure: code
+    /// that sizes a tensor from input uses the throwing initialisers.
     public convenience init(_ values: [Float], shape: [Int]? = nil, dtype: DType = .f32) {
         let shape = shape ?? [values.count]
-        self.init(zeros: shape, dtype: dtype)
+        try! self.init(zeros: shape, dtype: dtype)
         precondition(count == values.count, "\(values.count) values for shape \(shape.shapeText)")
         values.withUnsafeBufferPointer { source in
             for index in 0..<count { storeScalar(source[index], at: index) }
@@ -78,8 +80,8 @@ public final class Tensor: @unchecked Sendable {
     }
 
     /// A deep copy in its own heap buffer.
-    public func clone() -> Tensor {
-        let copy = Tensor(zeros: shape, dtype: dtype)
+    public func clone() throws -> Tensor {
+        let copy = try Tensor(zeros: shape, dtype: dtype)
         copy.data.copyMemory(from: data, byteCount: byteCount)
         return copy
     }
@@ -94,6 +96,13 @@ public final class Tensor: @unchecked Sendable {
     }
 
     /// Element count of `shape`, refusing negative dimensions and overflow.
+    /// `count` elements of `dtype` in bytes, overflow-checked.
+    public static func byteCount(_ count: Int, _ dtype: DType) throws -> Int {
+        let (bytes, overflow) = count.multipliedReportingOverflow(by: dtype.byteSize)
+        guard !overflow else { throw TensorError.invalid("\(count) elements of \(dtype) overflow") }
+        return bytes
+    }
+
     public static func elementCount(_ shape: [Int]) throws -> Int {
         var total = 1
         for dimension in shape {

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 import LopperCore
 
 /// A checkpoint: one `.safetensors` file, or a Hugging Face folder with
@@ -14,6 +17,9 @@ public final class Checkpoint: @unchecked Sendable {
     public let otherFiles: [String]
     /// The index file's path, when the checkpoint has one.
     public let indexPath: String?
+    /// Entries of the folder that are not regular files (FIFOs, sockets, devices, broken
+    /// links): left out of `otherFiles`, with what they are, for a warning.
+    public let skippedFiles: [String]
     private let location: [String: Int]
 
     public init(path: String) throws {
@@ -27,21 +33,31 @@ public final class Checkpoint: @unchecked Sendable {
             names = shards[0].names
             otherFiles = []
             indexPath = nil
+            skippedFiles = []
             location = Dictionary(names.map { ($0, 0) }, uniquingKeysWith: { first, _ in first })
             return
         }
-        let contents = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
-        let indexName = contents.contains("model.safetensors.index.json") ? "model.safetensors.index.json"
-            : contents.first { $0.hasSuffix(".safetensors.index.json") }
+        let contents: [String]
+        do {
+            contents = try FileManager.default.contentsOfDirectory(atPath: path).filter { !$0.hasPrefix(".") }.sorted()
+        } catch {
+            throw SafetensorsError(path, "cannot list the folder: \(plainReason(error))")
+        }
+        let indexNames = contents.filter { $0.hasSuffix(".safetensors.index.json") }
+        guard indexNames.count <= 1 else {
+            throw SafetensorsError(path, "\(indexNames.count) index files (\(indexNames.joined(separator: ", "))): keep only the one that belongs to the shards")
+        }
+        let indexName = indexNames.first
         var shardFiles: [String]
         var weightMap: [String: String] = [:]
         if let indexName {
             let indexFile = path + "/" + indexName
             indexPath = indexFile
-            let data = try Data(contentsOf: URL(fileURLWithPath: indexFile))
+            let data = try readFile(indexFile)
             let json: JSON
             do { json = try data.withUnsafeBytes { try JSON.parse($0) } } catch { throw SafetensorsError(indexFile, "\(error)") }
             guard case .object(let pairs)? = json["weight_map"] else { throw SafetensorsError(indexFile, "no weight_map object") }
+            guard !pairs.isEmpty else { throw SafetensorsError(indexFile, "weight_map is empty: the index lists no tensors") }
             shardFiles = []
             for (tensor, value) in pairs {
                 guard case .string(let file) = value else { throw SafetensorsError(indexFile, "weight_map entry \"\(tensor)\" is not a file name") }
@@ -81,10 +97,20 @@ public final class Checkpoint: @unchecked Sendable {
         self.names = names
         self.location = location
         let shardSet = Set(shardFiles)
-        otherFiles = contents.filter { name in
-            !shardSet.contains(name) && name != indexName && !name.hasSuffix(".safetensors")
-                && (try? FileManager.default.attributesOfItem(atPath: path + "/" + name)[.type] as? FileAttributeType) == .typeRegular
+        var others: [String] = [], skipped: [String] = []
+        for name in contents where !shardSet.contains(name) && name != indexName && !name.hasSuffix(".safetensors") {
+            // stat follows symlinks: a hub cache's links to blobs count as the files they name.
+            var info = stat()
+            if stat(path + "/" + name, &info) != 0 {
+                skipped.append("\(name) (a broken link)")
+            } else if (info.st_mode & S_IFMT) == S_IFREG {
+                others.append(name)
+            } else if (info.st_mode & S_IFMT) != S_IFDIR {
+                skipped.append("\(name) (\(fileKindText(info.st_mode)))")
+            }
         }
+        otherFiles = others
+        skippedFiles = skipped
     }
 
     public func contains(_ name: String) -> Bool { location[name] != nil }
@@ -108,12 +134,13 @@ public final class Checkpoint: @unchecked Sendable {
         shard.mapping.releasePages(shard.dataOffset + info.begin ..< shard.dataOffset + info.end)
     }
 
-    /// Copies config and tokenizer files (everything that is not a shard) into `folder`.
+    /// Copies config and tokenizer files (everything that is not a shard) into `folder`,
+    /// by content: a symlink becomes a copy of the file it points to.
     public func copyOtherFiles(to folder: String) throws {
         for file in otherFiles {
             let target = folder + "/" + file
-            try? FileManager.default.removeItem(atPath: target)
-            try FileManager.default.copyItem(atPath: path + "/" + file, toPath: target)
+            unlink(target)
+            try copyFileContents(from: path + "/" + file, to: target)
         }
     }
 

@@ -18,6 +18,11 @@ public struct CheckpointSummary {
         }
     }
 
+    /// `text()` prints names as `terminalSafe` shows them; JSON escapes them itself.
+    private var printedRows: [Row] {
+        rows.map { Row(name: terminalSafe($0.name), dtype: $0.dtype, shape: $0.shape, bytes: $0.bytes, shard: terminalSafe($0.shard)) }
+    }
+
     /// Totals by dtype: (dtype, tensors, parameters, bytes), largest first.
     var totals: [(DType, Int, Int, Int)] {
         var table: [DType: (Int, Int, Int)] = [:]
@@ -36,7 +41,7 @@ public struct CheckpointSummary {
 
     public func text() -> String {
         var lines: [String] = []
-        let table = rows
+        let table = printedRows
         let widths = [max(6, table.map(\.name.count).max() ?? 0), 5, max(5, table.map { $0.shape.shapeText.count }.max() ?? 0), 10]
         func pad(_ text: String, _ width: Int, right: Bool = false) -> String {
             let fill = String(repeating: " ", count: max(0, width - text.count))
@@ -52,8 +57,9 @@ public struct CheckpointSummary {
             lines.append("\(dtype.name): \(tensors) tensors, \(parameters) parameters, \(byteText(bytes))")
         }
         lines.append("total: \(table.count) tensors, \(table.reduce(0) { $0 + $1.shape.reduce(1, *) }) parameters, \(byteText(table.reduce(0) { $0 + $1.bytes })) in \(checkpoint.shards.count) shard(s)")
-        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { lines.append("metadata \(key): \(value)") }
-        if !checkpoint.otherFiles.isEmpty { lines.append("other files: " + checkpoint.otherFiles.joined(separator: ", ")) }
+        for (key, value) in metadata.sorted(by: { $0.key < $1.key }) { lines.append("metadata \(terminalSafe(key)): \(terminalSafe(value))") }
+        if !checkpoint.otherFiles.isEmpty { lines.append("other files: " + terminalSafe(checkpoint.otherFiles.joined(separator: ", "))) }
+        if !checkpoint.skippedFiles.isEmpty { lines.append("skipped (not regular files): " + terminalSafe(checkpoint.skippedFiles.joined(separator: ", "))) }
         return lines.joined(separator: "\n")
     }
 

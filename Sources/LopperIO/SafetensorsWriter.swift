@@ -18,7 +18,8 @@ public final class SafetensorsWriter {
 
     public let path: String
     public let entries: [Entry]
-    let temporaryPath: String
+    private let temporary: TemporaryPath
+    var temporaryPath: String { temporary.path }
     private var descriptor: Int32
     private var next = 0
     private var finished = false
@@ -32,11 +33,13 @@ public final class SafetensorsWriter {
             guard seen.insert(entry.name).inserted else { throw SafetensorsError(path, "duplicate tensor name \"\(entry.name)\"") }
             guard entry.name != "__metadata__" else { throw SafetensorsError(path, "a tensor cannot be named __metadata__") }
         }
-        let folder = path.split(separator: "/", omittingEmptySubsequences: false).dropLast().joined(separator: "/")
-        let file = path.split(separator: "/").last.map(String.init) ?? path
-        temporaryPath = (folder.isEmpty ? "" : folder + "/") + ".\(file).tmp-\(getpid())"
-        descriptor = open(temporaryPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
-        guard descriptor >= 0 else { throw SafetensorsError(path, "cannot create: \(String(cString: strerror(errno)))") }
+        temporary = TemporaryPath(beside: path)
+        descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            let why = String(cString: strerror(errno))
+            temporary.release()
+            throw SafetensorsError(path, "cannot create: \(why)")
+        }
         do {
             let header = Array(Self.header(entries: entries, metadata: metadata).utf8)
             try writeAll(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init))
@@ -102,18 +105,15 @@ public final class SafetensorsWriter {
         }
         close(descriptor)
         descriptor = -1
-        guard rename(temporaryPath, path) == 0 else {
-            let why = String(cString: strerror(errno))
-            unlink(temporaryPath)
-            throw SafetensorsError(path, "cannot rename into place: \(why)")
-        }
+        do { try moveIntoPlace(temporary, over: path) } catch { abandon(); throw error }
         finished = true
     }
 
     /// Drops the partial file.
     public func abandon() {
         if descriptor >= 0 { close(descriptor); descriptor = -1 }
-        unlink(temporaryPath)
+        unlink(temporary.path)
+        temporary.release()
         finished = true
     }
 
@@ -124,6 +124,7 @@ public final class SafetensorsWriter {
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
+            do { try WriteCancellation.check(path) } catch { abandon(); throw error }
             let piece = min(bytes.count - offset, 1 << 24)
             let written = Glibc.write(descriptor, bytes.baseAddress! + offset, piece)
             if written < 0 {

@@ -8,7 +8,8 @@ import LopperCore
 /// name and renamed into place by `finish()`; on failure nothing is left behind.
 public final class ShardedWriter {
     public let folder: String
-    public let temporaryFolder: String
+    private let temporary: TemporaryPath
+    public var temporaryFolder: String { temporary.path }
     public let shardNames: [String]
     private let plan: [[SafetensorsWriter.Entry]]
     private let metadata: [String: String]
@@ -50,13 +51,19 @@ public final class ShardedWriter {
         let total = plan.count
         func pad(_ n: Int) -> String { let text = String(n); return String(repeating: "0", count: max(0, 5 - text.count)) + text }
         shardNames = total == 1 ? ["model.safetensors"] : (1...total).map { "model-\(pad($0))-of-\(pad(total)).safetensors" }
-        let url = URL(fileURLWithPath: folder)
-        temporaryFolder = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".tmp-\(getpid())"
-        try? fileManager.removeItem(atPath: temporaryFolder)
+        temporary = TemporaryPath(beside: folder)
+        try? fileManager.removeItem(atPath: temporary.path)
+        let parent = URL(fileURLWithPath: temporary.path).deletingLastPathComponent().path
         do {
-            try fileManager.createDirectory(atPath: temporaryFolder, withIntermediateDirectories: true)
+            try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {
-            throw SafetensorsError(folder, "cannot create the output folder: \(error.localizedDescription)")
+            temporary.release()
+            throw SafetensorsError(folder, "cannot create the folder \(parent): \(plainReason(error))")
+        }
+        guard mkdir(temporary.path, 0o755) == 0 else {
+            let why = String(cString: strerror(errno))
+            temporary.release()
+            throw SafetensorsError(folder, "cannot create the output folder: \(why)")
         }
     }
 
@@ -86,12 +93,12 @@ public final class ShardedWriter {
 
     /// Writes the next planned tensor.
     public func write(_ tensor: Tensor, name: String) throws {
-        do { try writer().write(tensor, name: name); try advance() } catch { abandon(); throw error }
+        do { try WriteCancellation.check(folder); try writer().write(tensor, name: name); try advance() } catch { abandon(); throw error }
     }
 
     /// Writes the next planned tensor's bytes unchanged.
     public func writeRaw(_ bytes: UnsafeRawBufferPointer) throws {
-        do { try writer().writeRaw(bytes); try advance() } catch { abandon(); throw error }
+        do { try WriteCancellation.check(folder); try writer().writeRaw(bytes); try advance() } catch { abandon(); throw error }
     }
 
     /// Writes the index, copies `extraFiles` (folder-relative path pairs) and renames into place.
@@ -108,12 +115,11 @@ public final class ShardedWriter {
                     for entry in entries { map.append((entry.name, .string(shardNames[index]))); total += entry.byteCount }
                 }
                 let index = JSON.object([("metadata", .object([("total_size", .int(total))])), ("weight_map", .object(map))])
-                try Data((index.text + "\n").utf8).write(to: URL(fileURLWithPath: temporaryFolder + "/model.safetensors.index.json"))
+                try writeFile(Data((index.text + "\n").utf8), to: temporaryFolder + "/model.safetensors.index.json")
             }
             try checkpoint?.copyOtherFiles(to: temporaryFolder)
-            let fileManager = FileManager.default
-            if fileManager.fileExists(atPath: folder) { try fileManager.removeItem(atPath: folder) }
-            try fileManager.moveItem(atPath: temporaryFolder, toPath: folder)
+            try WriteCancellation.check(folder)
+            try moveIntoPlace(temporary, over: folder)
             finished = true
         } catch {
             abandon()
@@ -126,6 +132,7 @@ public final class ShardedWriter {
         current?.abandon()
         current = nil
         try? FileManager.default.removeItem(atPath: temporaryFolder)
+        temporary.release()
         finished = true
     }
 }

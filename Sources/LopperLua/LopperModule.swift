@@ -43,7 +43,7 @@ enum LopperModule {
             let shape = try stack.shape(1, "zeros")
             let dtype = try stack.optionalDType(2, "zeros") ?? .f32
             try stack.checkAllocation(shape, dtype, "zeros")
-            stack.push(Tensor(zeros: shape, dtype: dtype))
+            stack.push(try Tensor(zeros: shape, dtype: dtype))
             return 1
         }),
         ("ones", { stack in

@@ -294,14 +294,15 @@ enum LuaSave {
 
 /// The temporary file that holds an iterator's tensors until the header can be planned.
 final class SpillFile {
-    let path: String
+    private let temporary: TemporaryPath
+    var path: String { temporary.path }
     private(set) var size = 0
     private var descriptor: Int32
 
     init(beside output: String) throws {
-        let url = URL(fileURLWithPath: output)
-        path = url.deletingLastPathComponent().path + "/." + url.lastPathComponent + ".spill-\(getpid())"
-        descriptor = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
+        // Registered, so a signal during the save removes it too.
+        temporary = TemporaryPath(beside: output, kind: "spill")
+        descriptor = open(temporary.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard descriptor >= 0 else { throw LuaError("save: \(output): cannot create a temporary file: \(String(cString: strerror(errno)))") }
     }
 
@@ -309,6 +310,7 @@ final class SpillFile {
         var offset = 0
         let bytes = UnsafeRawPointer(tensor.data)
         while offset < tensor.byteCount {
+            try WriteCancellation.check(path)
             let written = Glibc.write(descriptor, bytes + offset, min(tensor.byteCount - offset, 1 << 24))
             if written < 0 {
                 if errno == EINTR { continue }
@@ -327,6 +329,7 @@ final class SpillFile {
     func remove() {
         if descriptor >= 0 { close(descriptor); descriptor = -1 }
         unlink(path)
+        temporary.release()
     }
 
     deinit { remove() }

@@ -77,7 +77,7 @@ final class ReplPlugins {
         guard let base, let finetuned else {
             throw LuaError("try: no pair loaded: start with lopper repl --base DIR --finetuned DIR, set delta = lopper.delta(base, ft), or pass a delta as the fourth argument")
         }
-        return (try base.tensor(name, "try"), try finetuned.tensor(name, "try"), layerCount(of: finetuned.checkpoint.names))
+        return (try base.tensor(name, "try"), try finetuned.tensor(name, "try"), try layerCount(of: finetuned.checkpoint.names))
     }
 
     private func tryPlugin(_ stack: LuaStack, _ lua: LuaState) throws -> Int32 {

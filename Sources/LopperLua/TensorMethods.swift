@@ -229,7 +229,7 @@ enum TensorMethods {
 
     /// A new tensor of `shape` with every element `value`.
     static func filled(_ shape: [Int], _ value: Float, _ dtype: DType) throws -> Tensor {
-        let tensor = Tensor(zeros: shape, dtype: .f32)
+        let tensor = try Tensor(zeros: shape, dtype: .f32)
         if value != 0 {
             let pointer = tensor.data.assumingMemoryBound(to: Float.self)
             Parallel.forEachChunk(count: tensor.count) { range in

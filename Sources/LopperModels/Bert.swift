@@ -35,24 +35,24 @@ final class BertModel: LanguageModel {
         activation = try Activation(c.hiddenAct)
         let p = w.prefix(among: ["bert.", "roberta.", "model.", "", "encoder."], probe: "embeddings.word_embeddings.weight")
         let h = c.hiddenSize, inner = c.numHeads * c.headDim
-        func norm(_ name: String) -> (w: [Float], b: [Float]) {
-            (w.floats(name + ".weight", [h]), w.floats(name + ".bias", [h]))
+        func norm(_ name: String) throws -> (w: [Float], b: [Float]) {
+            (try w.floats(name + ".weight", [h]), try w.floats(name + ".bias", [h]))
         }
-        words = w.tensor(p + "embeddings.word_embeddings.weight", [c.vocabSize, h])
-        positions = w.tensor(p + "embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h])
-        let types = w.tensor(p + "embeddings.token_type_embeddings.weight", [c.typeVocabSize, h])
+        words = try w.tensor(p + "embeddings.word_embeddings.weight", [c.vocabSize, h])
+        positions = try w.tensor(p + "embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h])
+        let types = try w.tensor(p + "embeddings.token_type_embeddings.weight", [c.typeVocabSize, h])
         tokenType = Array(types.floats().prefix(h))
-        embedNorm = norm(p + "embeddings.LayerNorm")
+        embedNorm = try norm(p + "embeddings.LayerNorm")
         layers = try (0..<c.numLayers).map { i in
             let l = p + "encoder.layer.\(i)."
             return Layer(q: try w.linear(l + "attention.self.query", out: inner, in: h, bias: true),
                          k: try w.linear(l + "attention.self.key", out: inner, in: h, bias: true),
                          v: try w.linear(l + "attention.self.value", out: inner, in: h, bias: true),
                          attnOut: try w.linear(l + "attention.output.dense", out: h, in: inner, bias: true),
-                         attnNorm: norm(l + "attention.output.LayerNorm"),
+                         attnNorm: try norm(l + "attention.output.LayerNorm"),
                          intermediate: try w.linear(l + "intermediate.dense", out: c.intermediateSize, in: h, bias: true),
                          output: try w.linear(l + "output.dense", out: h, in: c.intermediateSize, bias: true),
-                         outNorm: norm(l + "output.LayerNorm"))
+                         outNorm: try norm(l + "output.LayerNorm"))
         }
         pooler = w.has(p + "pooler.dense.weight") ? try w.linear(p + "pooler.dense", out: h, in: h, bias: true) : nil
         func labels(_ name: String) -> Int {
@@ -83,7 +83,7 @@ final class BertModel: LanguageModel {
         let x = try encode(packed)
         let hidden = try packed.split(x)
         guard pooler != nil || head != nil else { return ModelOutput(hidden: hidden) }
-        let cls = Tensor(uninitialized: [batch.count, h], dtype: .f32)
+        let cls = try Tensor(uninitialized: [batch.count, h], dtype: .f32)
         for (i, rows) in packed.sequences.enumerated() {
             (floats(cls) + i * h).update(from: floats(x) + rows.lowerBound * h, count: h)
         }
@@ -136,7 +136,7 @@ final class BertModel: LanguageModel {
         layerNormInPlace(x, embedNorm.w, embedNorm.b, eps: c.normEps)
         for layer in layers {
             let q = try layer.q(x, observer), k = try layer.k(x, observer), v = try layer.v(x, observer)
-            let attended = attention(q: q, k: k, v: v, heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, causal: false,
+            let attended = try attention(q: q, k: k, v: v, heads: c.numHeads, kvHeads: c.numHeads, headDim: c.headDim, causal: false,
                                      sequences: sequences)
             addInPlace(x, try layer.attnOut(attended, observer))
             layerNormInPlace(x, layer.attnNorm.w, layer.attnNorm.b, eps: c.normEps)

@@ -1,4 +1,5 @@
 import Foundation
+import LopperIO
 
 /// Calibration and evaluation text as token sequences: JSONL with a `text` field (one
 /// record, one sequence) or plain text cut into chunks of `sequenceLength` tokens.
@@ -13,9 +14,8 @@ public struct CalibrationText {
     public init(path: String, tokenizer: Tokenizer, sequenceLength: Int, maxSequences: Int? = nil,
                 context: Int? = nil) throws {
         guard sequenceLength > 0 else { throw ModelError.badInput("sequence length must be positive") }
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelError.badInput("\(path): cannot read the text file")
-        }
+        let data: Data
+        do { data = try readFile(path) } catch { throw ModelError.badInput("\(error)") }
         guard let text = String(data: data, encoding: .utf8) else { throw ModelError.badInput("\(path): not UTF-8 text") }
         var length = sequenceLength
         var warnings: [String] = []

@@ -43,6 +43,8 @@ public protocol LanguageModel: AnyObject {
 /// throw for a name it does not have. Weights of any float dtype are widened to F32.
 public func loadModel(folder: String, weights: ((String) throws -> Tensor)? = nil) throws -> LanguageModel {
     let config = try ModelConfig.load(folder: folder)
+    // Before any allocation: a config with absurd sizes must not get near the allocator.
+    try config.checkFitsInMemory(source: folder + "/config.json")
     let source: WeightSource
     if let weights {
         source = WeightSource(fetch: weights, names: nil)
@@ -81,46 +83,46 @@ final class WeightSource {
 
     /// The tensor `name` of `shape`, or zeros of that shape when missing or misshapen
     /// (recorded; `check()` throws).
-    func tensor(_ name: String, _ shape: [Int]) -> Tensor {
+    func tensor(_ name: String, _ shape: [Int]) throws -> Tensor {
         let found: Tensor
         if names?.contains(name) == false {
             missing.append(name)
-            return Tensor(zeros: shape)
+            return try Tensor(zeros: shape)
         }
         do { found = try fetch(name) } catch {
             missing.append(name)
-            return Tensor(zeros: shape)
+            return try Tensor(zeros: shape)
         }
         guard found.shape == shape else {
             wrong.append("\(name) is \(found.shape.shapeText), expected \(shape.shapeText)")
-            return Tensor(zeros: shape)
+            return try Tensor(zeros: shape)
         }
         guard found.dtype.isFloatingPoint else {
             wrong.append("\(name) has dtype \(found.dtype), expected a float type")
-            return Tensor(zeros: shape)
+            return try Tensor(zeros: shape)
         }
         return found
     }
 
-    func optional(_ name: String, _ shape: [Int]) -> Tensor? {
-        has(name) ? tensor(name, shape) : nil
+    func optional(_ name: String, _ shape: [Int]) throws -> Tensor? {
+        has(name) ? try tensor(name, shape) : nil
     }
 
     /// F32 values of a small tensor (norm weights, biases).
-    func floats(_ name: String, _ shape: [Int]) -> [Float] {
-        let t = tensor(name, shape)
+    func floats(_ name: String, _ shape: [Int]) throws -> [Float] {
+        let t = try tensor(name, shape)
         var out = [Float](repeating: 0, count: t.count)
         out.withUnsafeMutableBufferPointer { loadFloats(t.data, dtype: t.dtype, into: $0.baseAddress!, count: t.count) }
         return out
     }
 
     func linear(_ name: String, out: Int, in inFeatures: Int, bias: Bool? = nil) throws -> NamedLinear {
-        let w = tensor(name + ".weight", [out, inFeatures])
+        let w = try tensor(name + ".weight", [out, inFeatures])
         let b: Tensor?
         switch bias {
-        case true?: b = tensor(name + ".bias", [out])
+        case true?: b = try tensor(name + ".bias", [out])
         case false?: b = nil
-        case nil: b = optional(name + ".bias", [out])
+        case nil: b = try optional(name + ".bias", [out])
         }
         return NamedLinear(name: name + ".weight", linear: try Linear(weight: w, bias: b))
     }

@@ -25,7 +25,7 @@ public struct Linear {
             throw TensorError.invalid("Linear: input \(x.shape.shapeText) \(x.dtype) does not fit weight \(weight.shape.shapeText)")
         }
         let tokens = x.shape[0]
-        let y = Tensor(uninitialized: [tokens, outFeatures], dtype: .f32)
+        let y = try Tensor(uninitialized: [tokens, outFeatures], dtype: .f32)
         if tokens > 0 {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tokens), Int32(outFeatures), Int32(inFeatures), 1,
                         x.data.assumingMemoryBound(to: Float.self), Int32(inFeatures),

@@ -27,11 +27,11 @@ final class LlamaModel: LanguageModel {
         activation = try Activation(c.hiddenAct)
         let p = w.prefix(among: ["model.", "", "transformer."], probe: "embed_tokens.weight")
         let h = c.hiddenSize, qOut = c.numHeads * c.headDim, kvOut = c.numKeyValueHeads * c.headDim
-        embedTokens = w.tensor(p + "embed_tokens.weight", [c.vocabSize, h])
+        embedTokens = try w.tensor(p + "embed_tokens.weight", [c.vocabSize, h])
         layers = try (0..<c.numLayers).map { i in
             let l = p + "layers.\(i)."
-            return Layer(inputNorm: w.floats(l + "input_layernorm.weight", [h]),
-                         postNorm: w.floats(l + "post_attention_layernorm.weight", [h]),
+            return Layer(inputNorm: try w.floats(l + "input_layernorm.weight", [h]),
+                         postNorm: try w.floats(l + "post_attention_layernorm.weight", [h]),
                          q: try w.linear(l + "self_attn.q_proj", out: qOut, in: h),
                          k: try w.linear(l + "self_attn.k_proj", out: kvOut, in: h),
                          v: try w.linear(l + "self_attn.v_proj", out: kvOut, in: h),
@@ -40,7 +40,7 @@ final class LlamaModel: LanguageModel {
                          up: try w.linear(l + "mlp.up_proj", out: c.intermediateSize, in: h),
                          down: try w.linear(l + "mlp.down_proj", out: h, in: c.intermediateSize))
         }
-        finalNorm = w.floats(p + "norm.weight", [h])
+        finalNorm = try w.floats(p + "norm.weight", [h])
         if w.has("lm_head.weight") || !c.tieWordEmbeddings {
             lmHead = try w.linear("lm_head", out: c.vocabSize, in: h, bias: false)
             tiedHead = nil
@@ -59,19 +59,19 @@ final class LlamaModel: LanguageModel {
         rotary.ensure(positions: packed.longest)
         let x = try embed(embedTokens, packed.ids)
         for layer in layers {
-            let normed = rmsNorm(x, layer.inputNorm, eps: c.normEps)
+            let normed = try rmsNorm(x, layer.inputNorm, eps: c.normEps)
             let q = try layer.q(normed, observer), k = try layer.k(normed, observer), v = try layer.v(normed, observer)
             rotary.apply(q, heads: c.numHeads, sequences: sequences)
             rotary.apply(k, heads: c.numKeyValueHeads, sequences: sequences)
-            let attended = attention(q: q, k: k, v: v, heads: c.numHeads, kvHeads: c.numKeyValueHeads,
+            let attended = try attention(q: q, k: k, v: v, heads: c.numHeads, kvHeads: c.numKeyValueHeads,
                                      headDim: c.headDim, causal: true, window: c.slidingWindow, sequences: sequences)
             addInPlace(x, try layer.o(attended, observer))
-            let normed2 = rmsNorm(x, layer.postNorm, eps: c.normEps)
+            let normed2 = try rmsNorm(x, layer.postNorm, eps: c.normEps)
             let gate = try layer.gate(normed2, observer), up = try layer.up(normed2, observer)
             gatedInPlace(gate, up, activation)
             addInPlace(x, try layer.down(gate, observer))
         }
-        let out = rmsNorm(x, finalNorm, eps: c.normEps)
+        let out = try rmsNorm(x, finalNorm, eps: c.normEps)
         let logits = try lmHead.map { try $0(out, observer) } ?? tiedHead!(out)
         return ModelOutput(hidden: try packed.split(out), logits: try packed.split(logits))
     }

@@ -105,9 +105,27 @@ public struct ModelConfig: Sendable {
             if case .number(let value, _)? = json[key] { return value }
             return nil
         }
+        /// An integer within `limits` (`Self.limits`), or an error naming the key.
+        func checked(_ key: String, _ value: Double) throws -> Int {
+            let range = Self.limits[key] ?? 0...Self.largestInteger
+            guard value.isFinite, value == value.rounded(), value >= Double(range.lowerBound), value <= Double(range.upperBound) else {
+                throw ModelError.badConfig("\(source): \"\(key)\" is \(ConfigText.number(value)); it must be an integer from \(range.lowerBound) to \(range.upperBound)")
+            }
+            return Int(value)
+        }
         func int(_ key: String) throws -> Int {
             guard let value = number(key) else { throw ModelError.badConfig("\(source): no number \"\(key)\"") }
-            return Int(value)
+            return try checked(key, value)
+        }
+        func optionalInt(_ key: String) throws -> Int? {
+            try number(key).map { try checked(key, $0) }
+        }
+        func positiveReal(_ key: String, _ fallback: Double, below upper: Double = .infinity) throws -> Double {
+            let value = number(key) ?? fallback
+            guard value.isFinite, value > 0, value < upper else {
+                throw ModelError.badConfig("\(source): \"\(key)\" is \(ConfigText.number(value)); it must be a positive number\(upper.isFinite ? " below \(ConfigText.number(upper))" : "")")
+            }
+            return value
         }
         func string(_ key: String) -> String? {
             if case .string(let value)? = json[key] { return value }
@@ -143,28 +161,28 @@ public struct ModelConfig: Sendable {
         hiddenSize = try int("hidden_size")
         numLayers = try int("num_hidden_layers")
         numHeads = try int("num_attention_heads")
-        numKeyValueHeads = number("num_key_value_heads").map { Int($0) } ?? numHeads
-        headDim = number("head_dim").map { Int($0) } ?? hiddenSize / max(1, numHeads)
+        numKeyValueHeads = try optionalInt("num_key_value_heads") ?? numHeads
+        headDim = try optionalInt("head_dim") ?? hiddenSize / max(1, numHeads)
         intermediateSize = try int("intermediate_size")
         vocabSize = try int("vocab_size")
-        maxPositionEmbeddings = number("max_position_embeddings").map { Int($0) } ?? 0
-        padTokenId = number("pad_token_id").map { Int($0) }
+        maxPositionEmbeddings = try optionalInt("max_position_embeddings") ?? 0
+        padTokenId = try optionalInt("pad_token_id")
         if case .object(let labels)? = json["id2label"] { numLabels = labels.count }
-        if let n = number("num_labels") { numLabels = Int(n) }
-        typeVocabSize = number("type_vocab_size").map { Int($0) } ?? 2
+        if let n = try optionalInt("num_labels") { numLabels = n }
+        typeVocabSize = try optionalInt("type_vocab_size") ?? 2
         switch architecture {
         case .llama:
-            normEps = Float(number("rms_norm_eps") ?? 1e-6)
+            normEps = Float(try positiveReal("rms_norm_eps", 1e-6, below: 1))
             hiddenAct = string("hidden_act") ?? "silu"
             tieWordEmbeddings = { if case .bool(let b)? = json["tie_word_embeddings"] { return b } else { return false } }()
             positionOffset = 0
             rope = try Self.rope(json, source: source)
-            if type == "mistral", let w = number("sliding_window") { slidingWindow = Int(w) }
+            if type == "mistral", let w = try optionalInt("sliding_window") { slidingWindow = w }
             if type == "qwen2", case .bool(true)? = json["use_sliding_window"] {
                 throw ModelError.badConfig("\(source): Qwen2 with use_sliding_window is not supported")
             }
         case .bert:
-            normEps = Float(number("layer_norm_eps") ?? 1e-12)
+            normEps = Float(try positiveReal("layer_norm_eps", 1e-12, below: 1))
             hiddenAct = string("hidden_act") ?? "gelu"
             tieWordEmbeddings = false
             rope = nil
@@ -176,9 +194,54 @@ public struct ModelConfig: Sendable {
         }
     }
 
+    /// Integer fields and the values accepted (far beyond real models; a 10^9 hidden size
+    /// or -3 layers is a broken file, not a model).
+    static let largestInteger = 1 << 40
+    static let limits: [String: ClosedRange<Int>] = [
+        "hidden_size": 1...(1 << 20), "num_hidden_layers": 1...100_000, "num_attention_heads": 1...(1 << 16),
+        "num_key_value_heads": 1...(1 << 16), "head_dim": 1...(1 << 16), "intermediate_size": 1...(1 << 22),
+        "vocab_size": 1...(1 << 24), "max_position_embeddings": 0...(1 << 24), "pad_token_id": 0...(1 << 24),
+        "num_labels": 0...(1 << 20), "type_vocab_size": 0...(1 << 16), "sliding_window": 1...(1 << 24),
+    ]
+
+    /// Bytes the model takes in memory (weights widened to F32), from the config alone.
+    public var estimatedBytes: Double {
+        let h = Double(hiddenSize), layers = Double(numLayers), inner = Double(intermediateSize)
+        let attention = h * Double(numHeads * headDim) * 2 + h * Double(numKeyValueHeads * headDim) * 2
+        let perLayer = attention + 3 * h * inner + 4 * h
+        let embeddings = Double(vocabSize) * h * 2 + Double(maxPositionEmbeddings + typeVocabSize) * h
+        return 4 * (layers * perLayer + embeddings)
+    }
+
+    /// Throws when the model would not fit in this machine's memory.
+    public func checkFitsInMemory(source: String) throws {
+        let physical = Double(sysconf(Int32(_SC_PHYS_PAGES))) * Double(sysconf(Int32(_SC_PAGESIZE)))
+        guard physical > 0, estimatedBytes > physical else { return }
+        throw ModelError.badConfig("\(source): the model needs about \(ConfigText.gib(estimatedBytes)) in memory (hidden_size \(hiddenSize), \(numLayers) layers, intermediate_size \(intermediateSize), vocab_size \(vocabSize)), more than this machine's \(ConfigText.gib(physical))")
+    }
+
     private static func rope(_ json: JSON, source: String) throws -> RopeConfig {
         var theta: Double = 10000
         if case .number(let t, _)? = json["rope_theta"] { theta = t }
+        func checkedRope(_ rope: RopeConfig) throws -> RopeConfig {
+            func bad(_ what: String) -> ModelError { ModelError.badConfig("\(source): \(what)") }
+            guard rope.theta.isFinite, rope.theta > 1 else { throw bad("\"rope_theta\" is \(ConfigText.number(rope.theta)); it must be a number above 1") }
+            switch rope.kind {
+            case .plain: break
+            case .linear(let factor):
+                guard factor.isFinite, factor > 0 else { throw bad("rope scaling \"factor\" is \(ConfigText.number(factor)); it must be positive") }
+            case .llama3(let factor, let low, let high, let original):
+                guard [factor, low, high, original].allSatisfy({ $0.isFinite && $0 > 0 }), high != low else {
+                    throw bad("llama3 rope scaling needs positive factor, low_freq_factor, high_freq_factor (not equal) and original_max_position_embeddings")
+                }
+            }
+            return rope
+        }
+        return try checkedRope(try parsedRope(json, theta: theta, source: source))
+    }
+
+    private static func parsedRope(_ json: JSON, theta: Double, source: String) throws -> RopeConfig {
+        var theta = theta
         let params = json["rope_parameters"] ?? json["rope_scaling"]
         guard let params, case .object = params else { return RopeConfig(theta: theta, kind: .plain) }
         func number(_ key: String) -> Double? {
@@ -208,11 +271,18 @@ public struct ModelConfig: Sendable {
     /// Reads `folder/config.json`.
     public static func load(folder: String) throws -> ModelConfig {
         let path = folder + "/config.json"
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw ModelError.badConfig("\(path): cannot read")
-        }
+        let data: Data
+        do { data = try readFile(path) } catch { throw ModelError.badConfig("\(error)") }
         let json: JSON
         do { json = try data.withUnsafeBytes { try JSON.parse($0) } } catch { throw ModelError.badConfig("\(path): \(error)") }
         return try ModelConfig(json: json, source: path)
     }
+}
+
+/// Numbers as config messages show them.
+private enum ConfigText {
+    static func number(_ value: Double) -> String {
+        value.isFinite && value == value.rounded() && Swift.abs(value) < 1e15 ? String(Int(value)) : "\(value)"
+    }
+    static func gib(_ bytes: Double) -> String { String(format: "%.1f GiB", bytes / 1_073_741_824) }
 }

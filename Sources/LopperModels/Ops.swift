@@ -11,7 +11,7 @@ import LopperCore
 /// Rows `ids` of an embedding table (any float dtype), widened to F32 [ids.count, dim].
 func embed(_ table: Tensor, _ ids: [Int]) throws -> Tensor {
     let rows = table.shape[0], dim = table.shape[1]
-    let out = Tensor(uninitialized: [ids.count, dim], dtype: .f32)
+    let out = try Tensor(uninitialized: [ids.count, dim], dtype: .f32)
     for (i, id) in ids.enumerated() {
         guard id >= 0, id < rows else { throw ModelError.badInput("token id \(id) is outside the vocabulary (0..<\(rows))") }
         loadFloats(table.data.advanced(by: id * dim * table.dtype.byteSize), dtype: table.dtype,
@@ -35,9 +35,9 @@ func addRowInPlace(_ a: Tensor, _ v: [Float]) {
 }
 
 /// RMSNorm (Llama): `w * x / sqrt(mean(x^2) + eps)` per row, into a new tensor.
-func rmsNorm(_ x: Tensor, _ weight: [Float], eps: Float) -> Tensor {
+func rmsNorm(_ x: Tensor, _ weight: [Float], eps: Float) throws -> Tensor {
     let cols = weight.count, rows = x.count / cols
-    let out = Tensor(uninitialized: x.shape, dtype: .f32)
+    let out = try Tensor(uninitialized: x.shape, dtype: .f32)
     let src = floats(x), dst = floats(out)
     weight.withUnsafeBufferPointer { w in
         for r in 0..<rows {
@@ -179,9 +179,9 @@ func softmaxRows(_ scores: UnsafeMutablePointer<Float>, rows: Int, cols: Int, vi
 /// Query head h reads key/value head h / (heads / kvHeads). Causal: token i sees tokens
 /// j <= i of its sequence, and with a sliding `window` only i - j < window. Returns [T, heads*d].
 func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, kvHeads: Int, headDim d: Int, causal: Bool,
-               window: Int? = nil, sequences: [Range<Int>]) -> Tensor {
+               window: Int? = nil, sequences: [Range<Int>]) throws -> Tensor {
     let tokens = q.shape[0]
-    let out = Tensor(uninitialized: [tokens, heads * d], dtype: .f32)
+    let out = try Tensor(uninitialized: [tokens, heads * d], dtype: .f32)
     let longest = sequences.map(\.count).max() ?? 0
     guard longest > 0 else { return out }
     let scores = UnsafeMutablePointer<Float>.allocate(capacity: longest * longest)

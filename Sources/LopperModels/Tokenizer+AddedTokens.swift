@@ -27,8 +27,11 @@ final class AddedTokens {
     init(_ any: Any?, normalizer: Normalizer?, _ ctx: ParseContext) throws {
         var tokens: [AddedToken] = []
         for item in any as? [Any] ?? [] {
-            guard let t = item as? [String: Any], let id = jsonInt(t["id"]), let content = t["content"] as? String else {
+            guard let t = item as? [String: Any], let content = t["content"] as? String else {
                 throw ctx.bad("added_tokens", "each entry needs an integer id and a content string")
+            }
+            guard let id = jsonInt(t["id"]) else {
+                throw ctx.bad("added_tokens", "token \"\(content)\" has id \(t["id"].map { "\($0)" } ?? "(none)"), not a token id (an integer from 0)")
             }
             let special = t["special"] as? Bool ?? false
             tokens.append(AddedToken(id: id, content: content, special: special,

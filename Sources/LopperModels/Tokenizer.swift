@@ -1,4 +1,5 @@
 import Foundation
+import LopperIO
 
 /// A tokenizer read from a Hugging Face `tokenizer.json`.
 ///
@@ -30,9 +31,9 @@ public final class Tokenizer: @unchecked Sendable {  // immutable after init; th
         if FileManager.default.fileExists(atPath: path, isDirectory: &isDir), isDir.boolValue {
             file = (path as NSString).appendingPathComponent("tokenizer.json")
         }
-        guard let data = FileManager.default.contents(atPath: file) else {
-            throw TokenizerError("\(file): no such tokenizer file")
-        }
+        guard FileManager.default.fileExists(atPath: file) else { throw TokenizerError("\(file): no such tokenizer file") }
+        let data: Data
+        do { data = try readFile(file) } catch { throw TokenizerError("\(error)") }
         let object: Any
         do {
             object = try JSONSerialization.jsonObject(with: data)
@@ -171,9 +172,11 @@ func parseModel(_ json: [String: Any], _ ctx: ParseContext) throws -> TokenizerM
 }
 
 /// Reads a JSON number as Int (JSONSerialization gives NSNumber / Int / Double).
+/// A JSON number that is a whole number from 0 to 2^31 - 1 (token ids, counts); nil for
+/// anything else (negative, fractional, huge), so no conversion can trap.
 func jsonInt(_ v: Any?) -> Int? {
-    if let i = v as? Int { return i }
-    if let d = v as? Double, d == d.rounded() { return Int(d) }
+    if let i = v as? Int { return (0...Int(Int32.max)).contains(i) ? i : nil }
+    if let d = v as? Double, d.isFinite, d == d.rounded(), d >= 0, d <= Double(Int32.max) { return Int(d) }
     return nil
 }
 

@@ -23,6 +23,7 @@ public struct Applier {
     /// A progress bar appears on stderr when it is a terminal and `showProgress` is set.
     public func run(showProgress: Bool = false) throws -> (added: Int, fromDelta: Int, copied: Int) {
         let base = try Checkpoint(path: basePath), delta = try Checkpoint(path: deltaPath)
+        guard !delta.names.isEmpty else { throw PruneError("\(deltaPath): the delta holds no tensors") }
         let names = base.names + delta.names.filter { !base.contains($0) }
         var entries: [SafetensorsWriter.Entry] = []
         for name in names {
@@ -50,6 +51,7 @@ public struct Applier {
                     guard change.dtype.isComputable else {
                         throw PruneError("\(deltaPath): tensor \"\(entry.name)\" is \(change.dtype.name); a delta must be floating point")
                     }
+                    try requireFinite(change, entry.name)
                     output = try add(baseTensor, change, dtype: entry.dtype)
                     counts.added += 1
                 } else {
@@ -58,6 +60,7 @@ public struct Applier {
                 }
             } else {
                 let values = try delta.tensor(entry.name)
+                if values.dtype.isComputable { try requireFinite(values, entry.name) }
                 output = entry.dtype == values.dtype ? values : try values.converted(to: entry.dtype)
                 counts.fromDelta += 1
             }
@@ -70,5 +73,16 @@ public struct Applier {
         progress?.update(tensors: entries.count, bytes: bytes, current: "")
         progress?.finish()
         return counts
+    }
+
+    /// A NaN or infinity in a delta would silently poison the merged model.
+    private func requireFinite(_ tensor: Tensor, _ name: String) throws {
+        let figures = try stats(tensor)
+        if figures.nanCount > 0 {
+            throw PruneError("\(deltaPath): tensor \"\(name)\" holds \(figures.nanCount) NaN value\(figures.nanCount == 1 ? "" : "s"); a delta must be finite")
+        }
+        if figures.count > 0, !figures.min.isFinite || !figures.max.isFinite {
+            throw PruneError("\(deltaPath): tensor \"\(name)\" holds infinite values; a delta must be finite")
+        }
     }
 }

@@ -1,4 +1,5 @@
 import Foundation
+import LopperIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -77,21 +78,9 @@ public struct DeltaPlot {
         return out.joined(separator: "\n") + "\n"
     }
 
-    /// Writes the SVG to a temporary sibling and renames it into place, so a reader never sees half a file.
+    /// Writes the SVG atomically (see `writeFileAtomically`): a reader never sees half a file.
     public func write(to path: String) throws {
-        let temporary = (path as NSString).deletingLastPathComponent.isEmpty
-            ? ".\(path).tmp-\(getpid())"
-            : (path as NSString).deletingLastPathComponent + "/." + (path as NSString).lastPathComponent + ".tmp-\(getpid())"
-        do {
-            try Data(svg().utf8).write(to: URL(fileURLWithPath: temporary))
-        } catch {
-            throw DiffError("\(path): cannot write the plot: \(error.localizedDescription)")
-        }
-        guard rename(temporary, path) == 0 else {
-            let why = String(cString: strerror(errno))
-            unlink(temporary)
-            throw DiffError("\(path): cannot write the plot: \(why)")
-        }
+        try writeFileAtomically(Data(svg().utf8), to: path)
     }
 
     /// A tick step of 1, 2 or 5 times a power of ten and the number of steps covering `maximum`.

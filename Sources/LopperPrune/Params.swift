@@ -140,7 +140,7 @@ public struct ParamSchema: Sendable {
 
     func parse(_ setting: Setting) throws -> ParamValue {
         guard let spec = spec(setting.key) else {
-            throw ParamError("unknown parameter '\(setting.key)' for method \(method); valid parameters:\n" + listing)
+            throw ParamError("unknown parameter '\(setting.key)' for method \(method); valid parameters: " + inlineListing)
         }
         let text = setting.text.trimmingWhitespace
         let value: ParamValue
@@ -179,13 +179,18 @@ public struct ParamSchema: Sendable {
         specs.isEmpty ? "  (this method takes no parameters)" : specs.map { "  " + $0.summary }.joined(separator: "\n")
     }
 
+    /// The same on one line, for error messages.
+    var inlineListing: String {
+        specs.isEmpty ? "(none)" : specs.map(\.summary).joined(separator: "; ")
+    }
+
     private func typeError(_ spec: ParamSpec, _ text: String, _ expected: String) -> ParamError {
-        ParamError("parameter '\(spec.name)' of method \(method): '\(text)' is not \(expected); valid parameters:\n" + listing)
+        ParamError("parameter '\(spec.name)' of method \(method): '\(text)' is not \(expected); valid parameters: " + inlineListing)
     }
 
     private func rangeError(_ spec: ParamSpec, _ value: Double) -> ParamError {
         ParamError("parameter '\(spec.name)' of method \(method): \(ParamValue.format(value)) is outside "
-                   + "\(spec.min.map(ParamValue.format) ?? "-inf")..\(spec.max.map(ParamValue.format) ?? "inf"); valid parameters:\n" + listing)
+                   + "\(spec.min.map(ParamValue.format) ?? "-inf")..\(spec.max.map(ParamValue.format) ?? "inf"); valid parameters: " + inlineListing)
     }
 }
 

@@ -58,7 +58,12 @@ public final class Pruner {
         try method.schema.validate(configuration.settings)
         base = try Checkpoint(path: configuration.basePath)
         finetuned = try Checkpoint(path: configuration.finetunedPath)
-        layerCount = LopperPrune.layerCount(of: finetuned.names)
+        guard !finetuned.names.isEmpty else { throw PruneError("\(configuration.finetunedPath): the checkpoint holds no tensors") }
+        for setting in configuration.settings {
+            guard let glob = setting.glob, !finetuned.names.contains(where: glob.matches) else { continue }
+            throw ParamError("setting '\(glob.pattern):\(setting.key)=\(setting.text)' matches no tensor of \(configuration.finetunedPath)")
+        }
+        layerCount = try LopperPrune.layerCount(of: finetuned.names)
         calibration = try configuration.calibrationPath.map { try CalibrationStatistics(path: $0) }
         plan = try makePlan()
         if let calibration {

@@ -1,4 +1,5 @@
 import Foundation
+import LopperIO
 
 /// What happened to one tensor.
 public struct TensorReport: Codable, Sendable {
@@ -116,7 +117,7 @@ public struct RunReport: Codable, Sendable {
 
 /// Columns padded to their widest cell; the first column left-aligned, others right.
 public func renderTable(header: [String], rows: [[String]]) -> [String] {
-    let all = [header] + rows
+    let all = ([header] + rows).map { $0.map(terminalSafe) }
     var widths = Array(repeating: 0, count: header.count)
     for row in all { for (index, cell) in row.enumerated() where index < widths.count { widths[index] = max(widths[index], cell.count) } }
     return all.enumerated().map { rowIndex, row in

@@ -24,7 +24,7 @@ public enum Schedule: Equatable, Sendable, CustomStringConvertible {
     public init?(parsing text: String) {
         let trimmed = text.trimmingWhitespace
         if trimmed.hasPrefix("["), trimmed.hasSuffix("]") {
-            let items = trimmed.dropFirst().dropLast().split(separator: ",").map { Double(String($0).trimmingWhitespace) }
+            let items = trimmed.dropFirst().dropLast().split(separator: ",", omittingEmptySubsequences: false).map { Double(String($0).trimmingWhitespace) }
             guard !items.isEmpty, items.allSatisfy({ $0 != nil }) else { return nil }
             self = .gradient(items.map { $0! })
         } else if let value = Double(trimmed) {

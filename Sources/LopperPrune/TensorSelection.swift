@@ -75,16 +75,30 @@ public func tensorKind(of name: String) -> String {
     name.hasSuffix(".weight") ? "weight" : name.hasSuffix(".bias") ? "bias" : "other"
 }
 
-/// Number of transformer blocks among `names`: the highest layer index + 1 (0 without blocks).
-public func layerCount(of names: [String]) -> Int {
-    (names.compactMap(layerIndex(of:)).max() ?? -1) + 1
+/// The largest layer number Lopper accepts in a tensor name (far beyond any model).
+public let maximumLayerIndex = 1_000_000
+
+/// Number of transformer blocks among `names`: the highest layer index + 1 (0 without
+/// blocks). A name whose layer number is out of range (`model.layers.9223372036854775807.`)
+/// is an error naming it, not an overflow.
+public func layerCount(of names: [String]) throws -> Int {
+    var highest = -1
+    for name in names {
+        guard let layer = layerIndex(of: name) else { continue }
+        guard layer <= maximumLayerIndex else {
+            throw PruneError("tensor \"\(name)\": layer number \(layer) is out of range (at most \(maximumLayerIndex))")
+        }
+        highest = max(highest, layer)
+    }
+    return highest + 1
 }
 
-/// The transformer block a tensor belongs to: the first all-digit path component
-/// (`model.layers.12.mlp.up_proj.weight` -> 12), or nil outside the blocks.
+/// The transformer block a tensor belongs to: the first all-digit (ASCII) path component
+/// (`model.layers.12.mlp.up_proj.weight` -> 12), or nil outside the blocks. Numbers too
+/// large for an Int read as Int.max, which `layerCount(of:)` refuses.
 public func layerIndex(of name: String) -> Int? {
-    for part in name.split(separator: ".") where !part.isEmpty && part.allSatisfy(\.isNumber) {
-        return Int(part)
+    for part in name.split(separator: ".") where !part.isEmpty && part.allSatisfy({ $0.isASCII && $0.isNumber }) {
+        return Int(part) ?? Int.max
     }
     return nil
 }

@@ -25,6 +25,11 @@ struct Apply: ParsableCommand {
 
     func run() throws {
         try reportingErrors {
+            var paths = OutputGuard(overwrite: overwrite)
+            paths.input("--base", base)
+            paths.input("--delta", delta)
+            paths.output("--out", out, .folder)
+            try paths.check()
             var applier = Applier(basePath: base, deltaPath: delta, outputPath: out)
             if let dtype {
                 guard let parsed = DType(parsing: dtype), parsed.isComputable else {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LopperIO
 import LopperModels
 
 struct Calibrate: ParsableCommand {
@@ -22,9 +23,16 @@ struct Calibrate: ParsableCommand {
     @Option(help: "tokenizer.json to use (default: the model folder's).") var tokenizer: String?
     @Option(help: "Tokens per sequence.") var seqLen = 128
     @Option(help: "Use at most this many sequences.") var maxSequences: Int?
+    @Flag(help: "Replace an existing --out file.") var overwrite = false
 
     func run() throws {
         try reportingErrors {
+            var paths = OutputGuard(overwrite: overwrite)
+            paths.input("--model", model)
+            paths.input("--data", data)
+            paths.input("--tokenizer", tokenizer)
+            paths.output("--out", out, .file)
+            try paths.check()
             let tokenizer = try Tokenizer(path: self.tokenizer ?? model)
             let network = try loadModel(folder: model)
             let text = try CalibrationText(path: data, tokenizer: tokenizer, sequenceLength: seqLen,

@@ -44,12 +44,18 @@ struct Diff: ParsableCommand {
     @Option(help: ArgumentHelp("Leave out tensors matching this glob (repeatable; wins over --include).", valueName: "glob"))
     var exclude: [String] = []
 
+    @Flag(help: "Replace an existing --svg file.") var overwrite = false
     @Option(help: "The drop rate p you intend to prune with, in [0, 1); p >= 0.9 counts as high.")
     var rate = 0.9
 
     func run() throws {
         try reportingErrors {
             guard rate >= 0, rate < 1 else { throw DiffError("--rate must be in [0, 1), got \(rate)") }
+            var paths = OutputGuard(overwrite: overwrite)
+            paths.input("--base", base)
+            paths.input("--finetuned", finetuned)
+            paths.output("--svg", svg, .file)
+            try paths.check()
             let baseCheckpoint = try Checkpoint(path: base)
             let finetunedCheckpoint = try Checkpoint(path: finetuned)
             let statistics = try DeltaStatistics.compute(base: baseCheckpoint, finetuned: finetunedCheckpoint,

@@ -2,6 +2,7 @@
 import Glibc
 #endif
 import ArgumentParser
+import LopperIO
 
 /// Runs `body`; any error becomes one line `lopper: error: ...` on stderr and exit code 1.
 func reportingErrors(_ body: () throws -> Void) throws {
@@ -10,7 +11,7 @@ func reportingErrors(_ body: () throws -> Void) throws {
     } catch let error as ExitCode {
         throw error
     } catch {
-        fputs("lopper: error: \(error)\n", stderr)
+        fputs("lopper: error: \(terminalSafe(plainMessage(error)))\n", stderr)
         throw ExitCode(1)
     }
 }

@@ -42,6 +42,7 @@ struct Eval: ParsableCommand {
             guard seqLen > 0 else { throw ValidationError("--seq-len must be at least 1") }
             if let maxSequences, maxSequences < 1 { throw ValidationError("--max-sequences must be at least 1") }
             let config = try ModelConfig.load(folder: model)
+            try config.checkFitsInMemory(source: model + "/config.json")
             let referenceConfig = try reference.map { try ModelConfig.load(folder: $0) }
             if let referenceConfig, let reference {
                 guard referenceConfig.architecture == config.architecture, referenceConfig.vocabSize == config.vocabSize,

@@ -56,6 +56,16 @@ struct Prune: ParsableCommand {
                 throw ValidationError("--output must be merged or delta, got '\(output)'")
             }
             guard dryRun || out != nil else { throw ValidationError("--out DIR is required (or --dry-run)") }
+            var paths = OutputGuard(overwrite: overwrite)
+            paths.input("--base", base)
+            paths.input("--finetuned", finetuned)
+            paths.input("--calibration", calibration)
+            if method.hasSuffix(".lua") || method.contains("/") { paths.input("--method", method) }
+            if !dryRun {
+                paths.output("--out", out, .folder)
+                paths.output("--report", report, .file)
+            }
+            try paths.check()
             var configuration = PruneConfiguration(basePath: base, finetunedPath: finetuned, outputPath: out ?? "")
             configuration.output = outputKind
             configuration.seed = seed
@@ -78,6 +88,9 @@ struct Prune: ParsableCommand {
             }
             let plugin = try PluginCatalog.load(method)
             let pruner = try Pruner(configuration, method: plugin)
+            for skipped in pruner.finetuned.skippedFiles {
+                fputs("lopper: warning: \(terminalSafe(finetuned)): skipped \(terminalSafe(skipped)): not a regular file, not carried over\n", stderr)
+            }
             if dryRun {
                 print(try pruner.dryRunText())
                 return
@@ -87,7 +100,7 @@ struct Prune: ParsableCommand {
             let prunedCount = pruner.plan.filter(\.isPruned).count
             let result = try pruner.run(progress: Progress(tensors: pruner.plan.count, bytes: pruner.plan.reduce(0) { $0 + $1.byteCount }))
             if let report {
-                try result.json().write(to: URL(fileURLWithPath: report), options: .atomic)
+                try writeFileAtomically(try result.json(), to: report)
             }
             if !quiet { print(result.summary()) }
             if prunedCount == 0 { fputs("lopper: warning: no tensor was pruned (see --include and the report)\n", stderr) }

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LopperIO
 import LopperModels
 import LopperCalibration
 import LopperPrune
@@ -29,9 +30,17 @@ struct SearchQ: ParsableCommand {
     @Option(help: "Tokens per sequence.") var seqLen = 128
     @Option(help: "Use at most this many sequences.") var maxSequences = 16
     @Option(help: "Write the curve and the result as JSON to this file.") var json: String?
+    @Flag(help: "Replace an existing --json file.") var overwrite = false
 
     func run() throws {
         try reportingErrors {
+            var paths = OutputGuard(overwrite: overwrite)
+            paths.input("--base", base)
+            paths.input("--finetuned", finetuned)
+            paths.input("--data", data)
+            paths.input("--tokenizer", tokenizer)
+            paths.output("--json", json, .file)
+            try paths.check()
             let seedList = try seeds.split(separator: ",").map { text -> UInt64 in
                 guard let seed = UInt64(text.trimmingCharacters(in: .whitespaces)) else {
                     throw ValidationError("--seeds: '\(text)' is not a seed (use e.g. 0,1,2)")
@@ -53,7 +62,7 @@ struct SearchQ: ParsableCommand {
             if let json {
                 let encoder = JSONEncoder()
                 encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try encoder.encode(result).write(to: URL(fileURLWithPath: json), options: .atomic)
+                try writeFileAtomically(try encoder.encode(result), to: json)
             }
         }
     }

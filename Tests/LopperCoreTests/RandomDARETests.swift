@@ -17,7 +17,7 @@ final class RandomDARETests: XCTestCase {
                 let mask = try bernoulliMask([count], keep: 0.1, key: key)
                 for output in [DeltaOutput.merged, .delta] {
                     let fused = try fusedDare(base: base, finetuned: ft, keep: 0.1, scale: 10, key: key, output: output)
-                    let reference = Tensor(zeros: [count], dtype: dtype)
+                    let reference = try Tensor(zeros: [count], dtype: dtype)
                     for index in 0..<count {
                         let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
                         let d = mask.loadScalar(at: index) != 0 ? (f - b) * 10 : 0
@@ -42,7 +42,7 @@ final class RandomDARETests: XCTestCase {
                 let key = RandomKey(seed: 13, name: "mixed.\(count)")
                 let mask = try bernoulliMask([count], keep: 0.3, key: key)
                 let fused = try fusedDare(base: base, finetuned: ft, keep: 0.3, scale: 3, key: key, dtype: outType)
-                let reference = Tensor(zeros: [count], dtype: outType)
+                let reference = try Tensor(zeros: [count], dtype: outType)
                 for index in 0..<count {
                     let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
                     reference.storeScalar(b + (mask.loadScalar(at: index) != 0 ? (f - b) * 3 : 0), at: index)
@@ -87,7 +87,7 @@ final class RandomDARETests: XCTestCase {
         let mask = try bernoulliMask([count], keep: keep, key: key)
         for output in [DeltaOutput.merged, .delta] {
             let fused = try fusedDare(base: base, finetuned: ft, keep: keep, scale: 3, key: key, output: output)
-            let reference = Tensor(zeros: [count], dtype: .bf16)
+            let reference = try Tensor(zeros: [count], dtype: .bf16)
             for index in 0..<count {
                 let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
                 let d = mask.loadScalar(at: index) != 0 ? (f - b) * 3 : 0
@@ -107,7 +107,7 @@ final class RandomDARETests: XCTestCase {
         let ft = try add(base, try randomTensor(count, .f32, seed: 33, spread: 0.02), dtype: .bf16)
         let mask = try bernoulliMask([count], keep: 0.2, key: key)
         let fused = try fusedDare(base: base, finetuned: ft, keep: 0.2, scale: 5, key: key)
-        let reference = Tensor(zeros: [count], dtype: .bf16)
+        let reference = try Tensor(zeros: [count], dtype: .bf16)
         for index in 0..<count {
             let b = base.loadScalar(at: index), f = ft.loadScalar(at: index)
             reference.storeScalar(b + (mask.loadScalar(at: index) != 0 ? (f - b) * 5 : 0), at: index)

@@ -17,7 +17,7 @@ final class SafetensorsWriteTests: XCTestCase {
         [("a.weight", Tensor([1, 2, 3, 4, 5, 6], shape: [2, 3], dtype: .bf16)),
          ("a.bias", Tensor([0.5, -0.5], shape: [2], dtype: .f32)),
          ("scalar", Tensor([7], shape: [], dtype: .f16)),
-         ("empty", Tensor(zeros: [0, 4], dtype: .f32))]
+         ("empty", try! Tensor(zeros: [0, 4], dtype: .f32))]
     }
 
     func testRoundTripAndHeaderLayout() throws {

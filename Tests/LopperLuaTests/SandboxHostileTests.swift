@@ -199,8 +199,8 @@ final class SandboxHostileTests: XCTestCase {
         "return { name = 'hostile', version = '1', api = 2, summary = 's', \(body) }"
     }
 
-    private func job(_ name: String) -> PruneJob {
-        let zeros = Tensor(zeros: [4, 4], dtype: .f32)
+    private func job(_ name: String) throws -> PruneJob {
+        let zeros = try Tensor(zeros: [4, 4], dtype: .f32)
         return PruneJob(name: name, layerCount: 2, base: zeros, finetuned: zeros, parameters: ["rate": .number(0.5)],
                         seed: 1, output: .delta, outputDType: .f32)
     }
@@ -212,8 +212,8 @@ final class SandboxHostileTests: XCTestCase {
         ] {
             let source = pluginSource("prune = function(d, ctx) if saved then \(hook) end saved = ctx; ctx.report('ok', 1); return d end")
             let plugin = try Plugin(source: source, chunkName: "@hostile.lua", path: "hostile.lua", limits: Self.limits)
-            XCTAssertNoThrow(try plugin.prune(job("model.layers.0.mlp.up_proj.weight")))
-            XCTAssertThrowsError(try plugin.prune(job("model.layers.1.mlp.up_proj.weight")), hook) { error in
+            XCTAssertNoThrow(try plugin.prune(try job("model.layers.0.mlp.up_proj.weight")))
+            XCTAssertThrowsError(try plugin.prune(try job("model.layers.1.mlp.up_proj.weight")), hook) { error in
                 XCTAssertTrue("\(error)".contains(expected), "\(hook): \(error)")
             }
         }
@@ -228,7 +228,7 @@ final class SandboxHostileTests: XCTestCase {
             let limits = LuaState.Limits(instructions: 1_000_000, memory: Self.memoryLimit, tensorMemory: 1 << 20, seconds: 5)
             let plugin = try Plugin(source: pluginSource(body.replacingOccurrences(of: "\n", with: "\n")), chunkName: "@hostile.lua",
                                     path: "hostile.lua", limits: limits)
-            XCTAssertThrowsError(try plugin.prune(job("w"))) { error in
+            XCTAssertThrowsError(try plugin.prune(try job("w"))) { error in
                 XCTAssertTrue("\(error)".contains(expected), "\(error)")
                 XCTAssertFalse("\(error)".contains("lopper."), "\(error)")
             }

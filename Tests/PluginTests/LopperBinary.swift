@@ -2,11 +2,14 @@ import Foundation
 import XCTest
 
 /// Runs the built `lopper` binary as a user would (Scripts/test builds it before the
-/// tests); skips the test when it is missing.
+/// tests): the release build, else the debug build; skips the test when neither exists.
 enum LopperBinary {
     static var path: String {
-        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent(".build/release/lopper").path
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let release = root.appendingPathComponent(".build/release/lopper").path
+        let debug = root.appendingPathComponent(".build/debug/lopper").path
+        return FileManager.default.isExecutableFile(atPath: release) || !FileManager.default.isExecutableFile(atPath: debug) ? release : debug
     }
 
     static func run(_ arguments: [String], environment: [String: String] = [:]) throws -> (status: Int32, output: String, error: String) {

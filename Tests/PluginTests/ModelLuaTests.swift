@@ -187,7 +187,7 @@ final class ModelLuaTests: XCTestCase {
         // The same in Swift.
         let checkpoint = try Checkpoint(path: dir)
         let pruned = try loadModel(folder: dir) { n in
-            n == name ? Tensor(zeros: [32, 96]) : try checkpoint.tensor(n)
+            n == name ? try Tensor(zeros: [32, 96]) : try checkpoint.tensor(n)
         }
         let reference = try loadModel(folder: dir)
         let tokenizer = try Tokenizer(path: dir)

@@ -21,7 +21,7 @@ private func scaleAxis(_ operation: String, _ a: Tensor, _ factors: Tensor, alon
         throw TensorError.invalid("\(operation): needs \(expected) factors for shape \(a.shape.shapeText), got shape \(factors.shape.shapeText)")
     }
     let scale = try factorFloats(operation, factors)
-    let result = Tensor(uninitialized: a.shape, dtype: .f32)
+    let result = try Tensor(uninitialized: a.shape, dtype: .f32)
     let source = UnsafeRawPointer(a.data), dtype = a.dtype
     let target = result.data.assumingMemoryBound(to: Float.self)
     let rowsPerTask = Swift.max(1, Parallel.chunkSize / Swift.max(1, cols))

@@ -47,7 +47,7 @@ func mapCompare<Kernel: CompareKernel>(_ operation: String, _ a: Tensor, _ b: Te
         try requireComputable(operation, b.dtype)
         try requireSameShape(operation, a, b)
     }
-    let result = Tensor(uninitialized: a.shape, dtype: .bool)
+    let result = try Tensor(uninitialized: a.shape, dtype: .bool)
     let target = result.data
     let x = UnsafeRawPointer(a.data), typeA = a.dtype, sizeA = typeA.byteSize
     let y = b.map { UnsafeRawPointer($0.data) }, typeB = b?.dtype ?? .f32, sizeB = typeB.byteSize

@@ -113,7 +113,7 @@ extension Tensor {
         case .f8e5m2, .f8e4m3, .f8e8m0, .c64: throw TensorError.unsupportedDType("convert", dtype)
         default: break
         }
-        let result = Tensor(uninitialized: shape, dtype: target)
+        let result = try Tensor(uninitialized: shape, dtype: target)
         if target == dtype {
             result.data.copyMemory(from: data, byteCount: byteCount)
             return result

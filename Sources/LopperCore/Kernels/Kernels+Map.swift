@@ -69,7 +69,7 @@ func unaryChunks<Input: FloatLanes, Output: FloatLanes, Kernel: UnaryKernel>(
 @inline(__always)
 func mapUnary<Kernel: UnaryKernel>(_ operation: String, _ a: Tensor, dtype: DType, _ kernel: Kernel) throws -> Tensor {
     try requireComputable(operation, a.dtype, dtype)
-    let result = Tensor(uninitialized: a.shape, dtype: dtype)
+    let result = try Tensor(uninitialized: a.shape, dtype: dtype)
     let source = UnsafeRawPointer(a.data), target = result.data, count = a.count
     switch (a.dtype, dtype) {
     case (.f32, .f32): unaryChunks(F32Lanes.self, F32Lanes.self, kernel, source, target, count)
@@ -149,7 +149,7 @@ func binaryChunks<A: FloatLanes, B: FloatLanes, Output: FloatLanes, Kernel: Bina
 func mapBinary<Kernel: BinaryKernel>(_ operation: String, _ a: Tensor, _ b: Tensor, dtype: DType, _ kernel: Kernel) throws -> Tensor {
     try requireComputable(operation, a.dtype, b.dtype, dtype)
     try requireSameShape(operation, a, b)
-    let result = Tensor(uninitialized: a.shape, dtype: dtype)
+    let result = try Tensor(uninitialized: a.shape, dtype: dtype)
     let x = UnsafeRawPointer(a.data), y = UnsafeRawPointer(b.data), target = result.data, count = a.count
     switch (a.dtype, b.dtype, dtype) {
     case (.f32, .f32, .f32): binaryChunks(F32Lanes.self, F32Lanes.self, F32Lanes.self, kernel, x, y, target, count)

@@ -48,7 +48,7 @@ public func rowNorms(_ a: Tensor, p: Double = 2) throws -> Tensor {
 
 private func reduceRows(_ operation: String, _ a: Tensor, _ reduction: AxisReduction) throws -> Tensor {
     let (rows, cols) = try matrixShape(operation, a)
-    let result = Tensor(zeros: [rows])
+    let result = try Tensor(zeros: [rows])
     let output = result.data.assumingMemoryBound(to: Float.self)
     let base = UnsafeRawPointer(a.data), dtype = a.dtype
     let rowsPerTask = Swift.max(1, Parallel.chunkSize / Swift.max(1, cols))
@@ -109,7 +109,7 @@ private let rowsPerBand = 256
 /// of a partial table; the table is folded band by band, in order.
 private func reduceColumns(_ operation: String, _ a: Tensor, _ reduction: AxisReduction) throws -> Tensor {
     let (rows, cols) = try matrixShape(operation, a)
-    let result = Tensor(zeros: [cols])
+    let result = try Tensor(zeros: [cols])
     guard cols > 0 else { return result }
     let bands = Swift.max(1, (rows + rowsPerBand - 1) / rowsPerBand)
     let stripes = (cols + stripeWidth - 1) / stripeWidth

@@ -26,7 +26,7 @@ private func selectTensors(_ mask: Tensor, _ a: Tensor, _ b: Tensor?, scalar: Fl
         try requireComputable(operation, b.dtype)
         try requireSameShape(operation, mask, b)
     }
-    let result = Tensor(uninitialized: a.shape, dtype: dtype)
+    let result = try Tensor(uninitialized: a.shape, dtype: dtype)
     let target = result.data, outputSize = dtype.byteSize
     let m = UnsafeRawPointer(mask.data), typeM = mask.dtype, sizeM = typeM.byteSize
     let isBytes = typeM == .bool || typeM == .u8

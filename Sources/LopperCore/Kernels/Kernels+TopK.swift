@@ -23,7 +23,7 @@ public func topKMask(_ a: Tensor, _ k: Int) throws -> Tensor {
     guard k >= 0 && k <= a.count else {
         throw TensorError.invalid("topKMask: k = \(k) is outside 0...\(a.count) for a tensor of shape \(a.shape.shapeText)")
     }
-    let result = Tensor(zeros: a.shape, dtype: .bool)
+    let result = try Tensor(zeros: a.shape, dtype: .bool)
     guard k > 0 else { return result }
     let threshold = try thresholdKey(a, k)
     let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count, chunk = Parallel.chunkSize
@@ -70,7 +70,7 @@ public func topKMaskPerRow(_ a: Tensor, _ k: Int) throws -> Tensor {
     guard k >= 0 && k <= cols else {
         throw TensorError.invalid("topKMaskPerRow: k = \(k) is outside 0...\(cols) for rows of \(cols) elements")
     }
-    let result = Tensor(zeros: a.shape, dtype: .bool)
+    let result = try Tensor(zeros: a.shape, dtype: .bool)
     guard k > 0 && rows > 0 else { return result }
     let base = UnsafeRawPointer(a.data), dtype = a.dtype, output = result.data.assumingMemoryBound(to: UInt8.self)
     let rowsPerTask = Swift.max(1, Parallel.chunkSize / cols)
@@ -96,7 +96,7 @@ public func nmMask(_ a: Tensor, n: Int, m: Int) throws -> Tensor {
     guard cols % m == 0 else {
         throw TensorError.invalid("nmMask: rows of \(cols) elements (shape \(a.shape.shapeText)) do not split into groups of m = \(m)")
     }
-    let result = Tensor(zeros: a.shape, dtype: .bool)
+    let result = try Tensor(zeros: a.shape, dtype: .bool)
     guard n > 0 else { return result }
     let base = UnsafeRawPointer(a.data), dtype = a.dtype, output = result.data.assumingMemoryBound(to: UInt8.self)
     let groups = a.count / m

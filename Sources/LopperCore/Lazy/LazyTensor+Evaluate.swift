@@ -111,7 +111,7 @@ extension LazyTensor {
         let depth = try Self.compile(node, into: &steps).depth
         try requireComputable("evaluate", dtype)
         if let plus { try requireComputable("evaluate", plus.dtype) }
-        let result = Tensor(uninitialized: shape, dtype: dtype)
+        let result = try Tensor(uninitialized: shape, dtype: dtype)
         let target = result.data, outputSize = dtype.byteSize
         // One block per stack level, one for `plus`, and the mask bytes.
         forEachBlock(count: count, buffers: depth + 2) { start, length, scratch in

@@ -60,9 +60,9 @@ private func fusedDare<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _
     let outputType = dtype ?? finetuned.dtype
     if base.shape == finetuned.shape, base.dtype == finetuned.dtype, outputType == base.dtype {
         switch base.dtype {
-        case .bf16: return dareBF16(base, finetuned, rule, scale, key, output)
-        case .f16: return dareLanes(F16Lanes.self, base, finetuned, rule, scale, key, output)
-        case .f32: return dareLanes(F32Lanes.self, base, finetuned, rule, scale, key, output)
+        case .bf16: return try dareBF16(base, finetuned, rule, scale, key, output)
+        case .f16: return try dareLanes(F16Lanes.self, base, finetuned, rule, scale, key, output)
+        case .f32: return try dareLanes(F32Lanes.self, base, finetuned, rule, scale, key, output)
         default: break
         }
     }
@@ -83,8 +83,8 @@ private func fusedDare<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _
 /// the same f32 operations in the same order, and a dropped lane is +0 like the block
 /// path's literal 0.
 func dareLanes<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule,
-                                          _ scale: Step, _ key: RandomKey, _ output: DeltaOutput) -> Tensor {
-    let result = Tensor(uninitialized: base.shape, dtype: base.dtype)
+                                          _ scale: Step, _ key: RandomKey, _ output: DeltaOutput) throws -> Tensor {
+    let result = try Tensor(uninitialized: base.shape, dtype: base.dtype)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
     let merged = output == .merged
     Parallel.forEachChunk(count: base.count) { range in
@@ -162,7 +162,7 @@ private func fusedDelta(_ operation: String, base: Tensor, finetuned: Tensor, ou
         throw TensorError.unsupportedDType(operation, type)
     }
     let outputType = dtype ?? finetuned.dtype
-    let result = Tensor(uninitialized: base.shape, dtype: outputType)
+    let result = try Tensor(uninitialized: base.shape, dtype: outputType)
     Parallel.forEachChunk(count: base.count) { chunk in
       withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * fusedBlock) { buffer in
         let b = buffer.baseAddress!, d = b + fusedBlock

@@ -15,8 +15,8 @@ import CKernels
 /// (only with NaN in the inputs or Inf - Inf), is redone by `dareGroup` in element order,
 /// as is a group where a draw ties with `H` (probability 2^-16 per element when `L != 0`).
 func dareBF16<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule, _ scale: Step, _ key: RandomKey,
-              _ output: DeltaOutput) -> Tensor {
-    let result = Tensor(uninitialized: base.shape, dtype: .bf16)
+              _ output: DeltaOutput) throws -> Tensor {
+    let result = try Tensor(uninitialized: base.shape, dtype: .bf16)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
     let merged = output == .merged
     // A large output goes around the caches (non-temporal stores): it would only evict

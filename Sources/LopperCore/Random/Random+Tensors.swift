@@ -3,7 +3,7 @@
 
 /// F32 uniforms in [0, 1): the top 24 bits of each element's 32-bit draw times 2^-24.
 public func uniform(_ shape: [Int], key: RandomKey) throws -> Tensor {
-    let result = Tensor(uninitialized: shape, dtype: .f32)
+    let result = try Tensor(uninitialized: shape, dtype: .f32)
     let target = result.data.assumingMemoryBound(to: Float.self)
     Parallel.forEachChunk(count: result.count) { range in
         // Whole groups of 32 go straight from the SIMD lanes to memory; chunks start on a
@@ -46,7 +46,7 @@ private func unitFloats(_ words: SIMD16<UInt32>) -> SIMD16<Float> {
 /// `KeepRule` for how 16-bit draws keep that resolution).
 public func bernoulliMask(_ shape: [Int], keep: Double, key: RandomKey) throws -> Tensor {
     let rule = try KeepRule(keep)
-    let result = Tensor(uninitialized: shape, dtype: .bool)
+    let result = try Tensor(uninitialized: shape, dtype: .bool)
     let target = result.data.assumingMemoryBound(to: UInt8.self)
     Parallel.forEachChunk(count: result.count) { range in rule.fill(range, key: key, into: target) }
     return result
