@@ -80,12 +80,3 @@ public struct CheckpointSummary {
         ]).text
     }
 }
-
-/// `1.50 MiB`
-public func byteText(_ bytes: Int) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-    var value = Double(bytes)
-    var unit = 0
-    while value >= 1024 && unit < units.count - 1 { value /= 1024; unit += 1 }
-    return unit == 0 ? "\(bytes) B" : String(format: "%.2f %@", value, units[unit])
-}

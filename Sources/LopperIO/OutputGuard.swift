@@ -4,7 +4,7 @@ import Glibc
 #endif
 
 /// The one rule for where a command may write, checked for every output (main and side:
-/// `--out`, `--report`, `--svg`, `--json FILE`, ...) before any work starts:
+/// `--out`, `--report`, `--svg`, ...) before any work starts:
 ///
 /// * an output is never an input, inside an input folder, or a folder holding an input,
 ///   nor the current folder or one above it (paths compared after resolving symlinks

@@ -1,3 +1,4 @@
+import LopperIO
 import Foundation
 
 /// What `lopper diff` prints: the statistics, the recommendation and where they came from.

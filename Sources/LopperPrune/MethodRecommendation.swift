@@ -1,3 +1,4 @@
+import LopperIO
 import Foundation
 
 /// Which pruning method suits a delta, following the decision flow of DAREx
@@ -75,10 +76,4 @@ public struct MethodRecommendation: Codable, Sendable, Equatable {
                 + "Deng et al. 2024 switch to DAREx-q only at high rates)."
         }
     }
-}
-
-/// Four significant digits (`0.01592`, `1.519e-06`, `100`): deltas span many orders of magnitude.
-public func compactNumber(_ value: Double) -> String {
-    guard value.isFinite else { return "\(value)" }
-    return value == 0 ? "0" : String(format: "%.4g", value)
 }

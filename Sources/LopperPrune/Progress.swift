@@ -1,3 +1,4 @@
+import LopperIO
 import Foundation
 #if canImport(Glibc)
 import Glibc

@@ -16,30 +16,25 @@ struct Apply: ParsableCommand {
           lopper apply --base llama --delta math-delta --out llama-math-dare
         """)
 
-    @Option(help: "The base checkpoint (folder or .safetensors file).") var base: String
-    @Option(help: "The delta checkpoint.") var delta: String
-    @Option(help: "The output folder (must not exist, unless --overwrite).") var out: String
-    @Option(help: "Output dtype of floating-point tensors (default: the base's).") var dtype: String?
-    @Option(help: "Largest shard, e.g. 5GB or 500MB.") var shardSize = "5GB"
-    @Flag(help: "Replace an existing output folder.") var overwrite = false
+    @Option(help: "The base checkpoint: a folder (sharded or not, or a hub cache snapshot) or a .safetensors file.") var base: String
+    @Option(help: "The delta checkpoint (`lopper prune --output delta`).") var delta: String
+    @OptionGroup(title: "Output") var outputs: OutputOptions
+    @OptionGroup(title: "Checkpoint output") var checkpoint: CheckpointOptions
+    @OptionGroup(title: "Threads") var threads: ThreadOptions
 
     func run() throws {
         try reportingErrors {
-            var paths = OutputGuard(overwrite: overwrite)
+            threads.apply()
+            guard let out = outputs.out else { throw ValidationError("--out DIR is required") }
+            var paths = OutputGuard(overwrite: outputs.overwrite)
             paths.input("--base", base)
             paths.input("--delta", delta)
             paths.output("--out", out, .folder)
             try paths.check()
             var applier = Applier(basePath: base, deltaPath: delta, outputPath: out)
-            if let dtype {
-                guard let parsed = DType(parsing: dtype), parsed.isComputable else {
-                    throw ValidationError("--dtype must be f32, f16, bf16 or f64, got '\(dtype)'")
-                }
-                applier.dtype = parsed
-            }
-            guard let bytes = parseByteSize(shardSize) else { throw ValidationError("cannot read the size '\(shardSize)'") }
-            applier.shardSize = bytes
-            applier.overwrite = overwrite
+            applier.dtype = checkpoint.dtype?.dtype
+            if let size = checkpoint.shardSize { applier.shardSize = size.bytes }
+            applier.overwrite = outputs.overwrite
             let counts = try applier.run(showProgress: true)
             print("wrote \(out): \(counts.added) tensors base + delta, \(counts.fromDelta) from the delta only, \(counts.copied) copied from the base")
         }

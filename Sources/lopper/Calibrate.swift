@@ -18,25 +18,24 @@ struct Calibrate: ParsableCommand {
         """)
 
     @Option(help: "The model folder (config.json, safetensors, tokenizer.json).") var model: String
-    @Option(help: "Calibration text: .jsonl with a \"text\" field, or plain text.") var data: String
-    @Option(help: "Where to write the statistics (.safetensors).") var out: String
-    @Option(help: "tokenizer.json to use (default: the model folder's).") var tokenizer: String?
-    @Option(help: "Tokens per sequence.") var seqLen = 128
-    @Option(help: "Use at most this many sequences.") var maxSequences: Int?
-    @Flag(help: "Replace an existing --out file.") var overwrite = false
+    @OptionGroup(title: "Text") var text: TextOptions
+    @OptionGroup(title: "Output") var outputs: OutputOptions
+    @OptionGroup(title: "Threads") var threads: ThreadOptions
 
     func run() throws {
         try reportingErrors {
-            var paths = OutputGuard(overwrite: overwrite)
+            threads.apply()
+            guard let out = outputs.out else { throw ValidationError("--out FILE is required") }
+            var paths = OutputGuard(overwrite: outputs.overwrite)
             paths.input("--model", model)
-            paths.input("--data", data)
-            paths.input("--tokenizer", tokenizer)
+            self.text.register(in: &paths)
             paths.output("--out", out, .file)
             try paths.check()
-            let tokenizer = try Tokenizer(path: self.tokenizer ?? model)
+            let data = self.text.data
+            let tokenizer = try Tokenizer(path: self.text.tokenizer ?? model)
             let network = try loadModel(folder: model)
-            let text = try CalibrationText(path: data, tokenizer: tokenizer, sequenceLength: seqLen,
-                                           maxSequences: maxSequences, context: network.config.maxPositionEmbeddings)
+            let text = try CalibrationText(path: data, tokenizer: tokenizer, sequenceLength: self.text.seqLen,
+                                           maxSequences: self.text.maxSequences, context: network.config.maxPositionEmbeddings)
             for warning in text.warnings { fputs("lopper: warning: \(warning)\n", stderr) }
             let terminal = isatty(2) != 0
             let statistics = try calibrate(network, on: text) { done, total in

@@ -26,23 +26,14 @@ struct Diff: ParsableCommand {
         """
     )
 
-    @Option(help: "The pre-trained checkpoint: a .safetensors file or a checkpoint folder.")
-    var base: String
-
-    @Option(help: "The fine-tuned checkpoint: a .safetensors file or a checkpoint folder.")
-    var finetuned: String
+    @OptionGroup(title: "Model pair") var pair: ModelPairOptions
+    @OptionGroup(title: "Selection") var selection: SelectionOptions
 
     @Option(help: ArgumentHelp("Also write a plot of per-layer mean |delta| and std to this SVG file.", valueName: "file"))
     var svg: String?
 
     @Flag(help: "Print JSON (per-tensor and per-layer figures and the recommendation) instead of a table.")
     var json = false
-
-    @Option(help: ArgumentHelp("Also compare tensors matching this glob (repeatable).", valueName: "glob"))
-    var include: [String] = []
-
-    @Option(help: ArgumentHelp("Leave out tensors matching this glob (repeatable; wins over --include).", valueName: "glob"))
-    var exclude: [String] = []
 
     @Flag(help: "Replace an existing --svg file.") var overwrite = false
     @Option(help: "The drop rate p you intend to prune with, in [0, 1); p >= 0.9 counts as high.")
@@ -52,15 +43,14 @@ struct Diff: ParsableCommand {
         try reportingErrors {
             guard rate >= 0, rate < 1 else { throw DiffError("--rate must be in [0, 1), got \(rate)") }
             var paths = OutputGuard(overwrite: overwrite)
-            paths.input("--base", base)
-            paths.input("--finetuned", finetuned)
+            pair.register(in: &paths)
             paths.output("--svg", svg, .file)
             try paths.check()
-            let baseCheckpoint = try Checkpoint(path: base)
-            let finetunedCheckpoint = try Checkpoint(path: finetuned)
+            let baseCheckpoint = try Checkpoint(path: pair.base)
+            let finetunedCheckpoint = try Checkpoint(path: pair.finetuned)
             let statistics = try DeltaStatistics.compute(base: baseCheckpoint, finetuned: finetunedCheckpoint,
-                                                         selection: TensorSelection(include: include, exclude: exclude))
-            let report = DiffReport(base: base, finetuned: finetuned, statistics: statistics, rate: rate)
+                                                         selection: selection.selection)
+            let report = DiffReport(base: pair.base, finetuned: pair.finetuned, statistics: statistics, rate: rate)
             if let svg { try DeltaPlot(layers: statistics.layers).write(to: svg) }
             print(json ? try report.json() : report.text())
         }

@@ -7,15 +7,14 @@ struct Docs: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print the Lua API reference (the source of Docs/lua-api.md).")
 
-    @Option(help: "Write to this file instead of standard output.") var output: String?
-    @Flag(help: "Replace an existing --output file.") var overwrite = false
+    @OptionGroup(title: "Output") var outputs: OutputOptions
 
     func run() throws {
         try reportingErrors {
             let text = LuaDocs.markdown()
-            guard let output else { print(text, terminator: ""); return }
-            var paths = OutputGuard(overwrite: overwrite)
-            paths.output("--output", output, .file)
+            guard let output = outputs.out else { print(text, terminator: ""); return }
+            var paths = OutputGuard(overwrite: outputs.overwrite)
+            paths.output("--out", output, .file)
             try paths.check()
             try writeFileAtomically(Data(text.utf8), to: output)
         }

@@ -24,23 +24,14 @@ struct Eval: ParsableCommand {
         """)
 
     @Option(help: "The model folder (config.json and safetensors).") var model: String
-    @Option(help: "Evaluation text: .jsonl/.json with a \"text\" field per line, or plain text.") var data: String
     @Option(help: "A reference model folder: also print the output change of --model against it.") var reference: String?
-    @Option(help: "A tokenizer.json file or a folder holding one (default: the model folder's, else the reference's).")
-    var tokenizer: String?
-    @Option(help: "Tokens per sequence (plain text is cut into chunks this long; JSONL records are truncated).")
-    var seqLen: Int = 256
-    @Option(help: "Use at most this many sequences.") var maxSequences: Int?
-    @Option(help: "Kernel threads (default: LOPPER_THREADS or the core count).") var threads: Int?
+    @OptionGroup(title: "Text") var text: TextOptions
+    @OptionGroup(title: "Threads") var threads: ThreadOptions
 
     func run() throws {
         try reportingErrors {
-            if let threads {
-                guard threads > 0 else { throw ValidationError("--threads must be at least 1") }
-                Parallel.threads = threads
-            }
-            guard seqLen > 0 else { throw ValidationError("--seq-len must be at least 1") }
-            if let maxSequences, maxSequences < 1 { throw ValidationError("--max-sequences must be at least 1") }
+            threads.apply()
+            let data = self.text.data
             let config = try ModelConfig.load(folder: model)
             try config.checkFitsInMemory(source: model + "/config.json")
             let referenceConfig = try reference.map { try ModelConfig.load(folder: $0) }
@@ -54,8 +45,8 @@ struct Eval: ParsableCommand {
                 throw ValidationError("\(model) is an encoder (\(config.modelType)): perplexity needs a decoder; pass --reference DIR to measure the output change")
             }
             let tokenizer = try loadTokenizer()
-            let text = try CalibrationText(path: data, tokenizer: tokenizer, sequenceLength: seqLen,
-                                           maxSequences: maxSequences, context: config.maxPositionEmbeddings)
+            let text = try CalibrationText(path: data, tokenizer: tokenizer, sequenceLength: self.text.seqLen,
+                                           maxSequences: self.text.maxSequences, context: config.maxPositionEmbeddings)
             for warning in text.warnings { fputs("lopper: warning: \(warning)\n", stderr) }
             if let id = text.sequences.lazy.flatMap({ $0 }).first(where: { $0 >= config.vocabSize }) {
                 throw ValidationError("the tokenizer gives token id \(id), but \(model) has a vocabulary of \(config.vocabSize): is it this model's tokenizer?")
@@ -78,7 +69,7 @@ struct Eval: ParsableCommand {
     }
 
     private func loadTokenizer() throws -> Tokenizer {
-        if let tokenizer { return try Tokenizer(path: tokenizer) }
+        if let tokenizer = text.tokenizer { return try Tokenizer(path: tokenizer) }
         for folder in [model] + (reference.map { [$0] } ?? []) {
             let path = (folder as NSString).appendingPathComponent("tokenizer.json")
             if FileManager.default.fileExists(atPath: path) { return try Tokenizer(path: path) }

@@ -1,3 +1,4 @@
+import LopperIO
 import ArgumentParser
 import Foundation
 import LopperLua

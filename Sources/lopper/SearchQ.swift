@@ -21,25 +21,24 @@ struct SearchQ: ParsableCommand {
           lopper search-q --base llama --finetuned llama-math --data calib.jsonl --rate 0.99
         """)
 
-    @Option(help: "The pre-trained checkpoint folder.") var base: String
-    @Option(help: "The fine-tuned model folder (config.json, safetensors, tokenizer.json).") var finetuned: String
-    @Option(help: "Calibration text: .jsonl with a \"text\" field, or plain text.") var data: String
+    @OptionGroup(title: "Model pair") var pair: ModelPairOptions
+    @OptionGroup(title: "Selection") var selection: SelectionOptions
+    @OptionGroup(title: "Text") var text: TextOptions
+    @OptionGroup(title: "Threads") var threads: ThreadOptions
     @Option(help: "Drop rate p.") var rate: Double
     @Option(help: "Mask seeds to average over, comma-separated.") var seeds = "0,1,2"
-    @Option(help: "tokenizer.json to use (default: the fine-tuned folder's).") var tokenizer: String?
-    @Option(help: "Tokens per sequence.") var seqLen = 128
-    @Option(help: "Use at most this many sequences.") var maxSequences = 16
-    @Option(help: "Write the curve and the result as JSON to this file.") var json: String?
-    @Flag(help: "Replace an existing --json file.") var overwrite = false
+    @Flag(help: "Print the curve and the result as JSON on stdout instead of lines.") var json = false
+    @Option(help: "Also write the curve and the result as JSON to this file.") var report: String?
+    @Flag(help: "Replace an existing --report file.") var overwrite = false
 
     func run() throws {
         try reportingErrors {
+            threads.apply()
+            let base = pair.base, finetuned = pair.finetuned
             var paths = OutputGuard(overwrite: overwrite)
-            paths.input("--base", base)
-            paths.input("--finetuned", finetuned)
-            paths.input("--data", data)
-            paths.input("--tokenizer", tokenizer)
-            paths.output("--json", json, .file)
+            pair.register(in: &paths)
+            self.text.register(in: &paths)
+            paths.output("--report", report, .file)
             try paths.check()
             let seedList = try seeds.split(separator: ",").map { text -> UInt64 in
                 guard let seed = UInt64(text.trimmingCharacters(in: .whitespaces)) else {
@@ -47,23 +46,25 @@ struct SearchQ: ParsableCommand {
                 }
                 return seed
             }
-            let tokens = try Tokenizer(path: tokenizer ?? finetuned)
+            let tokens = try Tokenizer(path: self.text.tokenizer ?? finetuned)
             let context = try ModelConfig.load(folder: finetuned).maxPositionEmbeddings
-            let text = try CalibrationText(path: data, tokenizer: tokens, sequenceLength: seqLen,
-                                           maxSequences: maxSequences, context: context)
+            let text = try CalibrationText(path: self.text.data, tokenizer: tokens, sequenceLength: self.text.seqLen,
+                                           maxSequences: self.text.maxSequences, context: context)
             for warning in text.warnings { fputs("lopper: warning: \(warning)\n", stderr) }
-            let search = try QSearch(basePath: base, finetunedPath: finetuned, rate: rate, seeds: seedList, text: text)
-            print("searching q for p = \(rate) over \(search.prunable.count) tensors, \(text.tokenCount) tokens, seeds \(seeds)")
+            let search = try QSearch(basePath: base, finetunedPath: finetuned, rate: rate, seeds: seedList, text: text,
+                                     selection: selection.selection)
+            let say: (String) -> Void = { line in if !json { print(line) } }
+            say("searching q for p = \(rate) over \(search.prunable.count) tensors, \(text.tokenCount) tokens, seeds \(seeds)")
             let result = try search.run { point in
-                print("  q = \(formatted(point.q, 4))   output change \(scientific(point.value))")
+                say("  q = \(formatted(point.q, 4))   output change \(scientific(point.value))")
             }
-            print("DARE (q = \(formatted(result.dare.q, 4))): \(scientific(result.dare.value)); best q = \(formatted(result.best.q, 4)): \(scientific(result.best.value))")
-            print("prune with: lopper prune --base \(base) --finetuned \(finetuned) --method darex-q --set rate=\(rate) --set mode=fixed --set q=\(formatted(result.best.q, 4)) --seed \(seedList[0]) --out OUT")
-            if let json {
-                let encoder = JSONEncoder()
-                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-                try writeFileAtomically(try encoder.encode(result), to: json)
-            }
+            say("DARE (q = \(formatted(result.dare.q, 4))): \(scientific(result.dare.value)); best q = \(formatted(result.best.q, 4)): \(scientific(result.best.value))")
+            say("prune with: lopper prune --base \(base) --finetuned \(finetuned) --method darex_q --set rate=\(rate) --set mode=fixed --set q=\(formatted(result.best.q, 4)) --seed \(seedList[0]) --out OUT")
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            let encoded = try encoder.encode(result)
+            if json { print(String(decoding: encoded, as: UTF8.self)) }
+            if let report { try writeFileAtomically(encoded, to: report) }
         }
     }
 }

@@ -31,6 +31,6 @@ final class LuaDocsTests: XCTestCase {
         let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
         let path = root.appendingPathComponent("Docs/lua-api.md").path
         let committed = try String(contentsOfFile: path, encoding: .utf8)
-        XCTAssertEqual(committed, LuaDocs.markdown(), "Docs/lua-api.md is stale: run `lopper docs --output Docs/lua-api.md --overwrite`")
+        XCTAssertEqual(committed, LuaDocs.markdown(), "Docs/lua-api.md is stale: run `lopper docs --out Docs/lua-api.md --overwrite`")
     }
 }

@@ -53,8 +53,10 @@ final class CommandLineTests: XCTestCase {
             (["--method", "dare", "--set", "speed=1"], "unknown parameter 'speed'"),
             (["--method", "nonesuch"], "no method named 'nonesuch'; available: dare, darex_q, magnitude, structural, wanda"),
             (["--method", failing], "failing.lua:3: layer one is cursed"),
-            (["--method", "dare", "--dtype", "int8"], "--dtype must be"),
-            (["--method", "dare", "--shard-size", "lots"], "cannot read the size"),
+            (["--method", "dare", "--dtype", "int8"], "'int8' is invalid for '--dtype <dtype>'"),
+            (["--method", "dare", "--shard-size", "lots"], "'lots' is invalid for '--shard-size <size>'"),
+            (["--method", "dare", "--output", "sparse"], "'sparse' is invalid for '--output <output>'"),
+            (["--method", "dare", "--threads", "0"], "--threads must be at least 1"),
         ]
         for (arguments, expected) in cases {
             let run = try lopper(["prune", "--base", fixture.base, "--finetuned", fixture.finetuned, "--out", out] + arguments)
@@ -121,5 +123,33 @@ final class CommandLineTests: XCTestCase {
         let run = try lopper(["prune", "--base", fixture.base, "--finetuned", fixture.finetuned, "--method", "my-method",
                               "--out", fixture.folder + "/half", "--quiet"], environment: environment)
         XCTAssertEqual(run.status, 0, run.error)
+    }
+
+    /// Every verb shows the option groups it shares with the others, under one title each.
+    func testEveryVerbShowsTheSharedOptionGroups() throws {
+        let expected: [(String, [String])] = [
+            ("prune", ["MODEL PAIR:", "SELECTION:", "OUTPUT:", "CHECKPOINT OUTPUT:", "THREADS:"]),
+            ("diff", ["MODEL PAIR:", "SELECTION:"]),
+            ("search-q", ["MODEL PAIR", "SELECTION:", "TEXT:", "THREADS:"]),
+            ("apply", ["OUTPUT:", "CHECKPOINT OUTPUT:", "THREADS:"]),
+            ("calibrate", ["TEXT:", "OUTPUT", "THREADS:"]),
+            ("eval", ["TEXT", "THREADS:"]),
+            ("docs", ["OUTPUT"]),
+        ]
+        for (verb, groups) in expected {
+            let help = try lopper([verb, "--help"])
+            XCTAssertEqual(help.status, 0, help.error)
+            for group in groups { XCTAssertTrue(help.output.contains(group), "\(verb) --help lacks \(group):\n\(help.output)") }
+            for flag in ["--seq-len", "--max-sequences", "--tokenizer"] where groups.contains(where: { $0.hasPrefix("TEXT") }) {
+                XCTAssertTrue(help.output.contains(flag), "\(verb) --help lacks \(flag)")
+            }
+            if groups.contains("OUTPUT:") || groups.contains(where: { $0.hasPrefix("OUTPUT") }) {
+                XCTAssertTrue(help.output.contains("--overwrite"), "\(verb) --help lacks --overwrite")
+            }
+        }
+        // A bad option is one line too.
+        let bad = try lopper(["prune", "--nonsense"])
+        XCTAssertEqual(bad.status, 64)
+        XCTAssertEqual(bad.error.split(separator: "\n").count, 1, bad.error)
     }
 }

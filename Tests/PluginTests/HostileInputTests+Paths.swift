@@ -46,10 +46,10 @@ final class HostileInputPathTests: XCTestCase {
             ("diff --svg existing", ["diff", "--base", pair.base, "--finetuned", pair.ft, "--svg", root + "/old.json"], "exists; pass --overwrite"),
             ("calibrate --out model/config.json", ["calibrate", "--model", pair.ft, "--data", text, "--out", pair.ft + "/config.json"], "inside the input --model"),
             ("calibrate --out = --data", ["calibrate", "--model", pair.ft, "--data", text, "--out", text, "--overwrite"], "is the input --data"),
-            ("search-q --json inside base", ["search-q", "--base", pair.base, "--finetuned", pair.ft, "--data", text, "--rate", "0.9",
-                                             "--json", pair.base + "/q.json"], "inside the input --base"),
-            ("docs --output existing", ["docs", "--output", root + "/old.json"], "exists; pass --overwrite"),
-            ("docs --output a folder", ["docs", "--output", root + "/full", "--overwrite"], "is a folder"),
+            ("search-q --report inside base", ["search-q", "--base", pair.base, "--finetuned", pair.ft, "--data", text, "--rate", "0.9",
+                                             "--report", pair.base + "/q.json"], "inside the input --base"),
+            ("docs --out existing", ["docs", "--out", root + "/old.json"], "exists; pass --overwrite"),
+            ("docs --out a folder", ["docs", "--out", root + "/full", "--overwrite"], "is a folder"),
         ]
         for (name, arguments, culprit) in table {
             try HostileHarness.expectFailure(HostileCase(name: name, arguments: arguments, culprit: culprit, inputs: inputs, watched: [root]))

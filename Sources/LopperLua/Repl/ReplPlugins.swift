@@ -126,7 +126,7 @@ final class ReplPlugins {
 
     /// The report of one tensor as a short two-column table.
     static func describe(_ report: TensorReport, method: Plugin, seed: UInt64) -> String {
-        func number(_ value: Double?) -> String { value.map { String(format: "%.4g", $0) } ?? "-" }
+        func number(_ value: Double?) -> String { value.map(compactNumber) ?? "-" }
         var rows: [[String]] = [
             ["kept", report.keptFraction.map { String(format: "%.3f%%", $0 * 100) } ?? "-"],
             ["rescale", number(report.rescale)],

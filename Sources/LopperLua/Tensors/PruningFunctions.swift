@@ -1,5 +1,6 @@
 import CLua
 import LopperCore
+import LopperIO
 import LopperPrune
 
 /// The kernels plugins and scripts build methods from, in the `lopper` module of every
@@ -80,7 +81,7 @@ enum PruningFunctions {
                 stack.push(Tensor(rows.map(Float.init), shape: [rows.count]))
                 return 2
             case let mode:
-                throw LuaError("\(function): mode must be \"closed_form\" or \"analytical\", got \"\(sanitized(mode))\"")
+                throw LuaError("\(function): mode must be \"closed_form\" or \"analytical\", got \"\(terminalSafe(mode))\"")
             }
         }),
     ]
@@ -100,13 +101,13 @@ enum PruningFunctions {
     static func outputOptions(_ options: LuaOptions) throws -> (DeltaOutput, DType?) {
         let output = try options.string("output").map { text -> DeltaOutput in
             guard let parsed = DeltaOutput(rawValue: text) else {
-                throw LuaError("\(options.function): output must be \"merged\" or \"delta\", got \"\(sanitized(text))\"")
+                throw LuaError("\(options.function): output must be \"merged\" or \"delta\", got \"\(terminalSafe(text))\"")
             }
             return parsed
         } ?? .merged
         let dtype = try options.string("dtype").map { name -> DType in
             guard let parsed = DType(parsing: name), parsed.isComputable else {
-                throw LuaError("\(options.function): dtype must be one of f32, f16, bf16, f64, got \"\(sanitized(name))\"")
+                throw LuaError("\(options.function): dtype must be one of f32, f16, bf16, f64, got \"\(terminalSafe(name))\"")
             }
             return parsed
         }

@@ -1,3 +1,4 @@
+import LopperIO
 import LopperCore
 import LopperPrune
 

@@ -1,5 +1,6 @@
 import Foundation
 import LopperCore
+import LopperIO
 
 /// Text for tensors: `tostring(t)` and `t:hist()`.
 enum TensorFormatting {
@@ -29,7 +30,7 @@ enum TensorFormatting {
         if value.isNaN { return "nan" }
         if value.isInfinite { return value > 0 ? "inf" : "-inf" }
         if value == value.rounded(), Swift.abs(value) < 1e15 { return String(Int64(value)) }
-        return String(format: "%.4g", value)
+        return compactNumber(value)
     }
 
     /// A horizontal bar chart, one line per bin, bars drawn with eighth blocks:

@@ -39,7 +39,7 @@ final class LuaCheckpoint {
 
     var summary: String {
         let shards = checkpoint.shards.count
-        return "Checkpoint(\(path): \(names.count) tensors\(shards > 1 ? " in \(shards) shards" : ""), \(LuaObjects.byteText(checkpoint.totalBytes)))"
+        return "Checkpoint(\(path): \(names.count) tensors\(shards > 1 ? " in \(shards) shards" : ""), \(byteText(checkpoint.totalBytes)))"
     }
 }
 

@@ -1,6 +1,7 @@
 import CLua
 import CLuaShim
 import LopperCore
+import LopperIO
 
 /// An options table argument (`lopper.keep_top(scores, { keep = 0.1 })`), read with raw
 /// access only: no metamethod of the caller's table runs, and every key must be one
@@ -21,7 +22,7 @@ struct LuaOptions {
         do { entries = try table.entries } catch { throw LuaError("\(function): options take string keys (\(keys.joined(separator: ", ")))") }
         for (key, type) in entries {
             guard keys.contains(key) else {
-                throw LuaError("\(function): unknown option '\(sanitized(key))' (options: \(keys.joined(separator: ", ")))")
+                throw LuaError("\(function): unknown option '\(terminalSafe(key))' (options: \(keys.joined(separator: ", ")))")
             }
             values[key] = try table.push(key) { () throws -> LuaValue in
                 switch type {
@@ -70,7 +71,7 @@ struct LuaOptions {
     func choice<T: RawRepresentable & CaseIterable>(_ key: String, _: T.Type) throws -> T? where T.RawValue == String {
         guard let text = try string(key) else { return nil }
         guard let value = T(rawValue: text) else {
-            throw LuaError("\(function): option \(key) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(sanitized(text))\"")
+            throw LuaError("\(function): option \(key) must be one of \(T.allCases.map(\.rawValue).joined(separator: ", ")), got \"\(terminalSafe(text))\"")
         }
         return value
     }

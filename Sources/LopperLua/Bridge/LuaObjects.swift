@@ -75,15 +75,6 @@ enum LuaObjects {
         }
     }
 
-    /// `1.50 GB`, `12.0 MB`, `512 B`.
-    static func byteText(_ bytes: Int) -> String {
-        let units = [(1e12, "TB"), (1e9, "GB"), (1e6, "MB"), (1e3, "kB")]
-        for (size, unit) in units where Double(bytes) >= size {
-            return String(format: "%.2f %@", Double(bytes) / size, unit)
-        }
-        return "\(bytes) B"
-    }
-
     /// The name in `names` closest to `name` by edit distance, when it is close enough
     /// to be a likely typo (skipped for very large checkpoints).
     static func suggestion(for name: String, in names: [String]) -> String? {

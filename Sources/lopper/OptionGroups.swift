@@ -1,0 +1,104 @@
+import ArgumentParser
+import LopperCore
+import LopperIO
+import LopperPrune
+
+// The option groups every verb that takes them shares: one name, one help text and one
+// default per concept (`lopper prune --help` and `lopper diff --help` say the same).
+
+/// `--base` and `--finetuned`: the pair a delta is taken between.
+struct ModelPairOptions: ParsableArguments {
+    @Option(help: "The pre-trained checkpoint: a folder (sharded or not, or a hub cache snapshot) or a .safetensors file.")
+    var base: String
+    @Option(help: "The fine-tuned checkpoint, laid out likewise.")
+    var finetuned: String
+
+    func register(in paths: inout OutputGuard) {
+        paths.input("--base", base)
+        paths.input("--finetuned", finetuned)
+    }
+}
+
+/// `--include` and `--exclude`: which tensors are pruned (TensorSelection's one rule).
+struct SelectionOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Also select tensors matching this glob (repeatable).", valueName: "glob"))
+    var include: [String] = []
+    @Option(help: ArgumentHelp("Leave out tensors matching this glob (repeatable; wins over --include; a bias follows its weight).",
+                               valueName: "glob"))
+    var exclude: [String] = []
+
+    var selection: TensorSelection { TensorSelection(include: include, exclude: exclude) }
+}
+
+/// `--out` and `--overwrite`: where a verb writes and whether it may replace it.
+struct OutputOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Where to write (must not exist unless --overwrite; never an input).", valueName: "path"))
+    var out: String?
+    @Flag(help: "Replace existing outputs (--out and side outputs such as --report).")
+    var overwrite = false
+}
+
+/// `--dtype` and `--shard-size`: how a written checkpoint stores its tensors.
+struct CheckpointOptions: ParsableArguments {
+    @Option(help: "Dtype of written floating-point tensors (default: as read).")
+    var dtype: ComputeDType?
+    @Option(help: ArgumentHelp("Largest shard, e.g. 5GB, 500MB or 2GiB (default: prune keeps the fine-tuned layout, apply uses 5GB).", valueName: "size"))
+    var shardSize: ByteCount?
+}
+
+/// `--data`, `--tokenizer`, `--seq-len`, `--max-sequences`: text run through a model.
+struct TextOptions: ParsableArguments {
+    @Option(help: "Text: .jsonl/.json with a \"text\" field per line (one sequence each), or plain text cut into --seq-len chunks.")
+    var data: String
+    @Option(help: "A tokenizer.json file or a folder holding one (default: the model folder's).")
+    var tokenizer: String?
+    @Option(help: "Tokens per sequence (JSONL records are truncated to it).")
+    var seqLen: Int = 128
+    @Option(help: "Use at most this many sequences (default: all).")
+    var maxSequences: Int?
+
+    func validate() throws {
+        guard seqLen > 0 else { throw ValidationError("--seq-len must be at least 1, got \(seqLen)") }
+        if let maxSequences, maxSequences < 1 { throw ValidationError("--max-sequences must be at least 1, got \(maxSequences)") }
+    }
+
+    func register(in paths: inout OutputGuard) {
+        paths.input("--data", data)
+        paths.input("--tokenizer", tokenizer)
+    }
+}
+
+/// `--threads`: kernel threads (results do not depend on it).
+struct ThreadOptions: ParsableArguments {
+    @Option(help: "Kernel threads (default: LOPPER_THREADS or the core count); the output is the same for any number.")
+    var threads: Int?
+
+    func validate() throws {
+        if let threads, threads < 1 { throw ValidationError("--threads must be at least 1, got \(threads)") }
+    }
+
+    func apply() { if let threads { Parallel.threads = threads } }
+}
+
+/// A floating-point dtype argument (`bf16`, `F32`, ...).
+struct ComputeDType: ExpressibleByArgument {
+    let dtype: DType
+    init?(argument: String) {
+        guard let dtype = DType(parsing: argument), dtype.isComputable else { return nil }
+        self.dtype = dtype
+    }
+    static var allValueStrings: [String] { ["f32", "f16", "bf16", "f64"] }
+}
+
+/// A size argument: bytes, or `5GB`, `500MB`, `2GiB`.
+struct ByteCount: ExpressibleByArgument {
+    let bytes: Int
+    init?(argument: String) {
+        guard let bytes = parseByteSize(argument) else { return nil }
+        self.bytes = bytes
+    }
+}
+
+extension DeltaOutput: @retroactive ExpressibleByArgument {
+    public static var allValueStrings: [String] { ["merged", "delta"] }
+}
