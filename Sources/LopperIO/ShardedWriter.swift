@@ -101,6 +101,28 @@ public final class ShardedWriter {
         do { try WriteCancellation.check(folder); try writer().writeRaw(bytes); try advance() } catch { abandon(); throw error }
     }
 
+    /// Writes every planned tensor in plan order, each made by `tensor` just before it is
+    /// written (so one is in memory at a time; `written` runs after each, to drop input
+    /// pages), then finishes. The one streaming loop of prune, apply and `lopper.save`;
+    /// a failure anywhere leaves nothing behind. `progress` gets (tensors done, bytes
+    /// done, the next tensor's name).
+    public func writeAll(copying checkpoint: Checkpoint? = nil, progress: ((Int, Int, String) -> Void)? = nil,
+                         tensor: (SafetensorsWriter.Entry) throws -> Tensor,
+                         written: (SafetensorsWriter.Entry) -> Void = { _ in }) throws {
+        var done = 0, bytes = 0
+        while let entry = nextEntry {
+            progress?(done, bytes, entry.name)
+            let value: Tensor
+            do { value = try tensor(entry) } catch { abandon(); throw error }
+            try write(value, name: entry.name)
+            written(entry)
+            done += 1
+            bytes += entry.byteCount
+        }
+        try finish(copying: checkpoint)
+        progress?(done, bytes, "")
+    }
+
     /// Writes the index, copies `extraFiles` (folder-relative path pairs) and renames into place.
     public func finish(copying checkpoint: Checkpoint? = nil) throws {
         do {

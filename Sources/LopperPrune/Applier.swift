@@ -41,10 +41,9 @@ public struct Applier {
                                        metadata: metadata, overwrite: overwrite)
         let progress = showProgress ? Progress(tensors: entries.count, bytes: entries.reduce(0) { $0 + $1.byteCount }) : nil
         var counts = (added: 0, fromDelta: 0, copied: 0)
-        var bytes = 0
-        for (index, entry) in entries.enumerated() {
-            progress?.update(tensors: index, bytes: bytes, current: entry.name)
-            let output: Tensor
+        try writer.writeAll(copying: base, progress: { done, bytes, name in
+            progress?.update(tensors: done, bytes: bytes, current: name)
+        }, tensor: { entry in
             if let baseTensor = base.contains(entry.name) ? try base.tensor(entry.name) : nil {
                 if delta.contains(entry.name), baseTensor.dtype.isComputable {
                     let change = try delta.tensor(entry.name)
@@ -52,25 +51,20 @@ public struct Applier {
                         throw PruneError("\(deltaPath): tensor \"\(entry.name)\" is \(change.dtype.name); a delta must be floating point")
                     }
                     try requireFinite(change, entry.name)
-                    output = try add(baseTensor, change, dtype: entry.dtype)
                     counts.added += 1
-                } else {
-                    output = entry.dtype == baseTensor.dtype ? baseTensor : try baseTensor.converted(to: entry.dtype)
-                    counts.copied += 1
+                    return try add(baseTensor, change, dtype: entry.dtype)
                 }
-            } else {
-                let values = try delta.tensor(entry.name)
-                if values.dtype.isComputable { try requireFinite(values, entry.name) }
-                output = entry.dtype == values.dtype ? values : try values.converted(to: entry.dtype)
-                counts.fromDelta += 1
+                counts.copied += 1
+                return entry.dtype == baseTensor.dtype ? baseTensor : try baseTensor.converted(to: entry.dtype)
             }
-            try writer.write(output, name: entry.name)
+            let values = try delta.tensor(entry.name)
+            if values.dtype.isComputable { try requireFinite(values, entry.name) }
+            counts.fromDelta += 1
+            return entry.dtype == values.dtype ? values : try values.converted(to: entry.dtype)
+        }, written: { entry in
             base.releasePages(of: entry.name)
             delta.releasePages(of: entry.name)
-            bytes += entry.byteCount
-        }
-        try writer.finish(copying: base)
-        progress?.update(tensors: entries.count, bytes: bytes, current: "")
+        })
         progress?.finish()
         return counts
     }

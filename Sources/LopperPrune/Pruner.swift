@@ -132,19 +132,21 @@ public final class Pruner {
                                parameters: recordedParameters, seed: configuration.seed, output: configuration.output.rawValue)
         report.methodVersion = method.version
         let writer = try makeWriter(report: report)
+        let planned = Dictionary(plan.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var bytesDone = 0
-        for (index, tensor) in plan.enumerated() {
-            progress?.update(tensors: index, bytes: bytesDone, current: tensor.name)
+        try writer.writeAll(copying: finetuned, progress: { done, bytes, name in
+            progress?.update(tensors: done, bytes: bytes, current: name)
+            bytesDone = bytes
+        }, tensor: { entry in
+            guard let tensor = planned[entry.name] else { throw PruneError("tensor \"\(entry.name)\" is not in the plan") }
             let (output, tensorReport) = try process(tensor)
             report.bytesRead += tensor.shape.reduce(1, *) * tensor.sourceDType.byteSize * (tensorReport.action == "pruned" ? 2 : 1)
-            try writer.write(output, name: tensor.name)
-            finetuned.releasePages(of: tensor.name)
-            base.releasePages(of: tensor.name)
             report.tensors.append(tensorReport)
-            bytesDone += tensor.byteCount
-        }
-        try writer.finish(copying: finetuned)
-        progress?.update(tensors: plan.count, bytes: bytesDone, current: "")
+            return output
+        }, written: { entry in
+            finetuned.releasePages(of: entry.name)
+            base.releasePages(of: entry.name)
+        })
         progress?.finish()
         report.bytesWritten = bytesDone
         report.seconds = Date().timeIntervalSince(started)

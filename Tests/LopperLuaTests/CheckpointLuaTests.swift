@@ -206,7 +206,12 @@ final class CheckpointLuaTests: XCTestCase {
         let fileShards = message("lopper.save({x = lopper.zeros({2})}, out .. '.safetensors', {shard_size = 10})")
         XCTAssertTrue(fileShards.contains("shard_size needs a folder path"), fileShards)
         let exists = message("lopper.save({x = lopper.zeros({2})}, base)")
-        XCTAssertTrue(exists.contains("save: \(basePath) exists; pass {overwrite = true}"), exists)
+        XCTAssertTrue(exists.contains("save \(basePath): exists; pass {overwrite = true}"), exists)
+        // A checkpoint is never saved over itself or into itself, overwrite or not.
+        for target in ["base", "base .. '/inner'"] {
+            let onto = message("lopper.save(lopper.load(base), \(target), {overwrite = true})")
+            XCTAssertTrue(onto.contains("the input being saved"), onto)
+        }
         let badValue = message("lopper.save({x = 3}, out)")
         XCTAssertTrue(badValue.contains("save: \"x\" must be a tensor, got a number value"), badValue)
         let iterator = message("lopper.save(function() error('iterator failed') end, out)")

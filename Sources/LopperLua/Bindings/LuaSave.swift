@@ -44,14 +44,24 @@ enum LuaSave {
         if isFile, options.shardSize != nil {
             throw LuaError("save: \(path): shard_size needs a folder path (one not ending in .safetensors)")
         }
-        try checkTarget(path, isFile: isFile, overwrite: options.overwrite)
         // Like `mkdir -p` for the parent: saving into a new folder tree just works.
         let parent = URL(fileURLWithPath: path).deletingLastPathComponent().path
         do {
             try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {
-            throw LuaError("save: \(path): cannot create the folder \(parent): \(error.localizedDescription)")
+            throw LuaError("save: \(path): cannot create the folder \(parent): \(plainReason(error))")
         }
+        // The rule of every output: never an input (the checkpoints saved from or copied
+        // from), replaced only with overwrite = true.
+        var paths = OutputGuard(overwrite: options.overwrite, overwriteHint: "pass {overwrite = true} to replace it")
+        if let checkpoint = CheckpointFunctions.object(stack, 1) { paths.input("being saved", checkpoint.path) }
+        if let delta = DeltaUserdata.object(stack, 1) {
+            paths.input("the delta's base", delta.base.path)
+            paths.input("the delta's fine-tuned checkpoint", delta.finetuned.path)
+        }
+        paths.input("copy_files", options.copyFiles?.path)
+        paths.output("save", path, isFile ? .file : .folder)
+        do { try paths.check() } catch { throw LuaError("\(error)") }
 
         var spill: SpillFile?
         defer { spill?.remove() }
@@ -90,21 +100,12 @@ enum LuaSave {
             let writer = try ShardedWriter(folder: path, entries: plan.entries,
                                            maxShardBytes: options.shardSize ?? ShardedWriter.defaultShardBytes,
                                            metadata: options.metadata, overwrite: options.overwrite)
-            for (index, entry) in plan.entries.enumerated() {
-                let tensor: Tensor
-                do { tensor = try plan.tensor(index) } catch { writer.abandon(); throw error }
-                try writer.write(tensor, name: entry.name)
-            }
-            try writer.finish(copying: options.copyFiles)
+            var index = 0
+            try writer.writeAll(copying: options.copyFiles, tensor: { _ in
+                defer { index += 1 }
+                return try plan.tensor(index)
+            })
         }
-    }
-
-    /// An existing output is replaced only with `overwrite = true` (an empty folder is fine).
-    private static func checkTarget(_ path: String, isFile: Bool, overwrite: Bool) throws {
-        var isFolder: ObjCBool = false
-        guard !overwrite, FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else { return }
-        if isFolder.boolValue, (try? FileManager.default.contentsOfDirectory(atPath: path))?.isEmpty == true, !isFile { return }
-        throw LuaError("save: \(path) exists; pass {overwrite = true} to replace it")
     }
 
     /// `tensor` in the output dtype: floating-point tensors are converted to

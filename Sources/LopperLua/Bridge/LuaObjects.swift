@@ -23,16 +23,8 @@ enum LuaObjects {
         }
         lua_setfield(state, lopper_registryindex(), methodsKey)
 
-        guard luaL_newmetatable(state, metatable) != 0 else { stack.pop(); return }
-        let meta = stack.top
-        lopper_pushcfunction(state, lopper_object_gc)
-        stack.setField("__gc", in: meta)
-        stack.push("locked: \(prefix) metatables cannot be changed")
-        stack.setField("__metatable", in: meta)
-        for (name, body) in metamethods {
-            stack.push(function: name, body)
-            stack.setField(name, in: meta)
-        }
+        guard let meta = newObjectMetatable(metatable, lock: "locked: \(prefix) metatables cannot be changed",
+                                            metamethods: metamethods, in: stack) else { return }
         stack.push(function: prefix + ".__index") { stack in
             guard let key = stack.stringValue(2) else { stack.pushNil(); return 1 }
             // Raw lookups in plain tables: nothing here can raise.
@@ -46,6 +38,23 @@ enum LuaObjects {
         }
         stack.setField("__index", in: meta)
         stack.pop()
+    }
+
+    /// Pushes a new metatable `name` for Swift objects: `__gc` releasing the Swift
+    /// reference, `__metatable` locking it, and `metamethods`. Returns its stack index,
+    /// or nil (nothing pushed) when the state already has it.
+    static func newObjectMetatable(_ name: String, lock: String, metamethods: [(String, LuaFunction)], in stack: LuaStack) -> Int32? {
+        guard luaL_newmetatable(stack.state, name) != 0 else { stack.pop(); return nil }
+        let meta = stack.top
+        lopper_pushcfunction(stack.state, lopper_object_gc)
+        stack.setField("__gc", in: meta)
+        stack.push(lock)
+        stack.setField("__metatable", in: meta)
+        for (method, body) in metamethods {
+            stack.push(function: method, body)
+            stack.setField(method, in: meta)
+        }
+        return meta
     }
 
     /// A `__pairs` that walks `names` in order and yields `name, value(name)`.

@@ -23,16 +23,7 @@ enum LazyUserdata {
     /// `LuaStack.tensor`), with the elementwise ones and the shape queries kept lazy.
     static func register(in stack: LuaStack) {
         let state = stack.state
-        guard luaL_newmetatable(state, metatable) != 0 else { stack.pop(); return }
-        let table = stack.top
-        lopper_pushcfunction(state, lopper_object_gc)
-        stack.setField("__gc", in: table)
-        stack.push("locked: tensor metatables cannot be changed")
-        stack.setField("__metatable", in: table)
-        for (name, body) in metamethods {
-            stack.push(function: name, body)
-            stack.setField(name, in: table)
-        }
+        guard let table = LuaObjects.newObjectMetatable(metatable, lock: TensorUserdata.lock, metamethods: metamethods, in: stack) else { return }
         let overridden = Set(methods.map(\.0))
         lua_createtable(state, 0, Int32(TensorMethods.methods.count))
         let index = stack.top

@@ -7,6 +7,7 @@ import LopperCore
 /// is protected (`__metatable`), so scripts can neither read nor replace it.
 public enum TensorUserdata {
     public static let metatable = "lopper.Tensor"
+    static let lock = "locked: tensor metatables cannot be changed"
 
     /// Pushes `tensor`; its heap bytes count against the state's tensor memory limit.
     public static func push(_ tensor: Tensor, on stack: LuaStack) {
@@ -25,16 +26,7 @@ public enum TensorUserdata {
     /// `__index` pointing at the method table. Names come from `LuaDocs`.
     static func register(in stack: LuaStack) {
         let state = stack.state
-        guard luaL_newmetatable(state, metatable) != 0 else { stack.pop(); return }
-        let table = stack.top
-        lopper_pushcfunction(state, lopper_object_gc)
-        stack.setField("__gc", in: table)
-        stack.push("locked: tensor metatables cannot be changed")
-        stack.setField("__metatable", in: table)
-        for (name, body) in TensorMethods.metamethods {
-            stack.push(function: name, body)
-            stack.setField(name, in: table)
-        }
+        guard let table = LuaObjects.newObjectMetatable(metatable, lock: lock, metamethods: TensorMethods.metamethods, in: stack) else { return }
         lua_createtable(state, 0, Int32(TensorMethods.methods.count))
         let methods = stack.top
         for (name, body) in TensorMethods.methods + PruningFunctions.methods {
