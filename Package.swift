@@ -1,4 +1,4 @@
-// swift-tools-version: 6.0
+// swift-tools-version: 6.1
 import PackageDescription
 
 // Kernels are hot loops: in release builds drop exclusivity checks (we hand out
@@ -50,7 +50,12 @@ let package = Package(
         .target(name: "LopperModels", dependencies: ["LopperIO", "LopperCore", "CBLAS"], swiftSettings: kernelFlags),
         // What needs both pruning and models: the q search over candidate models.
         .target(name: "LopperCalibration", dependencies: ["LopperPrune", "LopperModels", "LopperIO", "LopperCore"]),
-        .target(name: "LopperLua", dependencies: ["LopperCalibration", "LopperPrune", "LopperModels", "LopperIO", "LopperCore", "CLua", "CLuaShim", "CLineEdit"]),
+        // Lopper's own Lua (sandbox, guards, REPL) lives in Sources/LopperLua/Lua/*.lua and is
+        // compiled into the binary as Swift strings: no resource bundle to lose.
+        .executableTarget(name: "EmbedLua", path: "BuildTools/EmbedLua"),
+        .plugin(name: "EmbedLuaPlugin", capability: .buildTool(), dependencies: ["EmbedLua"], path: "BuildTools/EmbedLuaPlugin"),
+        .target(name: "LopperLua", dependencies: ["LopperCalibration", "LopperPrune", "LopperModels", "LopperIO", "LopperCore", "CLua", "CLuaShim", "CLineEdit"],
+                exclude: ["Lua"], plugins: ["EmbedLuaPlugin"]),
         .executableTarget(
             name: "lopper",
             dependencies: [

@@ -79,6 +79,13 @@ static void on_signal(int signal_number) {
             else old->sa_handler(signal_number);
             return;
         }
+        // A write was cancelled by an earlier signal and Lopper is on its way out with
+        // status 1 (its temporaries already gone): a second signal in that window ends it
+        // the same way, not by the default action (a status of 128 + n, no message).
+        if (atomic_load(&signals_during_write) > 0) {
+            say("lopper: error: interrupted\n");
+            _exit(1);
+        }
         signal(signal_number, SIG_DFL);
         raise(signal_number);
         return;

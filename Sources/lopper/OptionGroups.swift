@@ -99,6 +99,6 @@ struct ByteCount: ExpressibleByArgument {
     }
 }
 
-extension DeltaOutput: @retroactive ExpressibleByArgument {
+extension DeltaOutput: ExpressibleByArgument {
     public static var allValueStrings: [String] { ["merged", "delta"] }
 }
