@@ -20,6 +20,7 @@ static atomic_int states[slot_count];
 static atomic_int active_count = 0;
 static atomic_int signals_during_write = 0;
 static atomic_int cancel_signal = 0;
+static atomic_int cancelled_once = 0;   // a write of this process was cancelled by a signal (never reset)
 static atomic_int exit_after_commit = 0;
 static atomic_int installed = 0;
 static void (*_Atomic forward_hook)(void) = NULL;
@@ -82,7 +83,7 @@ static void on_signal(int signal_number) {
         // A write was cancelled by an earlier signal and Lopper is on its way out with
         // status 1 (its temporaries already gone): a second signal in that window ends it
         // the same way, not by the default action (a status of 128 + n, no message).
-        if (atomic_load(&signals_during_write) > 0) {
+        if (atomic_load(&cancelled_once)) {
             say("lopper: error: interrupted\n");
             _exit(1);
         }
@@ -92,6 +93,7 @@ static void on_signal(int signal_number) {
     }
     if (atomic_fetch_add(&signals_during_write, 1) == 0) {
         atomic_store(&cancel_signal, signal_number);
+        atomic_store(&cancelled_once, 1);
         void (*hook)(void) = atomic_load(&forward_hook);
         if (hook) hook();
         alarm(3);
