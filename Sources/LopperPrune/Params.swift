@@ -12,6 +12,9 @@ public enum ParamValue: Equatable, Sendable, CustomStringConvertible {
     /// Numbers only: a list interpolated over layers (see `Schedule`).
     case schedule([Double])
 
+    /// The number of a `.number` value (schedules are resolved to one by then).
+    public var number: Double? { if case .number(let value) = self { return value } else { return nil } }
+
     public var description: String {
         switch self {
         case .number(let value): return Self.format(value)

@@ -87,28 +87,29 @@ extension LazyTensor {
         case binary(BinaryOperation)
     }
 
-    private static func compile(_ node: Node, into steps: inout [Step]) throws -> (depth: Int, Void) {
+    /// Appends `node`'s program to `steps`; returns the stack depth it needs.
+    private static func compile(_ node: Node, into steps: inout [Step]) throws -> Int {
         switch node {
-        case .tensor(let tensor): steps.append(.load(tensor)); return (1, ())
-        case .delta(let base, let finetuned): steps.append(.delta(base, finetuned)); return (1, ())
-        case .bernoulli(let keep, let key): steps.append(.mask(try KeepRule(keep), key)); return (1, ())
-        case .scalar(let value): steps.append(.constant(value)); return (1, ())
+        case .tensor(let tensor): steps.append(.load(tensor)); return 1
+        case .delta(let base, let finetuned): steps.append(.delta(base, finetuned)); return 1
+        case .bernoulli(let keep, let key): steps.append(.mask(try KeepRule(keep), key)); return 1
+        case .scalar(let value): steps.append(.constant(value)); return 1
         case .unary(let operation, let inner):
-            let depth = try compile(inner, into: &steps).depth
+            let depth = try compile(inner, into: &steps)
             steps.append(.unary(operation))
-            return (depth, ())
+            return depth
         case .binary(let operation, let a, let b):
-            let left = try compile(a, into: &steps).depth
-            let right = try compile(b, into: &steps).depth
+            let left = try compile(a, into: &steps)
+            let right = try compile(b, into: &steps)
             steps.append(.binary(operation))
-            return (Swift.max(left, right + 1), ())
+            return Swift.max(left, right + 1)
         }
     }
 
     /// Runs the program over every block, adds `plus` when given, and stores as `dtype`.
     private func run(plus: Tensor?, dtype: DType) throws -> Tensor {
         var steps: [Step] = []
-        let depth = try Self.compile(node, into: &steps).depth
+        let depth = try Self.compile(node, into: &steps)
         try requireComputable("evaluate", dtype)
         if let plus { try requireComputable("evaluate", plus.dtype) }
         let result = try Tensor(uninitialized: shape, dtype: dtype)

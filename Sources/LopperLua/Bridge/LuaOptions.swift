@@ -20,20 +20,11 @@ struct LuaOptions {
         let table = RawTable(unchecked: stack, index)
         let entries: [(String, Int32)]
         do { entries = try table.entries } catch { throw LuaError("\(function): options take string keys (\(keys.joined(separator: ", ")))") }
-        for (key, type) in entries {
+        for (key, _) in entries {
             guard keys.contains(key) else {
                 throw LuaError("\(function): unknown option '\(terminalSafe(key))' (options: \(keys.joined(separator: ", ")))")
             }
-            values[key] = try table.push(key) { () throws -> LuaValue in
-                switch type {
-                case LUA_TNUMBER: return .number(try stack.number(-1, function))
-                case LUA_TSTRING: return .string(stack.stringValue(-1) ?? "")
-                case LUA_TBOOLEAN: return .boolean(stack.boolean(-1))
-                default:
-                    if stack.isTensor(-1) { return .tensor(try stack.tensor(-1, function)) }
-                    return .other(stack.typeName(-1))
-                }
-            }
+            values[key] = try table.push(key) { try stack.optionValue(-1, function) }
         }
     }
 
@@ -98,18 +89,22 @@ extension LuaStack {
         guard type(index) == LUA_TTABLE else {
             throw LuaError.badArgument(index, function, "options table", got: typeName(index))
         }
-        let absolute = lua_absindex(state, index)
-        push(key)
-        lua_rawget(state, absolute)
+        field(key, of: index)
         defer { pop() }
-        switch type(-1) {
-        case LUA_TNIL: return nil
-        case LUA_TNUMBER: return .number(try number(-1, function))
-        case LUA_TSTRING: return .string(stringValue(-1) ?? "")
-        case LUA_TBOOLEAN: return .boolean(boolean(-1))
+        return try optionValue(-1, function)
+    }
+
+    /// The value at `index` as an option: nil, a number, string, boolean or tensor (a
+    /// lazy one is computed), or `.other` naming its type.
+    func optionValue(_ index: Int32, _ function: String) throws -> LuaValue? {
+        switch type(index) {
+        case LUA_TNIL, LUA_TNONE: return nil
+        case LUA_TNUMBER: return .number(try number(index, function))
+        case LUA_TSTRING: return .string(stringValue(index) ?? "")
+        case LUA_TBOOLEAN: return .boolean(boolean(index))
         default:
-            if isTensor(-1) { return .tensor(try tensor(-1, function)) }
-            return .other(typeName(-1))
+            if isTensor(index) { return .tensor(try tensor(index, function)) }
+            return .other(typeName(index))
         }
     }
 }

@@ -40,8 +40,7 @@ struct RawTable {
 
     /// Pushes field `key`, runs `body` with it on top, pops it.
     func push<T>(_ key: String, _ body: () throws -> T) rethrows -> T {
-        lua_pushstring(stack.state, key)
-        lua_rawget(stack.state, index)
+        stack.field(key, of: index)
         defer { stack.pop() }
         return try body()
     }
@@ -81,8 +80,7 @@ struct RawTable {
     /// The absolute stack index of table field `key`, pushed (and left for the caller's
     /// lifetime of this manifest read), or nil when absent; an error for another type.
     func table(_ key: String) throws -> Int32? {
-        lua_pushstring(stack.state, key)
-        switch lua_rawget(stack.state, index) {
+        switch stack.field(key, of: index) {
         case LUA_TNIL: stack.pop(); return nil
         case LUA_TTABLE: return stack.top
         default:

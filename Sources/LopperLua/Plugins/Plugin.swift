@@ -90,7 +90,7 @@ public final class Plugin: PruneMethod {
     // MARK: - Pruning
 
     public func prune(_ job: PruneJob) throws -> PruneOutcome {
-        let rate = job.parameters["rate"].flatMap { if case .number(let value) = $0 { return value } else { return nil } } ?? 0
+        let rate = job.parameters["rate"]?.number ?? 0
         if rate == 0 { return PruneOutcome(.unchanged) }   // every method is the identity at p = 0
         serial += 1
         let state = JobState(job, serial: serial)
@@ -165,10 +165,9 @@ public final class Plugin: PruneMethod {
             throw PluginError("score returned a \(scores.dtype.name) tensor of shape \(scores.shape.shapeText) for a tensor of shape \(job.base.shape.shapeText)")
         }
         let parameters = job.parameters
-        func text(_ key: String) -> String? { parameters[key]?.description }
-        func integer(_ key: String) -> Int { Int(text(key) ?? "") ?? 0 }
-        guard let granularity = Granularity(rawValue: text("granularity") ?? ""),
-              let rule = RescaleRule(rawValue: text("rescale") ?? "") else {
+        func integer(_ key: String) -> Int { parameters[key]?.number.flatMap { Int(exactly: $0) } ?? 0 }
+        guard let granularity = parameters["granularity"].flatMap({ Granularity(rawValue: $0.description) }),
+              let rule = parameters["rescale"].flatMap({ RescaleRule(rawValue: $0.description) }) else {
             throw PluginError("granularity or rescale has no value")
         }
         let mask = try keepTop(scores, keep: 1 - rate, granularity: granularity, n: integer("n"), m: integer("m"))
@@ -181,7 +180,7 @@ public final class Plugin: PruneMethod {
             }
             scale = value
         } else {
-            let q = parameters["q"].flatMap { Double($0.description) }
+            let q = parameters["q"]?.number
             let values = rule == .l1 ? try LopperCore.delta(job.finetuned, job.base) : nil
             scale = try rescaleFactor(rule, rate: rate, q: q, delta: values, mask: mask)
         }
