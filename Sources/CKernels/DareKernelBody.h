@@ -6,24 +6,34 @@
 #define CK_PASTE(a, b) CK_PASTE2(a, b)
 #define CK_NAME(name) CK_PASTE(name, CK_ISA)
 
-/// Philox-4x32-10 on sixteen blocks `first ..< first + 16`, one per lane (see Philox.swift).
-CK_INLINE void CK_NAME(philox16)(uint64_t first, uint64_t seed, uint64_t hash, u32x16 w[4]) {
-    const u64x16 lanes = (u64x16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + first;
-    u32x16 c0 = __builtin_convertvector(lanes, u32x16);
-    u32x16 c1 = __builtin_convertvector(lanes >> 32, u32x16);
-    u32x16 c2 = (u32x16)(uint32_t)hash, c3 = (u32x16)(uint32_t)(hash >> 32);
+/// Philox-4x32-10 on two sets of sixteen blocks, `first + 16 s ..< first + 16 s + 16` for
+/// set s, one block per lane (see Philox.swift): word j of set s in `w[4 s + j]`. The sets'
+/// rounds are independent chains, interleaved so that one fills the other's latency. (A
+/// last set past the tensor's end is computed and not used.)
+CK_INLINE void CK_NAME(philox16)(uint64_t first, uint64_t seed, uint64_t hash, u32x16 w[8]) {
+    enum { sets = 2 };
+    for (int s = 0; s < sets; s++) {
+        const u64x16 lanes = (u64x16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + (first + 16 * (uint64_t)s);
+        w[4 * s] = __builtin_convertvector(lanes, u32x16);
+        w[4 * s + 1] = __builtin_convertvector(lanes >> 32, u32x16);
+        w[4 * s + 2] = (u32x16)(uint32_t)hash;
+        w[4 * s + 3] = (u32x16)(uint32_t)(hash >> 32);
+    }
     uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
     for (int round = 0; round < 10; round++) {
         if (round > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
-        const u64x16 p0 = __builtin_convertvector(c0, u64x16) * (u64x16)0xD2511F53u;
-        const u64x16 p1 = __builtin_convertvector(c2, u64x16) * (u64x16)0xCD9E8D57u;
-        const u32x16 next0 = __builtin_convertvector(p1 >> 32, u32x16) ^ c1 ^ k0;
-        const u32x16 next2 = __builtin_convertvector(p0 >> 32, u32x16) ^ c3 ^ k1;
-        c1 = __builtin_convertvector(p1, u32x16);
-        c3 = __builtin_convertvector(p0, u32x16);
-        c0 = next0; c2 = next2;
+        for (int s = 0; s < sets; s++) {
+            u32x16 *c = w + 4 * s;
+            // The low words as a 32-bit multiply, the high ones from the 64-bit products
+            // (clang pairs the even and odd lanes without widening the vector).
+            const u32x16 hi0 = __builtin_convertvector((__builtin_convertvector(c[0], u64x16) * 0xD2511F53u) >> 32, u32x16);
+            const u32x16 hi1 = __builtin_convertvector((__builtin_convertvector(c[2], u64x16) * 0xCD9E8D57u) >> 32, u32x16);
+            const u32x16 next0 = hi1 ^ c[1] ^ k0, next2 = hi0 ^ c[3] ^ k1;
+            c[1] = c[2] * 0xCD9E8D57u;
+            c[3] = c[0] * 0xD2511F53u;
+            c[0] = next0; c[2] = next2;
+        }
     }
-    w[0] = c0; w[1] = c1; w[2] = c2; w[3] = c3;
 }
 
 /// The sixteen 16-bit draws of elements `16 j ..< 16 j + 16` of a group from word j of its
@@ -92,16 +102,15 @@ CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, con
     *redo = (uint8_t)tie;
 }
 
-/// Two groups per Philox call (sixteen blocks), then a last odd group.
+/// Four groups per Philox call (two sets of sixteen blocks), then the last ones.
 #define CK_DARE_LOOP(GROUP, a, first, groups, redo, divide, merged, stream)                       \
     do {                                                                                          \
-        int64_t g = 0;                                                                            \
-        u32x16 w[4] = {0, 0, 0, 0};                                                               \
-        for (; g < (groups); g += 2) {                                                            \
+        u32x16 w[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                   \
+        for (int64_t g = 0; g < (groups); g += 4) {                                               \
             const int64_t group = (first) + g;                                                    \
-            if ((a)->high < 65536) CK_NAME(philox16)((uint64_t)group * 8, (a)->seed, (a)->name_hash, w);   \
-            GROUP(a, group, w, 0, (redo) + g, divide, merged, stream);                            \
-            if (g + 1 < (groups)) GROUP(a, group + 1, w, 1, (redo) + g + 1, divide, merged, stream); \
+            if ((a)->high < 65536) CK_NAME(philox16)((uint64_t)group * 8, (a)->seed, (a)->name_hash, w); \
+            for (int q = 0; q < 4 && g + q < (groups); q++)                                       \
+                GROUP(a, group + q, w + 4 * (q >> 1), q & 1, (redo) + g + q, divide, merged, stream); \
         }                                                                                         \
     } while (0)
 
@@ -122,22 +131,22 @@ CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, con
         if (a->stream) _mm_sfence();                                                               \
     }
 
-/// Groups of 32 words (eight blocks, word-major), two groups per Philox call.
+/// Groups of 32 words (eight blocks, word-major), four groups per Philox call.
 CK_INLINE void CK_NAME(philox_words)(uint64_t seed, uint64_t hash, int64_t first, int64_t groups, uint32_t *target) {
-    for (int64_t g = 0; g < groups; g += 2) {
-        u32x16 w[4];
+    for (int64_t g = 0; g < groups; g += 4) {
+        u32x16 w[8];
         CK_NAME(philox16)((uint64_t)(first + g) * 8, seed, hash, w);
-        for (int half = 0; half < 2 && g + half < groups; half++) {
-            uint32_t *out = target + (g + half) * 32;
+        for (int q = 0; q < 4 && g + q < groups; q++) {
+            const u32x16 *set = w + 4 * (q >> 1);
+            uint32_t *out = target + (g + q) * 32;
             for (int j = 0; j < 4; j++) {
-                const u32x8 words = half == 0 ? __builtin_shufflevector(w[j], w[j], 0, 1, 2, 3, 4, 5, 6, 7)
-                                              : __builtin_shufflevector(w[j], w[j], 8, 9, 10, 11, 12, 13, 14, 15);
+                const u32x8 words = (q & 1) == 0 ? __builtin_shufflevector(set[j], set[j], 0, 1, 2, 3, 4, 5, 6, 7)
+                                                 : __builtin_shufflevector(set[j], set[j], 8, 9, 10, 11, 12, 13, 14, 15);
                 *(u32x8_u *)(out + 8 * j) = words;
             }
         }
     }
 }
-
 
 CK_DARE_KERNEL(CK_NAME(ck_dare_bf16), CK_NAME(dare_bf16_group))
 CK_DARE_KERNEL(CK_NAME(ck_dare_f32), CK_NAME(dare_f32_group))
