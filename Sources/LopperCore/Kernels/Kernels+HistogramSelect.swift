@@ -9,11 +9,11 @@ private let bins = 1 << 16
 /// The key of ascending rank `rank` among the order keys of `a` (any computable dtype).
 func histogramSelectKey(_ a: Tensor, rank: Int) -> UInt32 {
     precondition(rank >= 0 && rank < a.count)
-    let high = keyHistogram(a) { key in (key >> 16, true) }
+    let high = keyHistogram(a, within: nil)
     let (bucket, rest) = locate(rank, in: high)
     // BF16 keys differ only in their high 16 bits: one bucket, one key.
     if a.dtype == .bf16 { return bf16Key(bucket: bucket) }
-    let low = keyHistogram(a) { key in (key & 0xFFFF, key >> 16 == bucket) }
+    let low = keyHistogram(a, within: bucket)
     let (digit, _) = locate(rest, in: low)
     return bucket << 16 | digit
 }
@@ -35,17 +35,20 @@ private func locate(_ rank: Int, in counts: [Int]) -> (UInt32, Int) {
     preconditionFailure("rank \(rank) is past the histogram's total")
 }
 
-/// Counts of `digit(key).0` over the keys for which `digit(key).1` holds, summed over
-/// one contiguous part per thread (exact integers: the same totals on any thread count).
-private func keyHistogram(_ a: Tensor, _ digit: (UInt32) -> (UInt32, Bool)) -> [Int] {
+/// Counts of the high 16 bits of every key (`within` nil), or of the low 16 bits of the
+/// keys whose high bits are `within`; summed over one contiguous part per thread (exact
+/// integers: the same totals on any thread count). Two interleaved tables per part, so
+/// that runs of keys in one bin do not wait on each other's increments.
+private func keyHistogram(_ a: Tensor, within bucket: UInt32?) -> [Int] {
     let parts = Swift.max(1, Swift.min(Parallel.threads, a.count / (1 << 18)))
     let partSize = (a.count + parts - 1) / parts
-    let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: parts * bins)
+    let tables = 2 * parts
+    let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: tables * bins)
     defer { counts.deallocate() }
-    counts.initialize(repeating: 0, count: parts * bins)
+    counts.initialize(repeating: 0, count: tables * bins)
     let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count
     Parallel.forEach(parts) { part in
-        let own = counts + part * bins
+        let even = counts + 2 * part * bins, odd = even + bins
         let start = part * partSize, end = Swift.min(count, start + partSize)
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kernelBlock) { buffer in
             let keys = buffer.baseAddress!
@@ -53,17 +56,24 @@ private func keyHistogram(_ a: Tensor, _ digit: (UInt32) -> (UInt32, Bool)) -> [
             while block < end {
                 let length = Swift.min(kernelBlock, end - block)
                 computeKeys(base, dtype, block, length, into: keys)
-                for index in 0..<length {
-                    let (bin, counted) = digit(keys[index])
-                    own[Int(bin)] &+= counted ? 1 : 0
+                if let bucket {
+                    for index in 0..<length where keys[index] >> 16 == bucket { even[Int(keys[index] & 0xFFFF)] &+= 1 }
+                } else {
+                    var index = 0
+                    while index + 1 < length {
+                        even[Int(keys[index] >> 16)] &+= 1
+                        odd[Int(keys[index + 1] >> 16)] &+= 1
+                        index += 2
+                    }
+                    if index < length { even[Int(keys[index] >> 16)] &+= 1 }
                 }
                 block += length
             }
         }
     }
     var total = [Int](repeating: 0, count: bins)
-    for part in 0..<parts {
-        for bin in 0..<bins { total[bin] += Int(counts[part * bins + bin]) }
+    for table in 0..<tables {
+        for bin in 0..<bins { total[bin] += Int(counts[table * bins + bin]) }
     }
     return total
 }
