@@ -80,6 +80,9 @@ public enum PluginCatalog {
 
     /// Loads method `name` (a name on the search path or a file).
     public static func load(_ name: String) throws -> Plugin {
-        try Plugin(path: resolve(name))
+        let path = try resolve(name)
+        let plugin = try Plugin(path: path)
+        plugin.origin = all().first { $0.path == path }?.origin ?? "path"
+        return plugin
     }
 }
