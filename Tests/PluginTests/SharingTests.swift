@@ -170,6 +170,22 @@ final class SharingTests: XCTestCase {
         XCTAssertTrue(outcomes[2].failure?.contains("io") == true, outcomes[2].failure ?? "")
     }
 
+    /// The literature plugins' hand-computed cases (NAME.test.lua beside each) pass, and
+    /// every plugin that has tests passes the full check with them.
+    func testBundledPluginsPassTheirOwnTests() throws {
+        for name in ["breadcrumbs", "dare_l1"] {
+            let package = try PluginPackage.read(PipelineFixture.pluginsFolder + "/" + name + ".lua")
+            let tests = try XCTUnwrap(package.tests, name)
+            let plugin = try Plugin(source: package.source, chunkName: "@\(name).lua", path: name)
+            let outcomes = try PluginSelfTest.run(tests, file: name + ".test.lua", plugin: plugin)
+            XCTAssertGreaterThanOrEqual(outcomes.count, 2, name)
+            for outcome in outcomes { XCTAssertNil(outcome.failure, "\(name): \(outcome.name)") }
+            XCTAssertNoThrow(try PluginCheck.full(plugin, tests: tests, testsFile: name + ".test.lua"))
+        }
+        // A test file beside a plugin is not a plugin of its own.
+        XCTAssertFalse(PluginCatalog.all().contains { $0.name.contains(".") })
+    }
+
     func testVersionsOrderAsReleasesDo() {
         XCTAssertTrue(PluginVersion.isNewer("1.10.0", than: "1.9.2"))
         XCTAssertTrue(PluginVersion.isNewer("2.0.0", than: "2.0.0-beta.2"))
