@@ -19,6 +19,8 @@ public struct PruneConfiguration {
     public var lopperVersion = "0"
     /// A statistics file from `lopper calibrate`, handed to methods as `ctx.stats`.
     public var calibrationPath: String?
+    /// The command line that asked for the run, recorded in the output.
+    public var commandLine: [String] = []
 
     public init(basePath: String, finetunedPath: String, outputPath: String) {
         self.basePath = basePath; self.finetunedPath = finetunedPath; self.outputPath = outputPath
@@ -91,14 +93,14 @@ public final class Pruner {
         return planned
     }
 
-    /// The parameters as the run records them: defaults and global settings, then
-    /// glob settings as written.
-    public var recordedParameters: [String: String] {
-        var values: [String: String] = [:]
-        for spec in method.schema.specs { if let value = spec.defaultValue { values[spec.name] = value.description } }
+    /// The parameters as the run records them, typed: defaults and global settings,
+    /// then glob settings keyed as written (`GLOB:key`).
+    public var recordedParameters: [String: ParamValue] {
+        var values: [String: ParamValue] = [:]
+        for spec in method.schema.specs { if let value = spec.defaultValue { values[spec.name] = value } }
         for setting in configuration.settings {
             let key = setting.glob.map { "\($0.pattern):\(setting.key)" } ?? setting.key
-            values[key] = setting.text
+            values[key] = (try? method.schema.parse(setting)) ?? .string(setting.text)
         }
         return values
     }
@@ -154,7 +156,7 @@ public final class Pruner {
     }
 
     private func makeWriter(report: RunReport) throws -> ShardedWriter {
-        let metadata = try Self.metadata(for: report)
+        let metadata = try RunProvenance(configuration: configuration, method: method, parameters: report.parameters).metadata
         let entries = plan.map { SafetensorsWriter.Entry(name: $0.name, dtype: $0.outputDType, shape: $0.shape) }
         if let shardSize = configuration.shardSize {
             return try ShardedWriter(folder: configuration.outputPath, entries: entries, maxShardBytes: shardSize,
@@ -164,19 +166,6 @@ public final class Pruner {
         for (tensor, entry) in zip(plan, entries) { shards[tensor.shard].append(entry) }
         return try ShardedWriter(folder: configuration.outputPath, shards: shards, metadata: metadata,
                                  overwrite: configuration.overwrite)
-    }
-
-    /// The run as the output's `__metadata__` records it.
-    static func metadata(for report: RunReport) throws -> [String: String] {
-        let parameters = try JSONSerialization.data(withJSONObject: report.parameters, options: [.sortedKeys])
-        return [
-            "lopper.version": report.lopperVersion,
-            "lopper.method": report.method,
-            "lopper.method_version": report.methodVersion ?? "",
-            "lopper.parameters": String(decoding: parameters, as: UTF8.self),
-            "lopper.seed": String(report.seed),
-            "lopper.output": report.output,
-        ]
     }
 
     /// One tensor: the output to write and its report line.

@@ -65,6 +65,7 @@ struct Prune: ParsableCommand {
             configuration.settings = try settings.map(Setting.init(parsing:))
             configuration.dtype = checkpoint.dtype?.dtype
             configuration.shardSize = checkpoint.shardSize?.bytes
+            configuration.commandLine = CommandLine.arguments
             let plugin = try PluginCatalog.load(method)
             let pruner = try Pruner(configuration, method: plugin)
             for skipped in pruner.finetuned.skippedFiles {
