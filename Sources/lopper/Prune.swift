@@ -30,7 +30,8 @@ struct Prune: ParsableCommand {
     @Option(name: .customLong("set"), help: "A method parameter: key=value or GLOB:key=value; repeatable.")
     var settings: [String] = []
     @Option(help: "Seed of the random masks.") var seed: UInt64 = 0
-    @Option(help: "merged (base + pruned delta, a model) or delta (the pruned delta alone).") var output: DeltaOutput = .merged
+    @Option(help: "merged (base + pruned delta, a model), delta (the pruned delta alone) or adapter (a LoRA --finetuned with its factors pruned, a PEFT adapter folder).")
+    var output: DeltaOutput = .merged
     @OptionGroup(title: "Selection") var selection: SelectionOptions
     @OptionGroup(title: "Output") var outputs: OutputOptions
     @OptionGroup(title: "Checkpoint output") var checkpoint: CheckpointOptions
