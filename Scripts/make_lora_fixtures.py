@@ -120,10 +120,18 @@ def pruned(lopper):
     from transformers import LlamaForCausalLM
     base_dir = os.path.join(FIXTURES, "models", "llama", "model")
     out = os.path.join(OUT, "llama", "pruned")
+    shutil.rmtree(out, ignore_errors=True)
     subprocess.run([lopper, "prune", "--base", base_dir, "--finetuned", os.path.join(OUT, "llama", "adapter"),
                     "--method", "dare", "--set", "rate=0.5", "--seed", "7", "--output", "adapter",
-                    "--out", out, "--overwrite", "--quiet"], check=True)
+                    "--out", out, "--quiet"], check=True)
     model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(base_dir, dtype=torch.float32), out).eval()
+    # Every tensor Lopper wrote is what PEFT loaded (no key ignored, none left at its init).
+    loaded = model.state_dict()
+    for key, value in load_file(os.path.join(out, "adapter_model.safetensors")).items():
+        for part in ("lora_A", "lora_B", "lora_embedding_A", "lora_embedding_B"):
+            key = key.replace(f".{part}.weight", f".{part}.default.weight") if ".weight" in key else key.replace(part, part + ".default")
+        key = key.replace("lm_head.weight", "lm_head.modules_to_save.default.weight")
+        assert torch.equal(loaded[key], value), key
     with open(os.path.join(FIXTURES, "models", "llama", "inputs.json")) as f:
         inputs = json.load(f)["inputs"]
     logits = {}
