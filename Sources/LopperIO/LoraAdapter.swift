@@ -80,7 +80,8 @@ public final class LoraAdapter: @unchecked Sendable {
             }
         }
         var modules: [Module] = []
-        for (key, factors) in parts.factors {
+        for key in parts.moduleOrder {
+            let factors = parts.factors[key]!
             modules.append(try Self.module(key, factors, config: config, weights: weights, base: base, matcher: matcher, file: weightsPath))
         }
         var factorTargets: [String: String] = [:]
@@ -154,7 +155,11 @@ public final class LoraAdapter: @unchecked Sendable {
 /// The adapter's tensor names sorted into factors per module and saved modules.
 private struct AdapterParts {
     struct Factors { var a: String?; var b: String?; var bias: String?; var isEmbedding = false }
-    var factors: [String: Factors] = [:]
+    var factors: [String: Factors] = [:] {
+        didSet { for key in factors.keys where !moduleOrder.contains(key) { moduleOrder.append(key) } }
+    }
+    /// Modules in the order the file names them first (messages name the first fault).
+    var moduleOrder: [String] = []
     var saved: [(key: String, factor: String)] = []
 
     static let prefix = "base_model.model."
