@@ -1,8 +1,11 @@
 import Foundation
 import XCTest
+import LopperCore
 import LopperIO
+import LopperLua
 
-/// Broken adapters through the binary: one line naming the file and tensor, no output.
+/// Broken adapters through the binary (one line naming the file and tensor, no output),
+/// and the other ways in: `lopper diff`, `lopper.load` and `lopper.delta`.
 extension LoraAdapterTests {
     /// A copy of the llama fixture adapter with `edit` applied to its config (as JSON text).
     func brokenAdapter(_ name: String, config edit: (String) -> String) throws -> String {
@@ -43,6 +46,22 @@ extension LoraAdapterTests {
             name: "--output adapter from a model",
             arguments: ["prune", "--base", base, "--finetuned", base, "--method", "dare", "--output", "adapter", "--out", scratch + "/out/x"],
             culprit: "--output adapter prunes a LoRA adapter's factors", inputs: [base], watched: [scratch + "/out"]))
+    }
+
+    func testLuaLoadsAndDiffsAnAdapter() throws {
+        let lua = try LuaState()
+        defer { lua.close() }
+        let name = "model.layers.1.self_attn.q_proj.weight"
+        let results = try lua.run("""
+        local base, adapter, name = ...
+        local ft = lopper.load(adapter, base)
+        return ft[name], lopper.delta(base, adapter)[name], lopper.delta(lopper.load(base), ft)[name]
+        """, arguments: [.string(Self.base("llama")), .string(Self.lora("llama/adapter")), .string(name)])
+        let peft = try SafetensorsFile(path: Self.lora("llama/merged.safetensors")).tensor(name)
+        let expected = try delta(peft, try Checkpoint(path: Self.base("llama")).tensor(name))
+        XCTAssertLessThanOrEqual(relativeError(try XCTUnwrap(results[0].tensor), peft), 2e-6)
+        XCTAssertLessThanOrEqual(relativeError(try XCTUnwrap(results[1].tensor), expected), 1e-4)
+        XCTAssertEqual(try XCTUnwrap(results[2].tensor).floats(), try XCTUnwrap(results[1].tensor).floats())
     }
 
     func testDiffReadsAnAdapter() throws {
