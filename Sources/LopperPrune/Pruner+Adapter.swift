@@ -29,10 +29,10 @@ extension Pruner {
         var planned: [PlannedTensor] = []
         for name in adapter.file.names {
             guard let info = adapter.file.info(name) else { continue }
-            var decision = TensorSelection.Decision.keep("a full tensor (modules_to_save): written as trained")
+            var decision = TensorSelection.Decision.keep("full tensor (modules_to_save, base_layer)")
             if let target = adapter.factorTargets[name] {
                 decision = try configuration.selection.decide(target, base: base, finetuned: finetuned)
-                if case .keep(let reason) = decision { decision = .keep("\(target) is kept (\(reason))") }
+                if case .keep(let reason) = decision { decision = .keep("its weight is kept (\(reason))") }
             }
             var outputDType = info.dtype
             if let wanted = configuration.dtype, info.dtype.isComputable { outputDType = wanted }

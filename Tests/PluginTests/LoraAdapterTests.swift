@@ -172,3 +172,45 @@ enum ModelTestsInputs {
         }
     }
 }
+
+/// The optional interop check: a freshly pruned adapter (magnitude on the factors this
+/// time) loaded by PEFT itself gives the logits Lopper's forward pass of the merged weights
+/// gives. Skips without python3, torch, transformers and peft.
+extension LoraAdapterTests {
+    func testPEFTLoadsAFreshlyPrunedAdapterAndAgreesWithLopper() throws {
+        let probe = Process()
+        probe.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        probe.arguments = ["python3", "-c", "import torch, transformers, peft, safetensors"]
+        probe.standardError = Pipe()
+        try probe.run(); probe.waitUntilExit()
+        guard probe.terminationStatus == 0 else { throw XCTSkip("python3 with torch, transformers and peft is not installed") }
+        try prune("magnitude", ["rate=0.7"], base: Self.base("llama"), finetuned: Self.lora("llama/adapter"), output: .adapter, out: "adapter")
+        try prune("dare", ["rate=0"], base: Self.base("llama"), finetuned: scratch + "/adapter", output: .merged, out: "merged")
+        let script = """
+        import json, sys, torch
+        from peft import PeftModel
+        from safetensors.torch import save_file
+        from transformers import LlamaForCausalLM
+        base, adapter, inputs, out = sys.argv[1:]
+        model = PeftModel.from_pretrained(LlamaForCausalLM.from_pretrained(base, dtype=torch.float32), adapter).eval()
+        with torch.no_grad():
+            logits = {f"logits.{i}": model(torch.tensor([ids])).logits[0].contiguous() for i, ids in enumerate(json.load(open(inputs))["inputs"])}
+        save_file(logits, out)
+        """
+        let run = Process(), pipe = Pipe()
+        run.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        run.arguments = ["python3", "-c", script, Self.base("llama"), scratch + "/adapter", Self.fixtures + "/models/llama/inputs.json", scratch + "/peft.safetensors"]
+        run.standardOutput = pipe
+        run.standardError = pipe
+        try run.run()
+        let text = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+        run.waitUntilExit()
+        XCTAssertEqual(run.terminationStatus, 0, text)
+        let expected = try SafetensorsFile(path: scratch + "/peft.safetensors")
+        let inputs = try ModelTestsInputs.llama()
+        let output = try loadModel(folder: scratch + "/merged").forward(inputs)
+        for index in inputs.indices {
+            XCTAssertLessThanOrEqual(relativeError(try XCTUnwrap(output.logits?[index]), try expected.tensor("logits.\(index)")), 1e-4, "logits.\(index)")
+        }
+    }
+}
