@@ -96,6 +96,7 @@ def write_case(name, peft_model, base_state):
     config_path = os.path.join(adapter_dir, "adapter_config.json")
     with open(config_path) as f:
         config = json.load(f)
+    config["target_modules"] = sorted(config["target_modules"])  # a set in PEFT: stable bytes across runs
     config["base_model_name_or_path"] = "../../models/" + name + "/model" if name != "gpt2" else "../base"
     with open(config_path, "w") as f:
         json.dump(config, f, indent=2, sort_keys=True)
