@@ -35,7 +35,7 @@ public final class QSearch {
         self.text = text
         self.score = score
         self.finetunedPath = finetunedPath
-        let base = try Checkpoint(path: basePath), finetuned = try Checkpoint(path: finetunedPath)
+        let base = try Checkpoint(path: basePath), finetuned = try Checkpoint.finetuned(path: finetunedPath, base: base)
         self.base = base
         self.finetuned = finetuned
         var prunable = Set<String>()

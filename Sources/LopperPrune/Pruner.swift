@@ -59,7 +59,7 @@ public final class Pruner {
         self.method = method
         try method.schema.validate(configuration.settings)
         base = try Checkpoint(path: configuration.basePath)
-        finetuned = try Checkpoint(path: configuration.finetunedPath)
+        finetuned = try Checkpoint.finetuned(path: configuration.finetunedPath, base: base)
         guard !finetuned.names.isEmpty else { throw PruneError("\(configuration.finetunedPath): the checkpoint holds no tensors") }
         for setting in configuration.settings {
             guard let glob = setting.glob, !finetuned.names.contains(where: glob.matches) else { continue }
@@ -74,6 +74,7 @@ public final class Pruner {
     }
 
     private func makePlan() throws -> [PlannedTensor] {
+        if configuration.output == .adapter { return try makeAdapterPlan() }
         var shardOf: [String: Int] = [:]
         for (index, shard) in finetuned.shards.enumerated() { for name in shard.names { shardOf[name] = index } }
         let selection = configuration.selection
@@ -133,10 +134,11 @@ public final class Pruner {
         var report = RunReport(lopperVersion: configuration.lopperVersion, method: method.name,
                                parameters: recordedParameters, seed: configuration.seed, output: configuration.output.rawValue)
         report.methodVersion = method.version
-        let writer = try makeWriter(report: report)
+        let writer = configuration.output == .adapter ? try makeAdapterWriter(metadata: try Self.metadata(for: report))
+                                                      : try makeWriter(report: report)
         let planned = Dictionary(plan.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var bytesDone = 0
-        try writer.writeAll(copying: finetuned, progress: { done, bytes, name in
+        try writer.writeAll(copying: configuration.output == .adapter ? finetuned.adapter?.file : finetuned, progress: { done, bytes, name in
             progress?.update(tensors: done, bytes: bytes, current: name)
             bytesDone = bytes
         }, tensor: { entry in
@@ -170,6 +172,7 @@ public final class Pruner {
 
     /// One tensor: the output to write and its report line.
     func process(_ tensor: PlannedTensor) throws -> (Tensor, TensorReport) {
+        if configuration.output == .adapter { return try processFactor(tensor) }
         let layer = layerIndex(of: tensor.name)
         let finetunedTensor = try finetuned.tensor(tensor.name)
         guard case .prune = tensor.decision else {

@@ -100,5 +100,5 @@ struct ByteCount: ExpressibleByArgument {
 }
 
 extension DeltaOutput: ExpressibleByArgument {
-    public static var allValueStrings: [String] { ["merged", "delta"] }
+    public static var allValueStrings: [String] { ["merged", "delta", "adapter"] }
 }

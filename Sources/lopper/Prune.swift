@@ -19,6 +19,11 @@ struct Prune: ParsableCommand {
         --set 'rate=[0.9,0.99]' (interpolated from the first to the last layer). `lopper plugin info NAME` \
         lists a method's parameters.
 
+        LoRA: --finetuned may be a PEFT adapter folder (adapter_config.json, adapter_model.safetensors) over \
+        --base: each target module's delta is scaling * B @ A, pruned as a full delta; modules_to_save are \
+        fine-tuned tensors; base tensors the adapter does not touch are kept. --output adapter prunes the \
+        factors A and B instead (each as its own delta, as PEFT's dare_linear does) and writes an adapter folder.
+
         Examples:
           lopper prune --base llama --finetuned llama-math --method dare --set rate=0.9 --out pruned
           lopper prune --base b --finetuned f --method darex_q --set rate=0.99 --set mode=analytical --out o --report r.json
@@ -30,7 +35,8 @@ struct Prune: ParsableCommand {
     @Option(name: .customLong("set"), help: "A method parameter: key=value or GLOB:key=value; repeatable.")
     var settings: [String] = []
     @Option(help: "Seed of the random masks.") var seed: UInt64 = 0
-    @Option(help: "merged (base + pruned delta, a model) or delta (the pruned delta alone).") var output: DeltaOutput = .merged
+    @Option(help: "merged (base + pruned delta, a model), delta (the pruned delta alone) or adapter (a LoRA --finetuned with its factors pruned, a PEFT adapter folder).")
+    var output: DeltaOutput = .merged
     @OptionGroup(title: "Selection") var selection: SelectionOptions
     @OptionGroup(title: "Output") var outputs: OutputOptions
     @OptionGroup(title: "Checkpoint output") var checkpoint: CheckpointOptions

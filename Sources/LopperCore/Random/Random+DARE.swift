@@ -10,6 +10,9 @@ public enum DeltaOutput: String, Sendable {
     case merged
     /// The pruned delta alone.
     case delta
+    /// A LoRA adapter with its factors pruned (`lopper prune`); kernels see each factor
+    /// as a delta from zero and write it as `.delta`.
+    case adapter
 }
 
 private let fusedBlock = 2048
