@@ -134,8 +134,9 @@ public final class Pruner {
         var report = RunReport(lopperVersion: configuration.lopperVersion, method: method.name,
                                parameters: recordedParameters, seed: configuration.seed, output: configuration.output.rawValue)
         report.methodVersion = method.version
-        let writer = configuration.output == .adapter ? try makeAdapterWriter(metadata: try Self.metadata(for: report))
-                                                      : try makeWriter(report: report)
+        let metadata = try RunProvenance(configuration: configuration, method: method, parameters: report.parameters).metadata
+        let writer = configuration.output == .adapter ? try makeAdapterWriter(metadata: metadata)
+                                                      : try makeWriter(metadata: metadata)
         let planned = Dictionary(plan.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var bytesDone = 0
         try writer.writeAll(copying: configuration.output == .adapter ? finetuned.adapter?.file : finetuned, progress: { done, bytes, name in
@@ -157,8 +158,7 @@ public final class Pruner {
         return report
     }
 
-    private func makeWriter(report: RunReport) throws -> ShardedWriter {
-        let metadata = try RunProvenance(configuration: configuration, method: method, parameters: report.parameters).metadata
+    private func makeWriter(metadata: [String: String]) throws -> ShardedWriter {
         let entries = plan.map { SafetensorsWriter.Entry(name: $0.name, dtype: $0.outputDType, shape: $0.shape) }
         if let shardSize = configuration.shardSize {
             return try ShardedWriter(folder: configuration.outputPath, entries: entries, maxShardBytes: shardSize,
