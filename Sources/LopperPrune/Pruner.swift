@@ -8,6 +8,8 @@ public struct PruneConfiguration {
     public var finetunedPath: String
     public var outputPath: String
     public var output: DeltaOutput = .merged
+    /// `--output sparse` (then `output` is `.merged`: what the sparse delta rebuilds).
+    public var sparse: SparseOptions?
     /// Output dtype of every tensor; nil keeps each fine-tuned tensor's dtype.
     public var dtype: DType?
     /// Largest shard in bytes; nil mirrors the fine-tuned checkpoint's shard layout.
@@ -127,6 +129,7 @@ public final class Pruner {
     /// config and tokenizer files). Nothing is left behind on failure.
     @discardableResult
     public func run(progress: Progress? = nil) throws -> RunReport {
+        if let sparse = configuration.sparse { return try runSparse(sparse, progress: progress) }
         let started = Date()
         var report = RunReport(lopperVersion: configuration.lopperVersion, method: method.name,
                                parameters: recordedParameters, seed: configuration.seed, output: configuration.output.rawValue)

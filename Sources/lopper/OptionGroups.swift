@@ -99,6 +99,12 @@ struct ByteCount: ExpressibleByArgument {
     }
 }
 
-extension DeltaOutput: ExpressibleByArgument {
-    public static var allValueStrings: [String] { ["merged", "delta"] }
+/// What `prune --output` writes: a model, the pruned delta, or a sparse delta (`Docs/sparse-format.md`).
+enum OutputKind: String, ExpressibleByArgument, CaseIterable {
+    case merged, delta, sparse
+
+    /// The tensors the pipeline computes: a sparse delta is made from the merged ones.
+    var deltaOutput: DeltaOutput { self == .delta ? .delta : .merged }
 }
+
+extension SparseOptions.Kept: ExpressibleByArgument {}
