@@ -53,7 +53,7 @@ extension Pruner {
         }
         var metadata = try Self.metadata(for: report)
         metadata[SparseFormat.formatKey] = SparseFormat.version
-        metadata[SparseFormat.tensorsKey] = String(decoding: try JSONSerialization.data(withJSONObject: records, options: [.sortedKeys]), as: UTF8.self)
+        metadata[SparseFormat.tensorsKey] = String(decoding: try JSONSerialization.data(withJSONObject: records, options: [.sortedKeys, .withoutEscapingSlashes]), as: UTF8.self)
         metadata["lopper.sparse.kept"] = options.kept.rawValue
         let writer = try ShardedWriter(folder: configuration.outputPath, entries: entries,
                                        maxShardBytes: configuration.shardSize ?? ShardedWriter.defaultShardBytes,
