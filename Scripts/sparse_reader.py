@@ -52,9 +52,10 @@ def wrapping_sum(values):
 
 
 def values_checksum(raw, dtype):
-    bits = raw.view(BITS[np.dtype(NUMPY[dtype]).itemsize]).astype(np.uint64)
+    raw = np.asarray(raw).reshape(-1).view(np.uint8)
+    words = np.concatenate([raw, np.zeros(-raw.size % 8, np.uint8)]).view("<u8").astype(np.uint64)
     with np.errstate(over="ignore"):
-        return wrapping_sum(mix64(bits + np.arange(bits.size, dtype=np.uint64) * GOLDEN))
+        return wrapping_sum(mix64(words + np.arange(words.size, dtype=np.uint64) * GOLDEN))
 
 
 def sample_hash(raw):

@@ -24,22 +24,19 @@ public enum SparseCodes {
         }
     }
 
-    /// Sum of `mix64(bits_k + k * golden)` over the elements `k` of `values` (bits as an
-    /// unsigned integer of the dtype's width).
+    /// Sum of `mix64(word_j + j * golden)` over the values' bytes as little-endian 64-bit
+    /// words `j` (the last one zero-padded).
     public static func valuesChecksum(_ values: Tensor) -> UInt64 {
-        func sum<Word: FixedWidthInteger>(_: Word.Type) -> UInt64 {
-            let words = UnsafePointer(values.data.assumingMemoryBound(to: Word.self))
-            return chunkedSum(values.count) { range in
-                var sum: UInt64 = 0
-                for index in range { sum &+= mix64(UInt64(truncatingIfNeeded: words[index]) &+ UInt64(index) &* golden) }
-                return sum
+        let raw = UnsafeRawPointer(values.data), bytes = values.byteCount, words = (bytes + 7) / 8
+        return chunkedSum(words) { range in
+            var sum: UInt64 = 0
+            for j in range {
+                var word: UInt64 = 0
+                if j * 8 + 8 <= bytes { word = raw.loadUnaligned(fromByteOffset: j * 8, as: UInt64.self) }
+                else { withUnsafeMutableBytes(of: &word) { $0.copyMemory(from: UnsafeRawBufferPointer(start: raw + j * 8, count: bytes - j * 8)) } }
+                sum &+= mix64(UInt64(littleEndian: word) &+ UInt64(j) &* golden)
             }
-        }
-        switch values.dtype.byteSize {
-        case 1: return sum(UInt8.self)
-        case 2: return sum(UInt16.self)
-        case 4: return sum(UInt32.self)
-        default: return sum(UInt64.self)
+            return sum
         }
     }
 

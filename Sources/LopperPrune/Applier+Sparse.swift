@@ -110,14 +110,18 @@ extension Applier {
         } catch let error as PruneError { throw error } catch {
             throw PruneError("\(deltaPath): tensor \"\(name)\": \(error)")
         }
-        guard maskCount(mask) == record.count, SparseCodes.positionsChecksum(mask) == record.positionsChecksum else {
+        // A count that differs shows in the scatter below (it checks the values' count), or here when none are stored.
+        guard record.count > 0 || maskCount(mask) == 0, SparseCodes.positionsChecksum(mask) == record.positionsChecksum else {
             let cause = record.encoding == .philox
                 ? "the positions regenerated from the seed do not match the recorded checksum (another Lopper mask version, or a corrupted file)"
                 : "the stored positions do not match their checksum (a corrupted file)"
             throw PruneError("\(deltaPath): tensor \"\(name)\": \(cause); refusing to apply")
         }
         let output = try SparseEncoder.baseline(baseTensor, dtype: record.dtype)
-        if record.count > 0 { try maskedScatter(try values(name, record, delta), where: mask, into: output) }
+        guard record.count > 0 else { return output }
+        do { try maskedScatter(try values(name, record, delta), where: mask, into: output) } catch let error as TensorError {
+            throw PruneError("\(deltaPath): tensor \"\(name)\": the positions do not match the record (\(error)); refusing to apply")
+        }
         return output
     }
 }
