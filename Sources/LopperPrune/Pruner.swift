@@ -8,6 +8,8 @@ public struct PruneConfiguration {
     public var finetunedPath: String
     public var outputPath: String
     public var output: DeltaOutput = .merged
+    /// `--output sparse` (then `output` is `.merged`: what the sparse delta rebuilds).
+    public var sparse: SparseOptions?
     /// Output dtype of every tensor; nil keeps each fine-tuned tensor's dtype.
     public var dtype: DType?
     /// Largest shard in bytes; nil mirrors the fine-tuned checkpoint's shard layout.
@@ -130,11 +132,12 @@ public final class Pruner {
     /// config and tokenizer files). Nothing is left behind on failure.
     @discardableResult
     public func run(progress: Progress? = nil) throws -> RunReport {
+        if let sparse = configuration.sparse { return try runSparse(sparse, progress: progress) }
         let started = Date()
         var report = RunReport(lopperVersion: configuration.lopperVersion, method: method.name,
                                parameters: recordedParameters, seed: configuration.seed, output: configuration.output.rawValue)
         report.methodVersion = method.version
-        let metadata = try RunProvenance(configuration: configuration, method: method, parameters: report.parameters).metadata
+        let metadata = try runMetadata(report)
         let writer = configuration.output == .adapter ? try makeAdapterWriter(metadata: metadata)
                                                       : try makeWriter(metadata: metadata)
         let planned = Dictionary(plan.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
@@ -156,6 +159,11 @@ public final class Pruner {
         report.bytesWritten = bytesDone
         report.seconds = Date().timeIntervalSince(started)
         return report
+    }
+
+    /// The output's `__metadata__`: how the run was made (`RunProvenance`).
+    func runMetadata(_ report: RunReport) throws -> [String: String] {
+        try RunProvenance(configuration: configuration, method: method, parameters: report.parameters).metadata
     }
 
     private func makeWriter(metadata: [String: String]) throws -> ShardedWriter {
