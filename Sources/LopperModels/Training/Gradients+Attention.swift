@@ -1,0 +1,117 @@
+import Foundation
+import LopperCore
+
+/// Dropout masks from Philox, keyed by (seed, step, site name): the same run drops the
+/// same entries on any machine or thread count, and nothing needs storing to replay it.
+public struct DropoutStream: Sendable {
+    public let seed: UInt64
+    public let step: Int
+
+    public init(seed: UInt64, step: Int) {
+        self.seed = seed
+        self.step = step
+    }
+
+    /// The stream of site `name` at this step.
+    func key(_ name: String) -> RandomKey { RandomKey(seed: seed, name: "dropout/\(name)/step \(step)") }
+
+    /// The scaled mask for `count` elements (0 or 1/keep each), nil when nothing is dropped.
+    func mask(_ name: String, rate: Double, count: Int) throws -> [Float]? {
+        guard rate > 0, count > 0 else { return nil }
+        let keep = 1 - rate, bits = try bernoulliMask([count], keep: keep, key: key(name))
+        let b = bits.data.assumingMemoryBound(to: UInt8.self), scale = Float(1 / keep)
+        return (0..<count).map { b[$0] != 0 ? scale : 0 }
+    }
+}
+
+/// `x * mask` in place (forward) or `dy * mask` (backward): both are the same product.
+func applyMask(_ t: Tensor, _ mask: [Float]?) {
+    guard let mask else { return }
+    let p = floats(t)
+    for i in 0..<t.count { p[i] *= mask[i] }
+}
+
+/// What the attention backward needs: the softmax probabilities of every (sequence, head)
+/// block, before dropout, and the dropout mask over the same layout.
+struct AttentionCache {
+    let q: Tensor, k: Tensor, v: Tensor
+    /// Per sequence s and head h, an [n, n] block at `offsets[s] + h * n * n`.
+    let probabilities: [Float]
+    let offsets: [Int]
+    let mask: [Float]?
+}
+
+/// Bidirectional softmax attention over a packed batch (each sequence sees only itself: the
+/// padding mask), with dropout on the probabilities as transformers applies it.
+func attentionForward(q: Tensor, k: Tensor, v: Tensor, heads: Int, headDim d: Int, sequences: [Range<Int>],
+                      dropout: DropoutStream?, rate: Double, site: String) throws -> (Tensor, AttentionCache) {
+    let width = heads * d, scale = 1 / Float(d).squareRoot()
+    var offsets: [Int] = [], total = 0
+    for rows in sequences { offsets.append(total); total += heads * rows.count * rows.count }
+    var probabilities = [Float](repeating: 0, count: total)
+    let mask = try dropout?.mask(site, rate: rate, count: total)
+    let out = try Tensor(zeros: [q.shape[0], width])
+    var dropped = [Float](repeating: 0, count: sequences.map { $0.count * $0.count }.max() ?? 0)
+    probabilities.withUnsafeMutableBufferPointer { pBuffer in
+        dropped.withUnsafeMutableBufferPointer { dBuffer in
+            for (s, rows) in sequences.enumerated() where !rows.isEmpty {
+                let n = rows.count, start = rows.lowerBound
+                for h in 0..<heads {
+                    let block = pBuffer.baseAddress! + offsets[s] + h * n * n
+                    sgemm(false, true, m: n, n: n, k: d, alpha: scale, floats(q) + start * width + h * d, lda: width,
+                          floats(k) + start * width + h * d, ldb: width, beta: 0, block, ldc: n)
+                    softmaxRows(block, rows: n, cols: n) { _ in 0..<n }
+                    var used = UnsafePointer(block)
+                    if let mask {
+                        let base = offsets[s] + h * n * n
+                        for i in 0..<(n * n) { dBuffer[i] = block[i] * mask[base + i] }
+                        used = UnsafePointer(dBuffer.baseAddress!)
+                    }
+                    sgemm(false, false, m: n, n: d, k: n, used, lda: n, floats(v) + start * width + h * d, ldb: width,
+                          beta: 0, floats(out) + start * width + h * d, ldc: width)
+                }
+            }
+        }
+    }
+    return (out, AttentionCache(q: q, k: k, v: v, probabilities: probabilities, offsets: offsets, mask: mask))
+}
+
+/// With P the probabilities and D = P * mask: dV = D^T dO, dD = dO V^T, dP = dD * mask,
+/// dS = P (dP - rowsum(dP P)), dQ = scale dS K, dK = scale dS^T Q.
+func attentionBackward(_ dOut: Tensor, _ c: AttentionCache, heads: Int, headDim d: Int,
+                       sequences: [Range<Int>]) throws -> (dq: Tensor, dk: Tensor, dv: Tensor) {
+    let width = heads * d, scale = 1 / Float(d).squareRoot(), tokens = dOut.shape[0]
+    let dq = try Tensor(zeros: [tokens, width]), dk = try Tensor(zeros: [tokens, width]), dv = try Tensor(zeros: [tokens, width])
+    let longest = sequences.map(\.count).max() ?? 0
+    var dropped = [Float](repeating: 0, count: longest * longest), dP = dropped
+    c.probabilities.withUnsafeBufferPointer { pBuffer in
+        dropped.withUnsafeMutableBufferPointer { dBuffer in
+            dP.withUnsafeMutableBufferPointer { gBuffer in
+                let g = gBuffer.baseAddress!
+                for (s, rows) in sequences.enumerated() where !rows.isEmpty {
+                    let n = rows.count, start = rows.lowerBound
+                    for h in 0..<heads {
+                        let base = c.offsets[s] + h * n * n, p = pBuffer.baseAddress! + base
+                        let o = start * width + h * d
+                        var used = p
+                        if let mask = c.mask {
+                            for i in 0..<(n * n) { dBuffer[i] = p[i] * mask[base + i] }
+                            used = UnsafePointer(dBuffer.baseAddress!)
+                        }
+                        sgemm(true, false, m: n, n: d, k: n, used, lda: n, floats(dOut) + o, ldb: width, beta: 0, floats(dv) + o, ldc: width)
+                        sgemm(false, true, m: n, n: n, k: d, floats(dOut) + o, lda: width, floats(c.v) + o, ldb: width, beta: 0, g, ldc: n)
+                        if let mask = c.mask { for i in 0..<(n * n) { g[i] *= mask[base + i] } }
+                        for i in 0..<n {
+                            var dot: Float = 0
+                            for j in 0..<n { dot += g[i * n + j] * p[i * n + j] }
+                            for j in 0..<n { g[i * n + j] = p[i * n + j] * (g[i * n + j] - dot) }
+                        }
+                        sgemm(false, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.k) + o, ldb: width, beta: 0, floats(dq) + o, ldc: width)
+                        sgemm(true, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.q) + o, ldb: width, beta: 0, floats(dk) + o, ldc: width)
+                    }
+                }
+            }
+        }
+    }
+    return (dq, dk, dv)
+}
