@@ -8,7 +8,7 @@ struct Lopper: ParsableCommand {
         commandName: "lopper",
         abstract: "Prune the delta parameters of fine-tuned models, scripted in Lua.",
         version: lopperVersion,
-        subcommands: [Inspect.self, Diff.self, Prune.self, PluginCommand.self, Apply.self, Calibrate.self, SearchQ.self, Eval.self,
+        subcommands: [Inspect.self, Diff.self, Prune.self, Finetune.self, PluginCommand.self, Apply.self, Calibrate.self, SearchQ.self, Eval.self,
                       Reproduce.self, Run.self, ReplCommand.self, Docs.self]
     )
 

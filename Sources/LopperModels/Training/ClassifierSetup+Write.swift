@@ -1,0 +1,60 @@
+import Foundation
+import LopperCore
+import LopperIO
+
+extension ClassifierSetup {
+    /// The transformers class that loads this model with its head.
+    var classifierClass: String {
+        let family = ["bert": "Bert", "roberta": "Roberta", "xlm-roberta": "XLMRoberta", "camembert": "Camembert"]
+        return (family[model.config.modelType] ?? "Bert") + "ForSequenceClassification"
+    }
+
+    /// config.json with the head's labels (id2label, label2id) and, for a new head, its class.
+    func configText(labelNames: [String]) -> String {
+        guard case .object(var members) = configJSON else { return configJSON.text }
+        func set(_ key: String, _ value: JSON) {
+            if let i = members.firstIndex(where: { $0.0 == key }) { members[i].1 = value } else { members.append((key, value)) }
+        }
+        set("id2label", .object(labelNames.enumerated().map { (String($0), .string($1)) }))
+        set("label2id", .object(labelNames.enumerated().map { ($1, .int($0)) }))
+        members.removeAll { $0.0 == "num_labels" }
+        if !createdTensors.isEmpty { set("architectures", .array([.string(classifierClass)])) }
+        return JSON.object(members).text + "\n"
+    }
+
+    /// Writes the trained model as a Hugging Face folder beside nothing of the base: every
+    /// tensor of the base in its dtype (the new head in the embeddings' dtype), the base's
+    /// config and tokenizer files (config.json with the labels), `metadata` in every shard.
+    /// Through `ShardedWriter`: complete or absent, whatever happens.
+    public func write(to folder: String, base: String, labelNames: [String], metadata: [String: String],
+                      overwrite: Bool) throws {
+        let checkpoint = try Checkpoint(path: base)
+        let embeddingType = model.parameters.all.first.flatMap { checkpoint.info($0.name)?.dtype } ?? .f32
+        var entries: [SafetensorsWriter.Entry] = [], sources: [String: String] = [:]
+        func add(_ name: String, _ dtype: DType, _ shape: [Int]) {
+            let written = name.hasPrefix("classifier.") ? name : outputPrefix + name
+            sources[written] = name
+            entries.append(.init(name: written, dtype: dtype, shape: shape))
+        }
+        for name in checkpoint.names {
+            guard let info = checkpoint.info(name) else { continue }
+            add(name, info.dtype, info.shape)
+        }
+        for name in createdTensors { add(name, embeddingType, model.parameters[name]!.shape) }
+        let writer = try ShardedWriter(folder: folder, entries: entries, metadata: metadata, overwrite: overwrite)
+        do {
+            try checkpoint.copyOtherFiles(to: writer.temporaryFolder)
+            let config = writer.temporaryFolder + "/config.json"
+            unlink(config)
+            try writeFile(Data(configText(labelNames: labelNames).utf8), to: config)
+        } catch {
+            writer.abandon()
+            throw error
+        }
+        try writer.writeAll(tensor: { entry in
+            let name = sources[entry.name]!
+            guard let p = model.parameters[name] else { return try checkpoint.tensor(name) }
+            return entry.dtype == .f32 ? p.value : try p.value.converted(to: entry.dtype)
+        })
+    }
+}

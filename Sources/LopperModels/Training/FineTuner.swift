@@ -1,0 +1,190 @@
+import Foundation
+import LopperCore
+import LopperIO
+
+/// A base model made ready for sequence classification: the trainable encoder, and whether
+/// its head (and pooler) had to be created.
+public struct ClassifierSetup {
+    public let model: TrainableEncoder
+    /// Names of the tensors created here (not in the base checkpoint).
+    public let createdTensors: [String]
+    /// The base's config.json, parsed.
+    public let configJSON: JSON
+    /// Put before the base's tensor names in the output: the model-type prefix (`bert.`,
+    /// `roberta.`) when a head is added to a checkpoint saved without one, because
+    /// transformers reads an unprefixed checkpoint as a bare encoder and would drop the head.
+    public let outputPrefix: String
+
+    /// Loads `folder` for `labels` labels. A base without a classification head gets BERT's
+    /// (pooler if missing, then `classifier`), weights drawn N(0, initializer_range) from
+    /// Philox keyed by (seed, tensor name), biases 0, as transformers initialises them.
+    public init(folder: String, numLabels: Int, seed: UInt64) throws {
+        let config = try ModelConfig.load(folder: folder)
+        guard config.architecture == .bert else {
+            throw ModelError.badConfig("\(folder) is a \(config.modelType) decoder; --task classify needs a BERT-family encoder (bert, roberta, ...)")
+        }
+        try config.checkFitsInMemory(source: folder + "/config.json")
+        let json = try data(folder + "/config.json")
+        configJSON = json
+        let checkpoint = try Checkpoint(path: folder)
+        let prefix = ["bert.", "roberta.", ""].first { checkpoint.contains($0 + "embeddings.word_embeddings.weight") } ?? "bert."
+        let h = config.hiddenSize
+        var created: [String: Tensor] = [:]
+        let std: Float = { if case .number(let v, _)? = json["initializer_range"], v > 0, v < 10 { return Float(v) }; return 0.02 }()
+        func normal(_ name: String, _ shape: [Int]) throws -> Tensor {
+            let count = shape.reduce(1, *), u = try uniform([2 * count], key: RandomKey(seed: seed, name: "init/" + name)).floats()
+            // Box-Muller on pairs of uniforms; 1 - u keeps the logarithm finite.
+            let values = (0..<count).map { i in
+                std * (-2 * Foundation.log(1 - u[2 * i])).squareRoot() * Foundation.cos(2 * Float.pi * u[2 * i + 1])
+            }
+            return Tensor(values, shape: shape)
+        }
+        let hasHead = checkpoint.contains("classifier.weight") || checkpoint.contains("classifier.out_proj.weight")
+        if hasHead {
+            let head = checkpoint.info(checkpoint.contains("classifier.weight") ? "classifier.weight" : "classifier.out_proj.weight")!
+            guard head.shape.first == numLabels else {
+                throw ModelError.badInput("\(folder) has a classification head of \(head.shape.first ?? 0) labels; the data needs \(numLabels)")
+            }
+        } else if config.modelType != "bert" {
+            // RoBERTa-family classes read out_proj(tanh(dense(h[CLS]))), not a pooler
+            created["classifier.dense.weight"] = try normal("classifier.dense.weight", [h, h])
+            created["classifier.dense.bias"] = try Tensor(zeros: [h])
+            created["classifier.out_proj.weight"] = try normal("classifier.out_proj.weight", [numLabels, h])
+            created["classifier.out_proj.bias"] = try Tensor(zeros: [numLabels])
+        } else {
+            if !checkpoint.contains(prefix + "pooler.dense.weight") {
+                created[prefix + "pooler.dense.weight"] = try normal(prefix + "pooler.dense.weight", [h, h])
+                created[prefix + "pooler.dense.bias"] = try Tensor(zeros: [h])
+            }
+            created["classifier.weight"] = try normal("classifier.weight", [numLabels, h])
+            created["classifier.bias"] = try Tensor(zeros: [numLabels])
+        }
+        model = try TrainableEncoder(config: config, numLabels: numLabels,
+                                     tensor: { name in try created[name] ?? checkpoint.tensor(name) },
+                                     has: { created[$0] != nil || checkpoint.contains($0) })
+        func rate(_ key: String) -> Double? {
+            if case .number(let v, _)? = json[key], v >= 0, v < 1 { return v }
+            return nil
+        }
+        model.hiddenDropout = rate("hidden_dropout_prob") ?? 0.1
+        model.attentionDropout = rate("attention_probs_dropout_prob") ?? 0.1
+        model.classifierDropout = rate("classifier_dropout") ?? model.hiddenDropout
+        createdTensors = created.keys.sorted()
+        outputPrefix = prefix.isEmpty && !created.isEmpty ? (config.modelType == "bert" ? "bert." : "roberta.") : ""
+    }
+
+    /// id2label of config.json in id order, when it names every id of a head.
+    public static func labelNames(config json: JSON) -> [String]? {
+        guard case .object(let members)? = json["id2label"] else { return nil }
+        var names: [Int: String] = [:]
+        for (key, value) in members {
+            guard let id = Int(key), case .string(let name) = value else { return nil }
+            names[id] = name
+        }
+        guard !names.isEmpty, names.keys.sorted() == Array(0..<names.count) else { return nil }
+        return (0..<names.count).map { names[$0]! }
+    }
+}
+
+private func data(_ path: String) throws -> JSON {
+    let bytes: Data
+    do { bytes = try readFile(path) } catch { throw ModelError.badConfig("\(error)") }
+    do { return try bytes.withUnsafeBytes { try JSON.parse($0) } } catch { throw ModelError.badConfig("\(path): \(error)") }
+}
+
+/// What the loop reports after each step.
+public struct FineTuneProgress: Sendable {
+    public let step: Int, totalSteps: Int, epoch: Int
+    public let loss: Double
+    public let tokensPerSecond: Double
+    public let secondsLeft: Double
+}
+
+public struct FineTuneError: Error, CustomStringConvertible {
+    public let description: String
+}
+
+/// Mini-batch training of a classifier: each epoch visits the examples in an order drawn
+/// from Philox keyed by (seed, epoch), dropout keyed by (seed, step), so a run is the same
+/// on any machine. A non-finite loss stops before the update that would spread it.
+public final class FineTuner {
+    public let model: TrainableEncoder
+    public let optimizer: AdamOptimizer
+    public let seed: UInt64
+    /// The weights before training, for `distanceFromStart`.
+    let start: [Tensor]
+
+    public init(model: TrainableEncoder, optimizer: AdamOptimizer, seed: UInt64) throws {
+        self.model = model
+        self.optimizer = optimizer
+        self.seed = seed
+        start = try model.parameters.all.map { try $0.value.clone() }
+    }
+
+    /// The order of epoch `epoch`: indices sorted by one uniform draw each.
+    func order(count: Int, epoch: Int) throws -> [Int] {
+        let draws = try uniform([count], key: RandomKey(seed: seed, name: "finetune/order/epoch \(epoch)")).floats()
+        return (0..<count).sorted { (draws[$0], $0) < (draws[$1], $1) }
+    }
+
+    /// Trains for `epochs`; returns the mean training loss of each epoch.
+    public func train(_ examples: [LabeledExample], epochs: Int, batchSize: Int,
+                      progress: (FineTuneProgress) -> Void = { _ in },
+                      epochEnded: (_ epoch: Int, _ meanLoss: Double) throws -> Void = { _, _ in }) throws -> [Double] {
+        guard !examples.isEmpty, epochs > 0, batchSize > 0 else { throw FineTuneError(description: "nothing to train: no examples, epochs or batch") }
+        let perEpoch = (examples.count + batchSize - 1) / batchSize, total = perEpoch * epochs
+        let started = Date()
+        var tokens = 0, means: [Double] = []
+        for epoch in 0..<epochs {
+            let order = try order(count: examples.count, epoch: epoch)
+            var sum = 0.0
+            for b in 0..<perEpoch {
+                let batch = order[(b * batchSize)..<min(order.count, (b + 1) * batchSize)].map { examples[$0] }
+                let step = optimizer.step + 1
+                model.parameters.zeroGrads()
+                let loss = try model.lossAndGradients(batch.map(\.ids), labels: batch.map(\.label),
+                                                      dropout: DropoutStream(seed: seed, step: step))
+                guard loss.isFinite else {
+                    throw FineTuneError(description: "the loss is \(loss) at step \(step) (epoch \(epoch + 1)); nothing was written: try a smaller --lr")
+                }
+                optimizer.update()
+                if let bad = model.parameters.all.first(where: { p in !(0..<p.count).allSatisfy { p.values[$0].isFinite } }) {
+                    throw FineTuneError(description: "\(bad.name) is no longer finite after step \(step); nothing was written: try a smaller --lr")
+                }
+                sum += loss
+                tokens += batch.reduce(0) { $0 + $1.ids.count }
+                let elapsed = Date().timeIntervalSince(started), done = epoch * perEpoch + b + 1
+                progress(FineTuneProgress(step: done, totalSteps: total, epoch: epoch + 1, loss: loss,
+                                          tokensPerSecond: Double(tokens) / max(elapsed, 1e-9),
+                                          secondsLeft: elapsed / Double(done) * Double(total - done)))
+            }
+            means.append(sum / Double(perEpoch))
+            try epochEnded(epoch + 1, means[epoch])
+        }
+        return means
+    }
+
+    /// Accuracy of the model (no dropout) on `examples`, in batches.
+    public func accuracy(_ examples: [LabeledExample], batchSize: Int = 32) throws -> Double {
+        var right = 0
+        for start in stride(from: 0, to: examples.count, by: batchSize) {
+            let batch = Array(examples[start..<min(examples.count, start + batchSize)])
+            let logits = try model.logits(batch.map(\.ids)).floats(), n = model.numLabels
+            for (i, e) in batch.enumerated() {
+                let row = logits[(i * n)..<((i + 1) * n)]
+                if row.firstIndex(of: row.max()!)! - i * n == e.label { right += 1 }
+            }
+        }
+        return examples.isEmpty ? 0 : Double(right) / Double(examples.count)
+    }
+
+    /// ||W - W_start|| over every parameter.
+    public var distanceFromStart: Double {
+        var total = 0.0
+        for (p, o) in zip(model.parameters.all, start) {
+            let w0 = floats(o)
+            for i in 0..<p.count { let d = Double(p.values[i]) - Double(w0[i]); total += d * d }
+        }
+        return total.squareRoot()
+    }
+}

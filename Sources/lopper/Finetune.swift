@@ -1,0 +1,130 @@
+import ArgumentParser
+import Foundation
+import LopperCore
+import LopperIO
+import LopperModels
+
+extension OptimizerKind: ExpressibleByArgument {}
+
+struct Finetune: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Fine-tune a BERT-family encoder for sequence classification, with AdamW or AdamR (DAREx-L2).",
+        discussion: """
+        --data is JSONL, one {"text": ..., "label": ...} per line; labels are names or ids. A base with a \
+        classification head keeps its labels (config.json id2label); a base without one gets a head for the \
+        data's labels, initialised from --seed. Training is F32, packed batches without padding, dropout as \
+        config.json says; batch order and dropout masks are Philox streams of --seed, so a run is reproducible.
+
+        Optimizers: adamw (torch's AdamW: W *= 1 - lr lambda, then Adam); adamr-l2 and adamr-l1 (DAREx: \
+        W -= lr lambda / vbar (W - W0), or sign(W - W0), before the Adam step; vbar = sqrt of the mean \
+        bias-corrected second moment over all parameters). AdamR keeps the delta from the base small, so \
+        that DARE can drop 99% or more of it afterwards. --lambda defaults to 0.01 for adamw, 0.1 for AdamR.
+
+        The output is a Hugging Face folder: every tensor in the base's dtype, the base's config and \
+        tokenizer files (config.json with id2label/label2id), the run recorded in the safetensors metadata.
+
+        Example:
+          lopper finetune --base minilm --data train.jsonl --task classify --optimizer adamr-l2 --lambda 0.1 --out minilm-l2
+          lopper prune --base minilm --finetuned minilm-l2 --method dare --set rate=0.99 --out minilm-l2-dare
+        """)
+
+    enum Task: String, ExpressibleByArgument { case classify, lm }
+
+    @Option(help: "The pre-trained model folder (config.json, safetensors, tokenizer.json).") var base: String
+    @OptionGroup(title: "Text") var text: TextOptions
+    @Option(help: "What to train: classify (sequence classification; lm is not built yet).") var task: Task = .classify
+    @Option(help: "adamw, adamr-l2 or adamr-l1.") var optimizer: OptimizerKind = .adamrL2
+    @Option(help: "Learning rate.") var lr: Double = 1e-4
+    @Option(help: "Decay strength: toward 0 (adamw) or toward the base weights (AdamR).") var lambda: Double?
+    @Option(help: "Passes over the data.") var epochs: Int = 3
+    @Option(help: "Sequences per step.") var batchSize: Int = 16
+    @Option(help: "Seed of the batch order, dropout masks and a new head's weights.") var seed: UInt64 = 0
+    @Option(help: "JSONL of the same form: accuracy after each epoch.") var evalData: String?
+    @OptionGroup(title: "Output") var outputs: OutputOptions
+    @OptionGroup(title: "Threads") var threads: ThreadOptions
+
+    func validate() throws {
+        guard lr.isFinite, lr > 0, lr < 1 else { throw ValidationError("--lr must be a number above 0 and below 1, got \(lr)") }
+        if let lambda { guard lambda.isFinite, lambda >= 0, lambda <= 1e3 else { throw ValidationError("--lambda must be from 0 to 1000, got \(lambda)") } }
+        guard epochs >= 1, epochs <= 100_000 else { throw ValidationError("--epochs must be from 1 to 100000, got \(epochs)") }
+        guard batchSize >= 1, batchSize <= 1 << 16 else { throw ValidationError("--batch-size must be from 1 to 65536, got \(batchSize)") }
+    }
+
+    func run() throws {
+        try reportingErrors {
+            threads.apply()
+            guard task == .classify else { throw ValidationError("--task lm is not built yet; only --task classify is") }
+            guard let out = outputs.out else { throw ValidationError("--out DIR is required") }
+            var paths = OutputGuard(overwrite: outputs.overwrite)
+            paths.input("--base", base)
+            text.register(in: &paths)
+            paths.input("--eval-data", evalData)
+            paths.output("--out", out, .folder)
+            try paths.check()
+            let config = try ModelConfig.load(folder: base)
+            guard config.architecture == .bert else {
+                throw ValidationError("\(base) is a \(config.modelType) decoder; --task classify needs a BERT-family encoder (bert, roberta, ...)")
+            }
+            let tokenizer = try Tokenizer(path: text.tokenizer ?? base + "/tokenizer.json")
+            let length = min(text.seqLen, config.maxPositionEmbeddings - config.positionOffset)
+            let baseLabels = try Self.headLabels(base)
+            let train = try ClassificationData(path: text.data, tokenizer: tokenizer, sequenceLength: length, modelLabels: baseLabels)
+            let examples = Array(train.examples.prefix(text.maxSequences ?? Int.max))
+            let held = try evalData.map { try ClassificationData(path: $0, tokenizer: tokenizer, sequenceLength: length, modelLabels: train.labelNames) }
+            if let id = (examples + (held?.examples ?? [])).lazy.flatMap(\.ids).first(where: { $0 >= config.vocabSize }) {
+                throw ValidationError("the tokenizer gives token id \(id), but \(base) has a vocabulary of \(config.vocabSize): is it this model's tokenizer?")
+            }
+            if train.truncated > 0 { fputs("lopper: warning: \(train.truncated) record(s) longer than \(length) tokens were truncated\n", stderr) }
+            let setup = try ClassifierSetup(folder: base, numLabels: train.labelNames.count, seed: seed)
+            let lambda = self.lambda ?? (optimizer == .adamw ? 0.01 : 0.1)
+            let adam = try AdamOptimizer(optimizer, OptimizerSettings(learningRate: lr, lambda: lambda), parameters: setup.model.parameters)
+            let tuner = try FineTuner(model: setup.model, optimizer: adam, seed: seed)
+            fputs("finetune: \(base) (\(config.modelType), \(setup.model.parameters.elementCount) parameters), \(examples.count) examples, \(train.labelNames.count) labels, \(optimizer.rawValue) lr \(lr) lambda \(lambda)\n", stderr)
+            let line = ProgressLine()
+            let losses = try tuner.train(examples, epochs: epochs, batchSize: batchSize, progress: line.show) { epoch, mean in
+                line.clear()
+                var report = "epoch \(epoch)/\(epochs): mean loss \(String(format: "%.4f", mean))"
+                if let held { report += ", eval accuracy \(String(format: "%.4f", try tuner.accuracy(held.examples)))" }
+                fputs(report + "\n", stderr)
+            }
+            let settings = JSON.object([
+                ("task", .string(task.rawValue)), ("optimizer", .string(optimizer.rawValue)), ("lr", .number(lr, text: "\(lr)")),
+                ("lambda", .number(lambda, text: "\(lambda)")), ("epochs", .int(epochs)), ("batch_size", .int(batchSize)),
+                ("seq_len", .int(length)), ("seed", .string(String(seed))), ("examples", .int(examples.count)),
+                ("epoch_losses", .array(losses.map { .number($0, text: String(format: "%.6g", $0)) })),
+            ])
+            let metadata = ["lopper.version": lopperVersion, "lopper.finetune": settings.text, "lopper.finetune.base": base,
+                            "lopper.finetune.data_sha256": try SHA256.hex(file: text.data),
+                            "lopper.command_line": JSON.array(CommandLine.arguments.map { .string($0) }).text]
+            try setup.write(to: out, base: base, labelNames: train.labelNames, metadata: metadata, overwrite: outputs.overwrite)
+            let distance = tuner.distanceFromStart
+            print("wrote \(out): \(train.labelNames.count) labels, final epoch loss \(String(format: "%.4f", losses.last ?? .nan)), ||W - W0|| \(String(format: "%.6g", distance))")
+        }
+    }
+
+    /// The base's head labels (config.json id2label), or nil without a head.
+    static func headLabels(_ base: String) throws -> [String]? {
+        let checkpoint = try Checkpoint(path: base)
+        guard checkpoint.contains("classifier.weight") || checkpoint.contains("classifier.out_proj.weight") else { return nil }
+        let data = try readFile(base + "/config.json")
+        let json = try data.withUnsafeBytes { try JSON.parse($0) }
+        let count = checkpoint.info(checkpoint.contains("classifier.weight") ? "classifier.weight" : "classifier.out_proj.weight")?.shape.first ?? 0
+        if let names = ClassifierSetup.labelNames(config: json), names.count == count { return names }
+        return (0..<count).map { "LABEL_\($0)" }
+    }
+}
+
+/// The step line on stderr, redrawn in place on a terminal (at most ten times a second).
+final class ProgressLine {
+    private var last = Date.distantPast
+    private let enabled = isatty(2) != 0
+
+    func show(_ p: FineTuneProgress) {
+        guard enabled, p.step == p.totalSteps || Date().timeIntervalSince(last) > 0.1 else { return }
+        last = Date()
+        fputs("\r\u{1B}[Kstep \(p.step)/\(p.totalSteps) epoch \(p.epoch) loss \(String(format: "%.4f", p.loss)) "
+              + "\(Int(p.tokensPerSecond)) tokens/s ETA \(Int(p.secondsLeft.rounded()))s", stderr)
+    }
+
+    func clear() { if enabled { fputs("\r\u{1B}[K", stderr) } }
+}

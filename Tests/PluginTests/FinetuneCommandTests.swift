@@ -1,0 +1,182 @@
+import Foundation
+import LopperCore
+import LopperIO
+import LopperModels
+import XCTest
+
+/// `lopper finetune` end to end on the tiny BERT fixture (no head: one is added) and a
+/// word-polarity task the test writes: the loss falls, the written folder runs in the
+/// model runtime and classifies the task, AdamR-L2 stays nearer the base than AdamW; bad
+/// input gives one line.
+final class FinetuneCommandTests: XCTestCase {
+    static let positive = ["good", "great", "fine", "nice", "happy", "superb"]
+    static let negative = ["bad", "awful", "poor", "sad", "ugly", "dull"]
+    static let filler = ["the", "movie", "was", "very", "a", "day", "food", "it", "and", "so", "really", "show"]
+
+    var folder = ""
+    var base: String { folder + "/base" }
+
+    override func setUpWithError() throws {
+        folder = NSTemporaryDirectory() + "training-finetune-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: ModelPairFixture.fixtures.path + "/models/bert/model", toPath: base)
+        try Self.tokenizerJSON.write(toFile: base + "/tokenizer.json", atomically: true, encoding: .utf8)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
+
+    /// A WordPiece tokenizer over the task's words (ids below the fixture's vocabulary of 128).
+    static var tokenizerJSON: String {
+        let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+        let vocab = (specials + positive + negative + filler).enumerated().map { "\"\($1)\": \($0)" }.joined(separator: ", ")
+        let added = specials.enumerated().map {
+            "{\"id\": \($0), \"content\": \"\($1)\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}"
+        }.joined(separator: ", ")
+        return """
+        {"version": "1.0", "truncation": null, "padding": null, "added_tokens": [\(added)],
+         "normalizer": {"type": "BertNormalizer", "clean_text": true, "handle_chinese_chars": true, "strip_accents": null, "lowercase": true},
+         "pre_tokenizer": {"type": "BertPreTokenizer"},
+         "post_processor": {"type": "BertProcessing", "sep": ["[SEP]", 3], "cls": ["[CLS]", 2]},
+         "decoder": {"type": "WordPiece", "prefix": "##", "cleanup": true},
+         "model": {"type": "WordPiece", "unk_token": "[UNK]", "continuing_subword_prefix": "##", "max_input_chars_per_word": 100, "vocab": {\(vocab)}}}
+        """
+    }
+
+    /// `count` records: filler words around one polarity word, labelled by it.
+    static func examples(_ count: Int, seed: UInt64) throws -> [(text: String, label: String)] {
+        let u = try uniform([count * 6], key: RandomKey(seed: seed, name: "finetune task")).floats()
+        return (0..<count).map { i in
+            let pick = { (words: [String], k: Int) in words[Int(u[i * 6 + k] * Float(words.count)) % words.count] }
+            let isPositive = i % 2 == 0
+            let word = pick(isPositive ? positive : negative, 0)
+            var words = [pick(filler, 1), pick(filler, 2), pick(filler, 3)]
+            words.insert(word, at: Int(u[i * 6 + 4] * 4) % 4)
+            return (words.joined(separator: " "), isPositive ? "pos" : "neg")
+        }
+    }
+
+    func writeData(_ name: String, _ records: [(text: String, label: String)]) throws -> String {
+        let path = folder + "/" + name
+        try records.map { "{\"text\": \"\($0.text)\", \"label\": \"\($0.label)\"}" }.joined(separator: "\n")
+            .write(toFile: path, atomically: true, encoding: .utf8)
+        return path
+    }
+
+    func finetune(_ optimizer: String, lambda: String, data: String, out: String, extra: [String] = []) throws -> (status: Int32, output: String, error: String) {
+        try LopperBinary.run(["finetune", "--base", base, "--data", data, "--task", "classify", "--optimizer", optimizer,
+                              "--lr", "2e-3", "--lambda", lambda, "--epochs", "16", "--batch-size", "8", "--seed", "3",
+                              "--out", out] + extra)
+    }
+
+    /// Mean losses from the stderr lines `epoch E/N: mean loss X`.
+    func epochLosses(_ stderr: String) -> [Double] {
+        stderr.split(separator: "\n").compactMap { line in
+            guard line.hasPrefix("epoch "), let range = line.range(of: "mean loss ") else { return nil }
+            return Double(line[range.upperBound...].prefix { $0 != "," })
+        }
+    }
+
+    /// ||W - W0|| over the base's tensors, read back from the written files (the base is saved
+    /// without the `bert.` prefix; the output, with a head, has it).
+    func distance(_ out: String) throws -> Double {
+        let tuned = try Checkpoint(path: out), original = try Checkpoint(path: base)
+        var total = 0.0
+        for name in original.names {
+            for (a, b) in zip(try tuned.tensor("bert." + name).floats(), try original.tensor(name).floats()) { total += Double(a - b) * Double(a - b) }
+        }
+        return total.squareRoot()
+    }
+
+    func testTrainsAndAdamRStaysNearTheBase() throws {
+        let train = try writeData("train.jsonl", try Self.examples(96, seed: 1))
+        let held = try writeData("eval.jsonl", try Self.examples(40, seed: 2))
+        var distances: [String: Double] = [:]
+        for (optimizer, lambda) in [("adamw", "0.01"), ("adamr-l2", "0.1")] {
+            let out = folder + "/" + optimizer
+            let run = try finetune(optimizer, lambda: lambda, data: train, out: out, extra: ["--eval-data", held])
+            XCTAssertEqual(run.status, 0, run.error)
+            let losses = epochLosses(run.error)
+            XCTAssertEqual(losses.count, 16, run.error)
+            XCTAssertLessThan(losses.last!, losses.first! * 0.5, "\(optimizer): the loss falls: \(losses)")
+            // the folder transformers would load: config with labels and class, tokenizer, the base's dtype
+            let config = try String(contentsOfFile: out + "/config.json", encoding: .utf8)
+            XCTAssertTrue(config.contains("\"BertForSequenceClassification\""), config)
+            XCTAssertTrue(config.contains("\"id2label\": {\"0\": \"neg\", \"1\": \"pos\"}") || config.contains("\"0\":\"neg\""), config)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/tokenizer.json"))
+            let written = try Checkpoint(path: out)
+            XCTAssertEqual(written.info("classifier.weight")?.shape, [2, 32])
+            XCTAssertEqual(written.info("bert.embeddings.word_embeddings.weight")?.dtype, .f32)
+            let metadata = try SafetensorsFile(path: out + "/model.safetensors").metadata
+            XCTAssertTrue(metadata["lopper.finetune"]?.contains("\"\(optimizer)\"") ?? false, "\(metadata)")
+            // the runtime's own forward pass on the written folder classifies held-out data
+            let model = try loadModel(folder: out), tokenizer = try Tokenizer(path: out + "/tokenizer.json")
+            let records = try Self.examples(40, seed: 2)
+            let logits = try model.forward(records.map { tokenizer.encode($0.text) }).logits!
+            let right = zip(logits, records).filter { l, r in
+                let v = l.floats()
+                return (v[1] > v[0] ? "pos" : "neg") == r.label
+            }.count
+            XCTAssertGreaterThanOrEqual(Double(right) / 40, 0.85, "\(optimizer): held-out accuracy")
+            distances[optimizer] = try distance(out)
+        }
+        XCTAssertLessThan(distances["adamr-l2"]!, distances["adamw"]! * 0.8, "AdamR-L2 keeps the delta smaller: \(distances)")
+    }
+
+    func testSameSeedSameModel() throws {
+        let train = try writeData("train.jsonl", try Self.examples(24, seed: 4))
+        for out in ["a", "b"] { XCTAssertEqual(try finetune("adamr-l1", lambda: "0.1", data: train, out: folder + "/" + out).status, 0) }
+        let a = try Checkpoint(path: folder + "/a"), b = try Checkpoint(path: folder + "/b")
+        for name in a.names { XCTAssertEqual(try a.tensor(name).floats(), try b.tensor(name).floats(), name) }
+    }
+
+    func assertOneLineError(_ run: (status: Int32, output: String, error: String), _ needle: String, out: String,
+                            file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(run.status, 1, run.error, file: file, line: line)
+        let lines = run.error.split(separator: "\n").filter { !$0.hasPrefix("finetune:") && !$0.hasPrefix("epoch ") }
+        XCTAssertEqual(lines.count, 1, run.error, file: file, line: line)
+        XCTAssertTrue(run.error.contains("lopper: error:") && run.error.contains(needle), run.error, file: file, line: line)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: out), "no output on failure", file: file, line: line)
+    }
+
+    func testBadInput() throws {
+        let out = folder + "/out"
+        let missing = try writeData("missing.jsonl", [("good day", "pos")])
+        try (try String(contentsOfFile: missing, encoding: .utf8) + "\n{\"text\": \"bad day\"}").write(toFile: missing, atomically: true, encoding: .utf8)
+        assertOneLineError(try finetune("adamw", lambda: "0", data: missing, out: out), "missing.jsonl:2: no \"label\"", out: out)
+        let empty = try writeData("empty.jsonl", [])
+        assertOneLineError(try finetune("adamw", lambda: "0", data: empty, out: out), "no examples", out: out)
+        let single = try writeData("single.jsonl", [("good day", "pos"), ("nice day", "pos")])
+        assertOneLineError(try finetune("adamw", lambda: "0", data: single, out: out), "at least 2 labels", out: out)
+        // a base with a head of 3 labels (LABEL_0..2): an unknown name and an id past the head
+        let headed = folder + "/headed"
+        try FileManager.default.copyItem(atPath: ModelPairFixture.fixtures.path + "/models/bert_classifier/model", toPath: headed)
+        try Self.tokenizerJSON.write(toFile: headed + "/tokenizer.json", atomically: true, encoding: .utf8)
+        let unknown = try writeData("unknown.jsonl", [("good day", "LABEL_1"), ("bad day", "cat")])
+        var run = try LopperBinary.run(["finetune", "--base", headed, "--data", unknown, "--out", out])
+        assertOneLineError(run, "unknown.jsonl:2: label \"cat\" is not one of the model's 3 labels", out: out)
+        let pastHead = try writeData("past.jsonl", [("good day", "LABEL_1")])
+        try "{\"text\": \"bad\", \"label\": 7}".write(toFile: pastHead, atomically: true, encoding: .utf8)
+        run = try LopperBinary.run(["finetune", "--base", headed, "--data", pastHead, "--out", out])
+        assertOneLineError(run, "label \"7\" is not one of the model's 3 labels", out: out)
+        // a decoder
+        let decoder = ModelPairFixture.fixtures.path + "/models/llama/model"
+        let data = try writeData("ok.jsonl", try Self.examples(8, seed: 5))
+        run = try LopperBinary.run(["finetune", "--base", decoder, "--data", data, "--task", "classify", "--out", out])
+        assertOneLineError(run, "decoder; --task classify needs a BERT-family encoder", out: out)
+        // a NaN in the base makes the first loss NaN: stop, write nothing
+        let poisoned = folder + "/poisoned"
+        try FileManager.default.copyItem(atPath: base, toPath: poisoned)
+        try poison(poisoned + "/model.safetensors", tensor: "embeddings.LayerNorm.weight")
+        run = try LopperBinary.run(["finetune", "--base", poisoned, "--data", data, "--out", out])
+        assertOneLineError(run, "the loss is nan at step 1", out: out)
+    }
+
+    /// Rewrites `file` with the first element of `tensor` set to NaN.
+    func poison(_ file: String, tensor target: String) throws {
+        let source = try SafetensorsFile(path: file)
+        let tensors = try source.names.map { ($0, try source.tensor($0).clone()) }
+        for (name, t) in tensors where name == target { t.storeScalar(.nan, at: 0) }
+        try FileManager.default.removeItem(atPath: file)
+        try saveSafetensors(tensors, to: file)
+    }
+}
