@@ -3,6 +3,7 @@ import Foundation
 import LopperCore
 import LopperIO
 import LopperModels
+import LopperPrune
 
 extension OptimizerKind: ExpressibleByArgument {}
 
@@ -18,7 +19,9 @@ struct Finetune: ParsableCommand {
         Optimizers: adamw (torch's AdamW: W *= 1 - lr lambda, then Adam); adamr-l2 and adamr-l1 (DAREx: \
         W -= lr lambda / vbar (W - W0), or sign(W - W0), before the Adam step; vbar = sqrt of the mean \
         bias-corrected second moment over all parameters). AdamR keeps the delta from the base small, so \
-        that DARE can drop 99% or more of it afterwards. --lambda defaults to 0.01 for adamw, 0.1 for AdamR.
+        that DARE can drop 99% or more of it afterwards. --lambda defaults to 0.01 for adamw, 0.1 for AdamR; \
+        --set sets it per tensor and per layer as prune's parameters: --set '*classifier*:lambda=0' (the new \
+        head moves freely), --set 'lambda=[0.3,0.03]' (from the first layer to the last).
 
         The output is a Hugging Face folder: every tensor in the base's dtype, the base's config and \
         tokenizer files (config.json with id2label/label2id), the run recorded in the safetensors metadata.
@@ -36,6 +39,8 @@ struct Finetune: ParsableCommand {
     @Option(help: "adamw, adamr-l2 or adamr-l1.") var optimizer: OptimizerKind = .adamrL2
     @Option(help: "Learning rate.") var lr: Double = 1e-4
     @Option(help: "Decay strength: toward 0 (adamw) or toward the base weights (AdamR).") var lambda: Double?
+    @Option(name: .customLong("set"), help: "lambda=value, GLOB:lambda=value or lambda=[first,...,last] (per layer); repeatable.")
+    var settings: [String] = []
     @Option(help: "Passes over the data.") var epochs: Int = 3
     @Option(help: "Sequences per step.") var batchSize: Int = 16
     @Option(help: "Seed of the batch order, dropout masks and a new head's weights.") var seed: UInt64 = 0
@@ -77,7 +82,16 @@ struct Finetune: ParsableCommand {
             if train.truncated > 0 { fputs("lopper: warning: \(train.truncated) record(s) longer than \(length) tokens were truncated\n", stderr) }
             let setup = try ClassifierSetup(folder: base, numLabels: train.labelNames.count, seed: seed)
             let lambda = self.lambda ?? (optimizer == .adamw ? 0.01 : 0.1)
-            let adam = try AdamOptimizer(optimizer, OptimizerSettings(learningRate: lr, lambda: lambda), parameters: setup.model.parameters)
+            let schema = ParamSchema(method: "finetune", specs: [
+                ParamSpec(name: "lambda", type: .number, defaultValue: .number(lambda), min: 0, max: 1000, doc: "decay strength"),
+            ])
+            let parsed = try settings.map { try Setting(parsing: $0) }
+            try schema.validate(parsed)
+            let layers = config.numLayers
+            let adam = try AdamOptimizer(optimizer, OptimizerSettings(learningRate: lr, lambda: lambda), parameters: setup.model.parameters,
+                                         lambda: { name in
+                                             try schema.resolve(parsed, name: name, layer: layerIndex(of: name), layerCount: layers)["lambda"]?.number ?? lambda
+                                         })
             let tuner = try FineTuner(model: setup.model, optimizer: adam, seed: seed)
             fputs("finetune: \(base) (\(config.modelType), \(setup.model.parameters.elementCount) parameters), \(examples.count) examples, \(train.labelNames.count) labels, \(optimizer.rawValue) lr \(lr) lambda \(lambda)\n", stderr)
             let line = ProgressLine()
@@ -89,7 +103,7 @@ struct Finetune: ParsableCommand {
             }
             let settings = JSON.object([
                 ("task", .string(task.rawValue)), ("optimizer", .string(optimizer.rawValue)), ("lr", .number(lr, text: "\(lr)")),
-                ("lambda", .number(lambda, text: "\(lambda)")), ("epochs", .int(epochs)), ("batch_size", .int(batchSize)),
+                ("lambda", .number(lambda, text: "\(lambda)")), ("set", .array(settings.map { .string($0) })), ("epochs", .int(epochs)), ("batch_size", .int(batchSize)),
                 ("seq_len", .int(length)), ("seed", .string(String(seed))), ("examples", .int(examples.count)),
                 ("epoch_losses", .array(losses.map { .number($0, text: String(format: "%.6g", $0)) })),
             ])

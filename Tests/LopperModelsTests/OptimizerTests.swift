@@ -90,6 +90,22 @@ final class OptimizerTests: XCTestCase {
         }
     }
 
+    /// A per-parameter lambda: 0 leaves that parameter to plain Adam, the others decay as set.
+    func testLambdaPerParameter() throws {
+        let w: [[Float]] = [[1, -2, 0.5], [0.3, 0.7]], w0: [[Float]] = [[0, 0, 0], [0, 1]]
+        let grads: [[Float]] = [[0.1, -0.2, 0.3], [0.05, 0.01]]
+        let set = try parameters(w)
+        let optimizer = try AdamOptimizer(.adamrL2, OptimizerSettings(learningRate: 0.01, lambda: 0.5), parameters: set,
+                                          origins: { Tensor(w0[Int($0.dropFirst())!]) }, lambda: { $0 == "p0" ? 0 : 0.5 })
+        XCTAssertEqual(optimizer.lambdas, [0, 0.5])
+        for _ in 0..<3 { setGradients(set, grads); optimizer.update() }
+        let d = { (l: Double) in self.reference(.adamrL2, w: w.map { $0.map(Double.init) }, w0: w0.map { $0.map(Double.init) },
+                                               grads: Array(repeating: grads.map { $0.map(Double.init) }, count: 3), lr: 0.01, lambda: l) }
+        let plain = d(0), decayed = d(0.5)
+        for (a, b) in zip(set.all[0].value.floats(), plain[0]) { XCTAssertEqual(Double(a), b, accuracy: 1e-6) }
+        for (a, b) in zip(set.all[1].value.floats(), decayed[1]) { XCTAssertEqual(Double(a), b, accuracy: 1e-6) }
+    }
+
     func testZeroGradientsLeaveAdamRAtW0() throws {
         let set = try parameters([[1, 2, 3]])
         let optimizer = try AdamOptimizer(.adamrL2, OptimizerSettings(learningRate: 0.1, lambda: 1), parameters: set)

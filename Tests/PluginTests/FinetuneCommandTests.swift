@@ -129,6 +129,49 @@ final class FinetuneCommandTests: XCTestCase {
         for name in a.names { XCTAssertEqual(try a.tensor(name).floats(), try b.tensor(name).floats(), name) }
     }
 
+    /// --set lambda=0 (or a glob matching every tensor) makes AdamR plain Adam, which is AdamW
+    /// without decay: the same bytes; a narrower glob and a layer schedule change the result
+    /// (everywhere: the tensors train together); a bad --set is one line.
+    func testLambdaSettings() throws {
+        let train = try writeData("train.jsonl", try Self.examples(16, seed: 7))
+        func run(_ name: String, _ optimizer: String, _ extra: [String]) throws -> Checkpoint {
+            let r = try LopperBinary.run(["finetune", "--base", base, "--data", train, "--epochs", "2", "--batch-size", "4",
+                                          "--optimizer", optimizer, "--lr", "1e-3", "--out", folder + "/" + name] + extra)
+            XCTAssertEqual(r.status, 0, r.error)
+            return try Checkpoint(path: folder + "/" + name)
+        }
+        let adamw = try run("adamw0", "adamw", ["--lambda", "0"]), adamr = try run("adamr0", "adamr-l2", ["--set", "lambda=0"])
+        let plain = try run("plain", "adamr-l2", ["--lambda", "0.5"])
+        let all = try run("all", "adamr-l2", ["--lambda", "0.5", "--set", "*:lambda=0"])
+        let glob = try run("glob", "adamr-l2", ["--lambda", "0.5", "--set", "*encoder.layer.0.*:lambda=0"])
+        let schedule = try run("schedule", "adamr-l2", ["--set", "lambda=[0.5,0]"])
+        var differs = (glob: false, schedule: false)
+        for name in adamw.names {
+            let w = try adamw.tensor(name).floats(), p = try plain.tensor(name).floats()
+            XCTAssertEqual(w, try adamr.tensor(name).floats(), name)
+            XCTAssertEqual(w, try all.tensor(name).floats(), name)
+            if try glob.tensor(name).floats() != p { differs.glob = true }
+            if try schedule.tensor(name).floats() != p { differs.schedule = true }
+        }
+        XCTAssertTrue(differs.glob && differs.schedule)
+        let bad = try LopperBinary.run(["finetune", "--base", base, "--data", train, "--set", "lambda=-1", "--out", folder + "/bad"])
+        assertOneLineError(bad, "lambda", out: folder + "/bad")
+    }
+
+    /// A BF16 base gives a BF16 model, the new head included.
+    func testBF16BaseStaysBF16() throws {
+        let source = try SafetensorsFile(path: base + "/model.safetensors")
+        let tensors = try source.names.map { ($0, try source.tensor($0).converted(to: .bf16)) }
+        try FileManager.default.removeItem(atPath: base + "/model.safetensors")
+        try saveSafetensors(tensors, to: base + "/model.safetensors")
+        let train = try writeData("train.jsonl", try Self.examples(16, seed: 6))
+        let run = try LopperBinary.run(["finetune", "--base", base, "--data", train, "--epochs", "1", "--out", folder + "/bf16"])
+        XCTAssertEqual(run.status, 0, run.error)
+        let written = try Checkpoint(path: folder + "/bf16")
+        XCTAssertEqual(written.names.count, tensors.count + 2)
+        for name in written.names { XCTAssertEqual(written.info(name)?.dtype, .bf16, name) }
+    }
+
     func assertOneLineError(_ run: (status: Int32, output: String, error: String), _ needle: String, out: String,
                             file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(run.status, 1, run.error, file: file, line: line)

@@ -111,14 +111,14 @@ public final class FineTuner {
     public let model: TrainableEncoder
     public let optimizer: AdamOptimizer
     public let seed: UInt64
-    /// The weights before training, for `distanceFromStart`.
+    /// The weights before training, for `distanceFromStart` (AdamR's W0 when it has them).
     let start: [Tensor]
 
     public init(model: TrainableEncoder, optimizer: AdamOptimizer, seed: UInt64) throws {
         self.model = model
         self.optimizer = optimizer
         self.seed = seed
-        start = try model.parameters.all.map { try $0.value.clone() }
+        start = try optimizer.origins ?? model.parameters.all.map { try $0.value.clone() }
     }
 
     /// The order of epoch `epoch`: indices sorted by one uniform draw each.

@@ -13,6 +13,7 @@ public enum OptimizerKind: String, CaseIterable, Sendable {
 
 public struct OptimizerSettings: Sendable {
     public var learningRate: Double
+    /// The decay strength of parameters `AdamOptimizer`'s `lambda` does not set.
     public var lambda: Double
     public var beta1: Double = 0.9, beta2: Double = 0.999, epsilon: Double = 1e-8
 
@@ -35,13 +36,17 @@ public final class AdamOptimizer {
     let firstMoments: [Tensor], secondMoments: [Tensor]
     /// W0 of each parameter (AdamR only).
     let origins: [Tensor]?
+    /// The decay strength of each parameter.
+    public let lambdas: [Double]
 
     /// `origins`: the weights to pull toward, by name (default: the parameters' values now).
+    /// `lambda`: the decay strength by parameter name (per tensor or layer; default: settings.lambda).
     public init(_ kind: OptimizerKind, _ settings: OptimizerSettings, parameters: ParameterSet,
-                origins given: ((String) -> Tensor?)? = nil) throws {
+                origins given: ((String) -> Tensor?)? = nil, lambda: ((String) throws -> Double)? = nil) throws {
         self.kind = kind
         self.settings = settings
         self.parameters = parameters.all
+        lambdas = try parameters.all.map { try lambda?($0.name) ?? settings.lambda }
         firstMoments = try parameters.all.map { try Tensor(zeros: $0.shape) }
         secondMoments = try parameters.all.map { try Tensor(zeros: $0.shape) }
         origins = kind == .adamw ? nil : try parameters.all.map { p in
@@ -65,14 +70,14 @@ public final class AdamOptimizer {
         }
         let meanV = count > 0 ? total / correction2 / Double(count) : 0
         lastVbar = kind == .adamw ? 1 : (meanV > 0 ? meanV.squareRoot() : 1)
-        let decay = Float(s.learningRate * s.lambda / lastVbar)
         let stepSize = Float(s.learningRate / correction1), root2 = Float(correction2.squareRoot()), eps = Float(s.epsilon)
         for (i, p) in parameters.enumerated() {
-            let w = p.values, n = p.count
+            let w = p.values, n = p.count, decay = Float(s.learningRate * lambdas[i] / lastVbar)
             switch kind {
-            case .adamw: scaleInPlace(w, count: n, by: 1 - Float(s.learningRate * s.lambda))
-            case .adamrL2: pullL2(w, toward: floats(origins![i]), count: n, rate: decay)
-            case .adamrL1: pullL1(w, toward: floats(origins![i]), count: n, rate: decay)
+            case .adamw: if lambdas[i] != 0 { scaleInPlace(w, count: n, by: 1 - Float(s.learningRate * lambdas[i])) }
+            case .adamrL2 where lambdas[i] != 0: pullL2(w, toward: floats(origins![i]), count: n, rate: decay)
+            case .adamrL1 where lambdas[i] != 0: pullL1(w, toward: floats(origins![i]), count: n, rate: decay)
+            default: break
             }
             adamStep(w, floats(firstMoments[i]), floats(secondMoments[i]), count: n, stepSize: stepSize, root2: root2, eps: eps)
         }
