@@ -110,11 +110,12 @@ final class GradientTests: XCTestCase {
         for dropout in [nil, DropoutStream(seed: 9, step: 3)] {
             let q = Self.tensor([8, 8], seed: 14), k = Self.tensor([8, 8], seed: 15), v = Self.tensor([8, 8], seed: 16)
             let r = Self.tensor([8, 8], seed: 17)
-            let forward = { try attentionForward(q: q, k: k, v: v, heads: heads, headDim: d, sequences: sequences,
+            let shape = AttentionShape(heads: heads, kvHeads: heads, headDim: d)
+            let forward = { try attentionForward(q: q, k: k, v: v, shape: shape, sequences: sequences,
                                                  dropout: dropout, rate: 0.3, site: "test") }
             let (_, cache) = try forward()
             if dropout != nil { XCTAssertNotNil(cache.mask) }
-            let (dq, dk, dv) = try attentionBackward(r, cache, heads: heads, headDim: d, sequences: sequences)
+            let (dq, dk, dv) = try attentionBackward(r, cache, shape: shape, sequences: sequences)
             let loss = { Self.dot(try forward().0, r) }
             let label = dropout == nil ? "attention" : "attention with dropout"
             try assertGradient(label + " dq", floats(q), count: q.count, analytic: dq.floats(), step: 1e-3, loss: loss)
@@ -124,6 +125,69 @@ final class GradientTests: XCTestCase {
             let before = try forward().0.floats()
             floats(v)[7 * 8] += 5
             XCTAssertEqual(Array(try forward().0.floats()[0..<24]), Array(before[0..<24]))
+        }
+    }
+
+    func testRMSNorm() throws {
+        let x = Self.tensor([4, 8], seed: 20, scale: 2), w = try Self.parameter("w", [8], seed: 21)
+        let r = Self.tensor([4, 8], seed: 22)
+        let (_, cache) = try rmsNormForward(x, w, eps: 1e-5)
+        let dx = try rmsNormBackward(r, cache, w)
+        let loss = { Self.dot(try rmsNormForward(x, w, eps: 1e-5).0, r) }
+        try assertGradient("rms norm dx", floats(x), count: x.count, analytic: dx.floats(), step: 1e-3, loss: loss)
+        try assertGradient("rms norm dw", w.values, count: w.count, analytic: w.grad.floats(), step: 1e-3, loss: loss)
+    }
+
+    func testGatedMLP() throws {
+        let gate = Self.tensor([3, 7], seed: 23, scale: 3), up = Self.tensor([3, 7], seed: 24), r = Self.tensor([3, 7], seed: 25)
+        let (dGate, dUp) = try Activation.silu.gatedBackward(r, gate: gate, up: up)
+        let loss = { Self.dot(try Activation.silu.gatedForward(gate, up), r) }
+        try assertGradient("swiglu d gate", floats(gate), count: gate.count, analytic: dGate.floats(), step: 1e-3, loss: loss)
+        try assertGradient("swiglu d up", floats(up), count: up.count, analytic: dUp.floats(), step: 1e-3, loss: loss)
+    }
+
+    func testRoPE() throws {
+        var rotary = RotaryTables(RopeConfig(theta: 10000, kind: .plain), headDim: 8)
+        rotary.ensure(positions: 6)
+        let sequences = [0..<2, 2..<8], x = Self.tensor([8, 16], seed: 26), r = Self.tensor([8, 16], seed: 27)
+        let dx = try r.clone()
+        rotary.applyBackward(dx, heads: 2, sequences: sequences)
+        try assertGradient("rope", floats(x), count: x.count, analytic: dx.floats(), step: 1e-2) {
+            let y = try x.clone()
+            rotary.apply(y, heads: 2, sequences: sequences)
+            return Self.dot(y, r)
+        }
+    }
+
+    /// Grouped-query causal attention (4 query heads on 2 key/value heads) with a sliding window of 3.
+    func testCausalGroupedAttentionWithWindow() throws {
+        let sequences = [0..<2, 2..<8], shape = AttentionShape(heads: 4, kvHeads: 2, headDim: 4, causal: true, window: 3)
+        let q = Self.tensor([8, 16], seed: 28), k = Self.tensor([8, 8], seed: 29), v = Self.tensor([8, 8], seed: 30)
+        let r = Self.tensor([8, 16], seed: 31)
+        let forward = { try attentionForward(q: q, k: k, v: v, shape: shape, sequences: sequences, dropout: nil, rate: 0, site: "t") }
+        let (dq, dk, dv) = try attentionBackward(r, try forward().1, shape: shape, sequences: sequences)
+        let loss = { Self.dot(try forward().0, r) }
+        try assertGradient("causal attention dq", floats(q), count: q.count, analytic: dq.floats(), step: 1e-3, loss: loss)
+        try assertGradient("causal attention dk", floats(k), count: k.count, analytic: dk.floats(), step: 1e-3, loss: loss)
+        try assertGradient("causal attention dv", floats(v), count: v.count, analytic: dv.floats(), step: 1e-3, loss: loss)
+        // token 3 of the second sequence (row 5) sees rows 3...5 only: the future and beyond the window do not matter
+        let before = try forward().0.floats()
+        floats(v)[6 * 8] += 5; floats(v)[2 * 8] += 5
+        XCTAssertEqual(Array(try forward().0.floats()[(5 * 16)..<(6 * 16)]), Array(before[(5 * 16)..<(6 * 16)]))
+    }
+
+    func testNextTokenLoss() throws {
+        let packed = PackedBatch([[3, 1, 4], [1], [5, 9]]), logits = Self.tensor([6, 10], seed: 32, scale: 2)
+        let (loss, grad, predicted) = try nextTokenLoss(logits, packed: packed)
+        XCTAssertEqual(predicted, 3)
+        let v = logits.floats()
+        let expected = [(0, 1), (1, 4), (4, 9)].reduce(0.0) { total, pair in
+            let row = (0..<10).map { Double(v[pair.0 * 10 + $0]) }
+            return total + log(row.map(exp).reduce(0, +)) - row[pair.1]
+        } / 3
+        XCTAssertEqual(loss, expected, accuracy: 1e-6)
+        try assertGradient("next-token loss", floats(logits), count: logits.count, analytic: grad.floats(), step: 1e-3) {
+            try nextTokenLoss(logits, packed: packed).loss
         }
     }
 

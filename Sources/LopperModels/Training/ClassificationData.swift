@@ -1,10 +1,15 @@
 import Foundation
 import LopperIO
 
-/// A labelled sequence, tokenized.
-public struct LabeledExample: Sendable, Equatable {
+/// A tokenized sequence and, for classification, its label id.
+public struct TrainingExample: Sendable, Equatable {
     public let ids: [Int]
-    public let label: Int
+    public let label: Int?
+
+    public init(ids: [Int], label: Int? = nil) {
+        self.ids = ids
+        self.label = label
+    }
 }
 
 /// Sequence-classification data: JSONL, one `{"text": ..., "label": ...}` per line. Labels
@@ -13,7 +18,7 @@ public struct LabeledExample: Sendable, Equatable {
 /// model without one the labels are the data's distinct values (integers in numeric order,
 /// otherwise names sorted), and the new head gets that many outputs.
 public struct ClassificationData {
-    public let examples: [LabeledExample]
+    public let examples: [TrainingExample]
     /// Label names in id order (the head's id2label).
     public let labelNames: [String]
     /// Records longer than the sequence length (cut on the right, special tokens kept).
@@ -59,7 +64,7 @@ public struct ClassificationData {
             }
         }
         let ids = Dictionary(names.enumerated().map { ($1, $0) }, uniquingKeysWith: { first, _ in first })
-        var examples: [LabeledExample] = [], truncated = 0
+        var examples: [TrainingExample] = [], truncated = 0
         for r in records {
             let label: Int
             if let id = ids[r.label] {
@@ -74,7 +79,7 @@ public struct ClassificationData {
             if full.count > sequenceLength { truncated += 1 }
             let tokens = full.count > sequenceLength ? tokenizer.encode(r.text, maxLength: sequenceLength) : full
             guard !tokens.isEmpty else { throw ModelError.badInput("\(path):\(r.line): the text gives no tokens") }
-            examples.append(LabeledExample(ids: tokens, label: label))
+            examples.append(TrainingExample(ids: tokens, label: label))
         }
         self.examples = examples
         labelNames = names

@@ -104,17 +104,17 @@ public struct FineTuneError: Error, CustomStringConvertible {
     public let description: String
 }
 
-/// Mini-batch training of a classifier: each epoch visits the examples in an order drawn
+/// Mini-batch training (a classifier or a language model): each epoch visits the examples in an order drawn
 /// from Philox keyed by (seed, epoch), dropout keyed by (seed, step), so a run is the same
 /// on any machine. A non-finite loss stops before the update that would spread it.
 public final class FineTuner {
-    public let model: TrainableEncoder
+    public let model: any TrainableModel
     public let optimizer: AdamOptimizer
     public let seed: UInt64
     /// The weights before training, for `distanceFromStart` (AdamR's W0 when it has them).
     let start: [Tensor]
 
-    public init(model: TrainableEncoder, optimizer: AdamOptimizer, seed: UInt64) throws {
+    public init(model: any TrainableModel, optimizer: AdamOptimizer, seed: UInt64) throws {
         self.model = model
         self.optimizer = optimizer
         self.seed = seed
@@ -128,7 +128,7 @@ public final class FineTuner {
     }
 
     /// Trains for `epochs`; returns the mean training loss of each epoch.
-    public func train(_ examples: [LabeledExample], epochs: Int, batchSize: Int,
+    public func train(_ examples: [TrainingExample], epochs: Int, batchSize: Int,
                       progress: (FineTuneProgress) -> Void = { _ in },
                       epochEnded: (_ epoch: Int, _ meanLoss: Double) throws -> Void = { _, _ in }) throws -> [Double] {
         guard !examples.isEmpty, epochs > 0, batchSize > 0 else { throw FineTuneError(description: "nothing to train: no examples, epochs or batch") }
@@ -142,8 +142,7 @@ public final class FineTuner {
                 let batch = order[(b * batchSize)..<min(order.count, (b + 1) * batchSize)].map { examples[$0] }
                 let step = optimizer.step + 1
                 model.parameters.zeroGrads()
-                let loss = try model.lossAndGradients(batch.map(\.ids), labels: batch.map(\.label),
-                                                      dropout: DropoutStream(seed: seed, step: step))
+                let loss = try model.lossAndGradients(batch, dropout: DropoutStream(seed: seed, step: step))
                 guard loss.isFinite else {
                     throw FineTuneError(description: "the loss is \(loss) at step \(step) (epoch \(epoch + 1)); nothing was written: try a smaller --lr")
                 }
@@ -164,8 +163,9 @@ public final class FineTuner {
         return means
     }
 
-    /// Accuracy of the model (no dropout) on `examples`, in batches.
-    public func accuracy(_ examples: [LabeledExample], batchSize: Int = 32) throws -> Double {
+    /// Accuracy of a classifier (no dropout) on `examples`, in batches.
+    public func accuracy(_ examples: [TrainingExample], batchSize: Int = 32) throws -> Double {
+        guard let model = model as? TrainableEncoder else { throw FineTuneError(description: "accuracy needs a classifier") }
         var right = 0
         for start in stride(from: 0, to: examples.count, by: batchSize) {
             let batch = Array(examples[start..<min(examples.count, start + batchSize)])
@@ -176,6 +176,19 @@ public final class FineTuner {
             }
         }
         return examples.isEmpty ? 0 : Double(right) / Double(examples.count)
+    }
+
+    /// Perplexity of a language model on `examples`: exp of the mean next-token loss.
+    public func perplexity(_ examples: [TrainingExample], batchSize: Int = 32) throws -> Double {
+        guard let model = model as? TrainableDecoder else { throw FineTuneError(description: "perplexity needs a decoder") }
+        var total = 0.0, count = 0
+        for start in stride(from: 0, to: examples.count, by: batchSize) {
+            let packed = PackedBatch(examples[start..<min(examples.count, start + batchSize)].map(\.ids))
+            let (loss, _, predicted) = try nextTokenLoss(try model.forward(packed).logits, packed: packed)
+            total += loss * Double(predicted)
+            count += predicted
+        }
+        return count > 0 ? exp(total / Double(count)) : .nan
     }
 
     /// ||W - W_start|| over every parameter.

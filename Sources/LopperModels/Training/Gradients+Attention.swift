@@ -41,34 +41,52 @@ struct AttentionCache {
     let mask: [Float]?
 }
 
-/// Bidirectional softmax attention over a packed batch (each sequence sees only itself: the
-/// padding mask), with dropout on the probabilities as transformers applies it.
-func attentionForward(q: Tensor, k: Tensor, v: Tensor, heads: Int, headDim d: Int, sequences: [Range<Int>],
+/// The attention pattern: which query heads read which key/value head, and which keys each
+/// query sees (all of its sequence: the padding mask; or causal, optionally windowed).
+struct AttentionShape {
+    let heads: Int, kvHeads: Int, headDim: Int
+    var causal = false
+    var window: Int? = nil
+
+    var group: Int { heads / kvHeads }
+    var queryWidth: Int { heads * headDim }
+    var keyWidth: Int { kvHeads * headDim }
+
+    func visible(_ i: Int, length: Int) -> Range<Int> {
+        guard causal else { return 0..<length }
+        let first = window.map { max(0, i - $0 + 1) } ?? 0
+        return first..<(i + 1)
+    }
+}
+
+/// Softmax attention over a packed batch, each sequence seeing only itself, with dropout on
+/// the probabilities as transformers applies it. q [T, heads*d], k and v [T, kvHeads*d].
+func attentionForward(q: Tensor, k: Tensor, v: Tensor, shape a: AttentionShape, sequences: [Range<Int>],
                       dropout: DropoutStream?, rate: Double, site: String) throws -> (Tensor, AttentionCache) {
-    let width = heads * d, scale = 1 / Float(d).squareRoot()
+    let d = a.headDim, qw = a.queryWidth, kw = a.keyWidth, scale = 1 / Float(d).squareRoot()
     var offsets: [Int] = [], total = 0
-    for rows in sequences { offsets.append(total); total += heads * rows.count * rows.count }
+    for rows in sequences { offsets.append(total); total += a.heads * rows.count * rows.count }
     var probabilities = [Float](repeating: 0, count: total)
     let mask = try dropout?.mask(site, rate: rate, count: total)
-    let out = try Tensor(zeros: [q.shape[0], width])
+    let out = try Tensor(zeros: [q.shape[0], qw])
     var dropped = [Float](repeating: 0, count: sequences.map { $0.count * $0.count }.max() ?? 0)
     probabilities.withUnsafeMutableBufferPointer { pBuffer in
         dropped.withUnsafeMutableBufferPointer { dBuffer in
             for (s, rows) in sequences.enumerated() where !rows.isEmpty {
                 let n = rows.count, start = rows.lowerBound
-                for h in 0..<heads {
-                    let block = pBuffer.baseAddress! + offsets[s] + h * n * n
-                    sgemm(false, true, m: n, n: n, k: d, alpha: scale, floats(q) + start * width + h * d, lda: width,
-                          floats(k) + start * width + h * d, ldb: width, beta: 0, block, ldc: n)
-                    softmaxRows(block, rows: n, cols: n) { _ in 0..<n }
+                for h in 0..<a.heads {
+                    let block = pBuffer.baseAddress! + offsets[s] + h * n * n, kv = h / a.group
+                    sgemm(false, true, m: n, n: n, k: d, alpha: scale, floats(q) + start * qw + h * d, lda: qw,
+                          floats(k) + start * kw + kv * d, ldb: kw, beta: 0, block, ldc: n)
+                    softmaxRows(block, rows: n, cols: n) { a.visible($0, length: n) }
                     var used = UnsafePointer(block)
                     if let mask {
                         let base = offsets[s] + h * n * n
                         for i in 0..<(n * n) { dBuffer[i] = block[i] * mask[base + i] }
                         used = UnsafePointer(dBuffer.baseAddress!)
                     }
-                    sgemm(false, false, m: n, n: d, k: n, used, lda: n, floats(v) + start * width + h * d, ldb: width,
-                          beta: 0, floats(out) + start * width + h * d, ldc: width)
+                    sgemm(false, false, m: n, n: d, k: n, used, lda: n, floats(v) + start * kw + kv * d, ldb: kw,
+                          beta: 0, floats(out) + start * qw + h * d, ldc: qw)
                 }
             }
         }
@@ -77,11 +95,12 @@ func attentionForward(q: Tensor, k: Tensor, v: Tensor, heads: Int, headDim d: In
 }
 
 /// With P the probabilities and D = P * mask: dV = D^T dO, dD = dO V^T, dP = dD * mask,
-/// dS = P (dP - rowsum(dP P)), dQ = scale dS K, dK = scale dS^T Q.
-func attentionBackward(_ dOut: Tensor, _ c: AttentionCache, heads: Int, headDim d: Int,
+/// dS = P (dP - rowsum(dP P)), dQ = scale dS K, dK = scale dS^T Q; the query heads of a
+/// group add into their key/value head. Hidden entries have P = 0, so dS = 0 there.
+func attentionBackward(_ dOut: Tensor, _ c: AttentionCache, shape a: AttentionShape,
                        sequences: [Range<Int>]) throws -> (dq: Tensor, dk: Tensor, dv: Tensor) {
-    let width = heads * d, scale = 1 / Float(d).squareRoot(), tokens = dOut.shape[0]
-    let dq = try Tensor(zeros: [tokens, width]), dk = try Tensor(zeros: [tokens, width]), dv = try Tensor(zeros: [tokens, width])
+    let d = a.headDim, qw = a.queryWidth, kw = a.keyWidth, scale = 1 / Float(d).squareRoot(), tokens = dOut.shape[0]
+    let dq = try Tensor(zeros: [tokens, qw]), dk = try Tensor(zeros: [tokens, kw]), dv = try Tensor(zeros: [tokens, kw])
     let longest = sequences.map(\.count).max() ?? 0
     var dropped = [Float](repeating: 0, count: longest * longest), dP = dropped
     c.probabilities.withUnsafeBufferPointer { pBuffer in
@@ -90,24 +109,24 @@ func attentionBackward(_ dOut: Tensor, _ c: AttentionCache, heads: Int, headDim 
                 let g = gBuffer.baseAddress!
                 for (s, rows) in sequences.enumerated() where !rows.isEmpty {
                     let n = rows.count, start = rows.lowerBound
-                    for h in 0..<heads {
+                    for h in 0..<a.heads {
                         let base = c.offsets[s] + h * n * n, p = pBuffer.baseAddress! + base
-                        let o = start * width + h * d
+                        let oq = start * qw + h * d, ok = start * kw + (h / a.group) * d
                         var used = p
                         if let mask = c.mask {
                             for i in 0..<(n * n) { dBuffer[i] = p[i] * mask[base + i] }
                             used = UnsafePointer(dBuffer.baseAddress!)
                         }
-                        sgemm(true, false, m: n, n: d, k: n, used, lda: n, floats(dOut) + o, ldb: width, beta: 0, floats(dv) + o, ldc: width)
-                        sgemm(false, true, m: n, n: n, k: d, floats(dOut) + o, lda: width, floats(c.v) + o, ldb: width, beta: 0, g, ldc: n)
+                        sgemm(true, false, m: n, n: d, k: n, used, lda: n, floats(dOut) + oq, ldb: qw, beta: 1, floats(dv) + ok, ldc: kw)
+                        sgemm(false, true, m: n, n: n, k: d, floats(dOut) + oq, lda: qw, floats(c.v) + ok, ldb: kw, beta: 0, g, ldc: n)
                         if let mask = c.mask { for i in 0..<(n * n) { g[i] *= mask[base + i] } }
                         for i in 0..<n {
                             var dot: Float = 0
                             for j in 0..<n { dot += g[i * n + j] * p[i * n + j] }
                             for j in 0..<n { g[i * n + j] = p[i * n + j] * (g[i * n + j] - dot) }
                         }
-                        sgemm(false, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.k) + o, ldb: width, beta: 0, floats(dq) + o, ldc: width)
-                        sgemm(true, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.q) + o, ldb: width, beta: 0, floats(dk) + o, ldc: width)
+                        sgemm(false, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.k) + ok, ldb: kw, beta: 0, floats(dq) + oq, ldc: qw)
+                        sgemm(true, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.q) + oq, ldb: qw, beta: 1, floats(dk) + ok, ldc: kw)
                     }
                 }
             }

@@ -2,6 +2,8 @@ import Foundation
 import LopperCore
 
 extension TrainableEncoder {
+    var attentionShape: AttentionShape { AttentionShape(heads: config.numHeads, kvHeads: config.numHeads, headDim: config.headDim) }
+
     func forward(_ batch: [[Int]], dropout: DropoutStream?) throws -> (logits: Tensor, tape: Tape) {
         let c = config, h = c.hiddenSize
         guard !batch.isEmpty else { throw ModelError.badInput("an empty batch") }
@@ -25,7 +27,7 @@ extension TrainableEncoder {
         var tape = Tape(packed: packed, positionIds: positionIds, embedNorm: embedNorm, embedMask: embedMask)
         for (i, l) in layers.enumerated() {
             let q = try linearForward(x, l.q, l.qb), k = try linearForward(x, l.k, l.kb), v = try linearForward(x, l.v, l.vb)
-            let (attended, cache) = try attentionForward(q: q, k: k, v: v, heads: c.numHeads, headDim: c.headDim,
+            let (attended, cache) = try attentionForward(q: q, k: k, v: v, shape: attentionShape,
                                                          sequences: packed.sequences, dropout: dropout, rate: attentionDropout,
                                                          site: "layer \(i) attention")
             let o = try linearForward(attended, l.attnOut, l.attnOutB)
@@ -83,7 +85,7 @@ extension TrainableEncoder {
             let dO = try dSum1.clone()
             applyMask(dO, t.attnMask)
             let dAttended = try linearBackward(dO, input: t.attended, l.attnOut, l.attnOutB)
-            let (dq, dk, dv) = try attentionBackward(dAttended, t.attention, heads: c.numHeads, headDim: c.headDim, sequences: sequences)
+            let (dq, dk, dv) = try attentionBackward(dAttended, t.attention, shape: attentionShape, sequences: sequences)
             let dInput = dSum1
             addInPlace(dInput, try linearBackward(dq, input: t.input, l.q, l.qb))
             addInPlace(dInput, try linearBackward(dk, input: t.input, l.k, l.kb))
