@@ -9,12 +9,14 @@ extension OptimizerKind: ExpressibleByArgument {}
 
 struct Finetune: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fine-tune a BERT-family encoder for sequence classification, with AdamW or AdamR (DAREx-L2).",
+        abstract: "Fine-tune an encoder classifier or a decoder language model, with AdamW or AdamR (DAREx-L2).",
         discussion: """
-        --data is JSONL, one {"text": ..., "label": ...} per line; labels are names or ids. A base with a \
-        classification head keeps its labels (config.json id2label); a base without one gets a head for the \
-        data's labels, initialised from --seed. Training is F32, packed batches without padding, dropout as \
-        config.json says; batch order and dropout masks are Philox streams of --seed, so a run is reproducible.
+        --task classify (BERT-family encoders): --data is JSONL, one {"text": ..., "label": ...} per line; labels \
+        are names or ids. A base with a classification head keeps its labels (config.json id2label); a base \
+        without one gets a head for the data's labels, initialised from --seed. --task lm (Llama, Qwen2, Mistral): \
+        --data is JSONL with "text" only, or plain text cut into --seq-len chunks; next-token loss. Training is \
+        F32, packed batches without padding, dropout as config.json says; batch order and dropout masks are \
+        Philox streams of --seed, so a run is reproducible.
 
         Optimizers: adamw (torch's AdamW: W *= 1 - lr lambda, then Adam); adamr-l2 and adamr-l1 (DAREx: \
         W -= lr lambda / vbar (W - W0), or sign(W - W0), before the Adam step; vbar = sqrt of the mean \
@@ -24,7 +26,7 @@ struct Finetune: ParsableCommand {
         head moves freely), --set 'lambda=[0.3,0.03]' (from the first layer to the last).
 
         The output is a Hugging Face folder: every tensor in the base's dtype, the base's config and \
-        tokenizer files (config.json with id2label/label2id), the run recorded in the safetensors metadata.
+        tokenizer files (classify: config.json with id2label/label2id), the run recorded in the safetensors metadata.
 
         Example:
           lopper finetune --base minilm --data train.jsonl --task classify --optimizer adamr-l2 --lambda 0.1 --out minilm-l2
@@ -35,7 +37,7 @@ struct Finetune: ParsableCommand {
 
     @Option(help: "The pre-trained model folder (config.json, safetensors, tokenizer.json).") var base: String
     @OptionGroup(title: "Text") var text: TextOptions
-    @Option(help: "What to train: classify (sequence classification; lm is not built yet).") var task: Task = .classify
+    @Option(help: "What to train: classify (sequence classification, encoders) or lm (next-token prediction, decoders).") var task: Task = .classify
     @Option(help: "adamw, adamr-l2 or adamr-l1.") var optimizer: OptimizerKind = .adamrL2
     @Option(help: "Learning rate.") var lr: Double = 1e-4
     @Option(help: "Decay strength: toward 0 (adamw) or toward the base weights (AdamR).") var lambda: Double?
@@ -44,7 +46,7 @@ struct Finetune: ParsableCommand {
     @Option(help: "Passes over the data.") var epochs: Int = 3
     @Option(help: "Sequences per step.") var batchSize: Int = 16
     @Option(help: "Seed of the batch order, dropout masks and a new head's weights.") var seed: UInt64 = 0
-    @Option(help: "JSONL of the same form: accuracy after each epoch.") var evalData: String?
+    @Option(help: "Held-out data of the same form: accuracy (classify) or perplexity (lm) after each epoch.") var evalData: String?
     @OptionGroup(title: "Output") var outputs: OutputOptions
     @OptionGroup(title: "Threads") var threads: ThreadOptions
 
@@ -58,7 +60,6 @@ struct Finetune: ParsableCommand {
     func run() throws {
         try reportingErrors {
             threads.apply()
-            guard task == .classify else { throw ValidationError("--task lm is not built yet; only --task classify is") }
             guard let out = outputs.out else { throw ValidationError("--out DIR is required") }
             var paths = OutputGuard(overwrite: outputs.overwrite)
             paths.input("--base", base)
@@ -67,53 +68,85 @@ struct Finetune: ParsableCommand {
             paths.output("--out", out, .folder)
             try paths.check()
             let config = try ModelConfig.load(folder: base)
-            guard config.architecture == .bert else {
+            switch (task, config.architecture) {
+            case (.classify, .llama):
                 throw ValidationError("\(base) is a \(config.modelType) decoder; --task classify needs a BERT-family encoder (bert, roberta, ...)")
+            case (.lm, .bert):
+                throw ValidationError("\(base) is a \(config.modelType) encoder; --task lm needs a Llama-family decoder (llama, qwen2, mistral)")
+            default: break
             }
             let tokenizer = try Tokenizer(path: text.tokenizer ?? base + "/tokenizer.json")
-            let length = min(text.seqLen, config.maxPositionEmbeddings - config.positionOffset)
-            let baseLabels = try Self.headLabels(base)
-            let train = try ClassificationData(path: text.data, tokenizer: tokenizer, sequenceLength: length, modelLabels: baseLabels)
-            let examples = Array(train.examples.prefix(text.maxSequences ?? Int.max))
-            let held = try evalData.map { try ClassificationData(path: $0, tokenizer: tokenizer, sequenceLength: length, modelLabels: train.labelNames) }
-            if let id = (examples + (held?.examples ?? [])).lazy.flatMap(\.ids).first(where: { $0 >= config.vocabSize }) {
-                throw ValidationError("the tokenizer gives token id \(id), but \(base) has a vocabulary of \(config.vocabSize): is it this model's tokenizer?")
-            }
-            if train.truncated > 0 { fputs("lopper: warning: \(train.truncated) record(s) longer than \(length) tokens were truncated\n", stderr) }
-            let setup = try ClassifierSetup(folder: base, numLabels: train.labelNames.count, seed: seed)
-            let lambda = self.lambda ?? (optimizer == .adamw ? 0.01 : 0.1)
-            let schema = ParamSchema(method: "finetune", specs: [
-                ParamSpec(name: "lambda", type: .number, defaultValue: .number(lambda), min: 0, max: 1000, doc: "decay strength"),
-            ])
-            let parsed = try settings.map { try Setting(parsing: $0) }
-            try schema.validate(parsed)
-            let layers = config.numLayers
-            let adam = try AdamOptimizer(optimizer, OptimizerSettings(learningRate: lr, lambda: lambda), parameters: setup.model.parameters,
-                                         lambda: { name in
-                                             try schema.resolve(parsed, name: name, layer: layerIndex(of: name), layerCount: layers)["lambda"]?.number ?? lambda
-                                         })
-            let tuner = try FineTuner(model: setup.model, optimizer: adam, seed: seed)
-            fputs("finetune: \(base) (\(config.modelType), \(setup.model.parameters.elementCount) parameters), \(examples.count) examples, \(train.labelNames.count) labels, \(optimizer.rawValue) lr \(lr) lambda \(lambda)\n", stderr)
-            let line = ProgressLine()
-            let losses = try tuner.train(examples, epochs: epochs, batchSize: batchSize, progress: line.show) { epoch, mean in
-                line.clear()
-                var report = "epoch \(epoch)/\(epochs): mean loss \(String(format: "%.4f", mean))"
-                if let held { report += ", eval accuracy \(String(format: "%.4f", try tuner.accuracy(held.examples)))" }
-                fputs(report + "\n", stderr)
-            }
-            let settings = JSON.object([
-                ("task", .string(task.rawValue)), ("optimizer", .string(optimizer.rawValue)), ("lr", .number(lr, text: "\(lr)")),
-                ("lambda", .number(lambda, text: "\(lambda)")), ("set", .array(settings.map { .string($0) })), ("epochs", .int(epochs)), ("batch_size", .int(batchSize)),
-                ("seq_len", .int(length)), ("seed", .string(String(seed))), ("examples", .int(examples.count)),
-                ("epoch_losses", .array(losses.map { .number($0, text: String(format: "%.6g", $0)) })),
-            ])
-            let metadata = ["lopper.version": lopperVersion, "lopper.finetune": settings.text, "lopper.finetune.base": base,
-                            "lopper.finetune.data_sha256": try SHA256.hex(file: text.data),
-                            "lopper.command_line": JSON.array(CommandLine.arguments.map { .string($0) }).text]
-            try setup.write(to: out, base: base, labelNames: train.labelNames, metadata: metadata, overwrite: outputs.overwrite)
-            let distance = tuner.distanceFromStart
-            print("wrote \(out): \(train.labelNames.count) labels, final epoch loss \(String(format: "%.4f", losses.last ?? .nan)), ||W - W0|| \(String(format: "%.6g", distance))")
+            if task == .classify { try classify(config, tokenizer, out: out) } else { try languageModel(config, tokenizer, out: out) }
         }
+    }
+
+    private func classify(_ config: ModelConfig, _ tokenizer: Tokenizer, out: String) throws {
+        let length = min(text.seqLen, config.maxPositionEmbeddings - config.positionOffset)
+        let data = try ClassificationData(path: text.data, tokenizer: tokenizer, sequenceLength: length, modelLabels: try Self.headLabels(base))
+        let examples = Array(data.examples.prefix(text.maxSequences ?? Int.max))
+        let held = try evalData.map { try ClassificationData(path: $0, tokenizer: tokenizer, sequenceLength: length, modelLabels: data.labelNames) }
+        if data.truncated > 0 { fputs("lopper: warning: \(data.truncated) record(s) longer than \(length) tokens were truncated\n", stderr) }
+        let setup = try ClassifierSetup(folder: base, numLabels: data.labelNames.count, seed: seed)
+        let (losses, metadata, distance) = try train(setup.model, examples, held?.examples, length: length,
+                                                     about: "\(data.labelNames.count) labels") { tuner, held in
+            "eval accuracy \(String(format: "%.4f", try tuner.accuracy(held)))"
+        }
+        try setup.write(to: out, base: base, labelNames: data.labelNames, metadata: metadata, overwrite: outputs.overwrite)
+        print("wrote \(out): \(data.labelNames.count) labels, final epoch loss \(String(format: "%.4f", losses.last ?? .nan)), ||W - W0|| \(String(format: "%.6g", distance))")
+    }
+
+    private func languageModel(_ config: ModelConfig, _ tokenizer: Tokenizer, out: String) throws {
+        let context = config.maxPositionEmbeddings > 0 ? config.maxPositionEmbeddings : nil
+        let data = try LanguageModelData.load(path: text.data, tokenizer: tokenizer, sequenceLength: text.seqLen, context: context)
+        for warning in data.warnings { fputs("lopper: warning: \(warning)\n", stderr) }
+        let examples = Array(data.examples.prefix(text.maxSequences ?? Int.max))
+        let held = try evalData.map { try LanguageModelData.load(path: $0, tokenizer: tokenizer, sequenceLength: text.seqLen, context: context).examples }
+        let model = try TrainableDecoder(folder: base)
+        let (losses, metadata, distance) = try train(model, examples, held, length: text.seqLen, about: "next-token loss") { tuner, held in
+            "eval perplexity \(String(format: "%.4f", try tuner.perplexity(held)))"
+        }
+        try writeTrainedModel(model.parameters, base: base, to: out, metadata: metadata, overwrite: outputs.overwrite)
+        print("wrote \(out): final epoch loss \(String(format: "%.4f", losses.last ?? .nan)), ||W - W0|| \(String(format: "%.6g", distance))")
+    }
+
+    /// The training loop with progress on stderr, one line per epoch (with `evaluate` on the
+    /// held-out examples); returns the epoch losses, the run's metadata and ||W - W0||.
+    private func train(_ model: any TrainableModel, _ examples: [TrainingExample], _ held: [TrainingExample]?, length: Int, about: String,
+                       evaluate: (FineTuner, [TrainingExample]) throws -> String) throws -> ([Double], [String: String], Double) {
+        let config = model.config
+        if let id = (examples + (held ?? [])).lazy.flatMap(\.ids).first(where: { $0 >= config.vocabSize }) {
+            throw ValidationError("the tokenizer gives token id \(id), but \(base) has a vocabulary of \(config.vocabSize): is it this model's tokenizer?")
+        }
+        let lambda = self.lambda ?? (optimizer == .adamw ? 0.01 : 0.1)
+        let schema = ParamSchema(method: "finetune", specs: [
+            ParamSpec(name: "lambda", type: .number, defaultValue: .number(lambda), min: 0, max: 1000, doc: "decay strength"),
+        ])
+        let parsed = try settings.map { try Setting(parsing: $0) }
+        try schema.validate(parsed)
+        let layers = config.numLayers
+        let adam = try AdamOptimizer(optimizer, OptimizerSettings(learningRate: lr, lambda: lambda), parameters: model.parameters,
+                                     lambda: { name in
+                                         try schema.resolve(parsed, name: name, layer: layerIndex(of: name), layerCount: layers)["lambda"]?.number ?? lambda
+                                     })
+        let tuner = try FineTuner(model: model, optimizer: adam, seed: seed)
+        fputs("finetune: \(base) (\(config.modelType), \(model.parameters.elementCount) parameters), \(examples.count) examples, \(about), \(optimizer.rawValue) lr \(lr) lambda \(lambda)\n", stderr)
+        let line = ProgressLine()
+        let losses = try tuner.train(examples, epochs: epochs, batchSize: batchSize, progress: line.show) { epoch, mean in
+            line.clear()
+            var report = "epoch \(epoch)/\(epochs): mean loss \(String(format: "%.4f", mean))"
+            if let held { report += ", " + (try evaluate(tuner, held)) }
+            fputs(report + "\n", stderr)
+        }
+        let run = JSON.object([
+            ("task", .string(task.rawValue)), ("optimizer", .string(optimizer.rawValue)), ("lr", .number(lr, text: "\(lr)")),
+            ("lambda", .number(lambda, text: "\(lambda)")), ("set", .array(settings.map { .string($0) })), ("epochs", .int(epochs)),
+            ("batch_size", .int(batchSize)), ("seq_len", .int(length)), ("seed", .string(String(seed))), ("examples", .int(examples.count)),
+            ("epoch_losses", .array(losses.map { .number($0, text: String(format: "%.6g", $0)) })),
+        ])
+        let metadata = ["lopper.version": lopperVersion, "lopper.finetune": run.text, "lopper.finetune.base": base,
+                        "lopper.finetune.data_sha256": try SHA256.hex(file: text.data),
+                        "lopper.command_line": JSON.array(CommandLine.arguments.map { .string($0) }).text]
+        return (losses, metadata, tuner.distanceFromStart)
     }
 
     /// The base's head labels (config.json id2label), or nil without a head.

@@ -158,6 +158,45 @@ final class FinetuneCommandTests: XCTestCase {
         assertOneLineError(bad, "lambda", out: folder + "/bad")
     }
 
+    /// --task lm on a tiny Llama (ModelPairFixture's base, the llama3 BPE tokenizer) and plain
+    /// text: the loss and the held-out perplexity fall, AdamR-L2 stays nearer the base; labelled
+    /// data and an encoder are one-line errors.
+    func testLanguageModel() throws {
+        let pair = try ModelPairFixture(deltaScale: 0)
+        defer { pair.remove() }
+        var distances: [String: Double] = [:]
+        for (optimizer, lambda) in [("adamw", "0.01"), ("adamr-l2", "0.1")] {
+            let out = folder + "/lm-" + optimizer
+            let run = try LopperBinary.run(["finetune", "--base", pair.base, "--data", pair.text, "--eval-data", pair.text, "--task", "lm",
+                                            "--seq-len", "16", "--optimizer", optimizer, "--lambda", lambda, "--lr", "3e-3",
+                                            "--epochs", "6", "--batch-size", "4", "--out", out])
+            XCTAssertEqual(run.status, 0, run.error)
+            let losses = epochLosses(run.error)
+            XCTAssertEqual(losses.count, 6, run.error)
+            XCTAssertLessThan(losses.last!, losses.first! * 0.7, "\(optimizer): \(losses)")
+            let perplexities = run.error.split(separator: "\n").compactMap { line in
+                line.range(of: "eval perplexity ").flatMap { Double(line[$0.upperBound...]) }
+            }
+            XCTAssertEqual(perplexities.count, 6, run.error)
+            XCTAssertLessThan(perplexities.last!, perplexities.first!, run.error)
+            let tuned = try Checkpoint(path: out), original = try Checkpoint(path: pair.base)
+            XCTAssertEqual(tuned.names.sorted(), original.names.sorted())
+            var total = 0.0
+            for name in original.names {
+                for (a, b) in zip(try tuned.tensor(name).floats(), try original.tensor(name).floats()) { total += Double(a - b) * Double(a - b) }
+            }
+            distances[optimizer] = total.squareRoot()
+            XCTAssertNotNil(try loadModel(folder: out).forward([[1, 2, 3]]).logits)
+        }
+        XCTAssertLessThan(distances["adamr-l2"]!, distances["adamw"]!, "\(distances)")
+        let labelled = try writeData("labelled.jsonl", [("the text", "pos")])
+        let out = folder + "/bad"
+        assertOneLineError(try LopperBinary.run(["finetune", "--base", pair.base, "--data", labelled, "--task", "lm", "--out", out]),
+                           "labelled.jsonl:1: a \"label\" in language-model data", out: out)
+        assertOneLineError(try LopperBinary.run(["finetune", "--base", base, "--data", pair.text, "--task", "lm", "--out", out]),
+                           "encoder; --task lm needs a Llama-family decoder", out: out)
+    }
+
     /// A BF16 base gives a BF16 model, the new head included.
     func testBF16BaseStaysBF16() throws {
         let source = try SafetensorsFile(path: base + "/model.safetensors")

@@ -22,39 +22,51 @@ extension ClassifierSetup {
         return JSON.object(members).text + "\n"
     }
 
-    /// Writes the trained model as a Hugging Face folder beside nothing of the base: every
-    /// tensor of the base in its dtype (the new head in the embeddings' dtype), the base's
-    /// config and tokenizer files (config.json with the labels), `metadata` in every shard.
-    /// Through `ShardedWriter`: complete or absent, whatever happens.
+    /// Writes the trained classifier (see `writeTrainedModel`), config.json with the labels.
     public func write(to folder: String, base: String, labelNames: [String], metadata: [String: String],
                       overwrite: Bool) throws {
-        let checkpoint = try Checkpoint(path: base)
-        let embeddingType = model.parameters.all.first.flatMap { checkpoint.info($0.name)?.dtype } ?? .f32
-        var entries: [SafetensorsWriter.Entry] = [], sources: [String: String] = [:]
-        func add(_ name: String, _ dtype: DType, _ shape: [Int]) {
-            let written = name.hasPrefix("classifier.") ? name : outputPrefix + name
-            sources[written] = name
-            entries.append(.init(name: written, dtype: dtype, shape: shape))
-        }
-        for name in checkpoint.names {
-            guard let info = checkpoint.info(name) else { continue }
-            add(name, info.dtype, info.shape)
-        }
-        for name in createdTensors { add(name, embeddingType, model.parameters[name]!.shape) }
-        let writer = try ShardedWriter(folder: folder, entries: entries, metadata: metadata, overwrite: overwrite)
-        do {
-            try checkpoint.copyOtherFiles(to: writer.temporaryFolder)
-            let config = writer.temporaryFolder + "/config.json"
-            unlink(config)
-            try writeFile(Data(configText(labelNames: labelNames).utf8), to: config)
-        } catch {
-            writer.abandon()
-            throw error
-        }
-        try writer.writeAll(tensor: { entry in
-            let name = sources[entry.name]!
-            guard let p = model.parameters[name] else { return try checkpoint.tensor(name) }
-            return entry.dtype == .f32 ? p.value : try p.value.converted(to: entry.dtype)
-        })
+        try writeTrainedModel(model.parameters, base: base, to: folder, created: createdTensors,
+                              rename: { $0.hasPrefix("classifier.") ? $0 : outputPrefix + $0 },
+                              config: configText(labelNames: labelNames), metadata: metadata, overwrite: overwrite)
     }
+}
+
+/// Writes trained parameters as a Hugging Face folder: every tensor of the base in its dtype
+/// (parameters rounded from F32, anything else copied; `created` tensors, which the base
+/// lacks, in the embeddings' dtype), names through `rename`, the base's config and tokenizer
+/// files (`config` replaces config.json when given), `metadata` in every shard. Through
+/// `ShardedWriter`: complete or absent, whatever happens.
+public func writeTrainedModel(_ parameters: ParameterSet, base: String, to folder: String, created: [String] = [],
+                              rename: (String) -> String = { $0 }, config: String? = nil,
+                              metadata: [String: String], overwrite: Bool) throws {
+    let checkpoint = try Checkpoint(path: base)
+    let embeddingType = parameters.all.first.flatMap { checkpoint.info($0.name)?.dtype } ?? .f32
+    var entries: [SafetensorsWriter.Entry] = [], sources: [String: String] = [:]
+    func add(_ name: String, _ dtype: DType, _ shape: [Int]) {
+        let written = rename(name)
+        sources[written] = name
+        entries.append(.init(name: written, dtype: dtype, shape: shape))
+    }
+    for name in checkpoint.names {
+        guard let info = checkpoint.info(name) else { continue }
+        add(name, info.dtype, info.shape)
+    }
+    for name in created { add(name, embeddingType, parameters[name]!.shape) }
+    let writer = try ShardedWriter(folder: folder, entries: entries, metadata: metadata, overwrite: overwrite)
+    do {
+        try checkpoint.copyOtherFiles(to: writer.temporaryFolder)
+        if let config {
+            let path = writer.temporaryFolder + "/config.json"
+            unlink(path)
+            try writeFile(Data(config.utf8), to: path)
+        }
+    } catch {
+        writer.abandon()
+        throw error
+    }
+    try writer.writeAll(tensor: { entry in
+        let name = sources[entry.name]!
+        guard let p = parameters[name] else { return try checkpoint.tensor(name) }
+        return entry.dtype == .f32 ? p.value : try p.value.converted(to: entry.dtype)
+    })
 }
