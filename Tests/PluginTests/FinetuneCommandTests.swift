@@ -76,13 +76,12 @@ final class FinetuneCommandTests: XCTestCase {
         }
     }
 
-    /// ||W - W0|| over the base's tensors, read back from the written files (the base is saved
-    /// without the `bert.` prefix; the output, with a head, has it).
+    /// ||W - W0|| over the base's tensors, read back from the written files.
     func distance(_ out: String) throws -> Double {
         let tuned = try Checkpoint(path: out), original = try Checkpoint(path: base)
         var total = 0.0
         for name in original.names {
-            for (a, b) in zip(try tuned.tensor("bert." + name).floats(), try original.tensor(name).floats()) { total += Double(a - b) * Double(a - b) }
+            for (a, b) in zip(try tuned.tensor(name).floats(), try original.tensor(name).floats()) { total += Double(a - b) * Double(a - b) }
         }
         return total.squareRoot()
     }
@@ -105,7 +104,7 @@ final class FinetuneCommandTests: XCTestCase {
             XCTAssertTrue(FileManager.default.fileExists(atPath: out + "/tokenizer.json"))
             let written = try Checkpoint(path: out)
             XCTAssertEqual(written.info("classifier.weight")?.shape, [2, 32])
-            XCTAssertEqual(written.info("bert.embeddings.word_embeddings.weight")?.dtype, .f32)
+            XCTAssertEqual(written.info("embeddings.word_embeddings.weight")?.dtype, .f32)
             let metadata = try SafetensorsFile(path: out + "/model.safetensors").metadata
             XCTAssertTrue(metadata["lopper.finetune"]?.contains("\"\(optimizer)\"") ?? false, "\(metadata)")
             // the runtime's own forward pass on the written folder classifies held-out data

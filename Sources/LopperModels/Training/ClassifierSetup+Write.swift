@@ -23,30 +23,27 @@ extension ClassifierSetup {
     }
 
     /// Writes the trained classifier (see `writeTrainedModel`), config.json with the labels.
+    /// Names stay the base's, so that `prune` pairs them (transformers loads a head beside an
+    /// encoder saved without its `bert.` prefix).
     public func write(to folder: String, base: String, labelNames: [String], metadata: [String: String],
                       overwrite: Bool) throws {
         try writeTrainedModel(model.parameters, base: base, to: folder, created: createdTensors,
-                              rename: { $0.hasPrefix("classifier.") ? $0 : outputPrefix + $0 },
                               config: configText(labelNames: labelNames), metadata: metadata, overwrite: overwrite)
     }
 }
 
 /// Writes trained parameters as a Hugging Face folder: every tensor of the base in its dtype
 /// (parameters rounded from F32, anything else copied; `created` tensors, which the base
-/// lacks, in the embeddings' dtype), names through `rename`, the base's config and tokenizer
+/// lacks, in the embeddings' dtype), the base's config and tokenizer
 /// files (`config` replaces config.json when given), `metadata` in every shard. Through
 /// `ShardedWriter`: complete or absent, whatever happens.
 public func writeTrainedModel(_ parameters: ParameterSet, base: String, to folder: String, created: [String] = [],
-                              rename: (String) -> String = { $0 }, config: String? = nil,
+                              config: String? = nil,
                               metadata: [String: String], overwrite: Bool) throws {
     let checkpoint = try Checkpoint(path: base)
     let embeddingType = parameters.all.first.flatMap { checkpoint.info($0.name)?.dtype } ?? .f32
-    var entries: [SafetensorsWriter.Entry] = [], sources: [String: String] = [:]
-    func add(_ name: String, _ dtype: DType, _ shape: [Int]) {
-        let written = rename(name)
-        sources[written] = name
-        entries.append(.init(name: written, dtype: dtype, shape: shape))
-    }
+    var entries: [SafetensorsWriter.Entry] = []
+    func add(_ name: String, _ dtype: DType, _ shape: [Int]) { entries.append(.init(name: name, dtype: dtype, shape: shape)) }
     for name in checkpoint.names {
         guard let info = checkpoint.info(name) else { continue }
         add(name, info.dtype, info.shape)
@@ -65,8 +62,7 @@ public func writeTrainedModel(_ parameters: ParameterSet, base: String, to folde
         throw error
     }
     try writer.writeAll(tensor: { entry in
-        let name = sources[entry.name]!
-        guard let p = parameters[name] else { return try checkpoint.tensor(name) }
+        guard let p = parameters[entry.name] else { return try checkpoint.tensor(entry.name) }
         return entry.dtype == .f32 ? p.value : try p.value.converted(to: entry.dtype)
     })
 }

@@ -10,10 +10,6 @@ public struct ClassifierSetup {
     public let createdTensors: [String]
     /// The base's config.json, parsed.
     public let configJSON: JSON
-    /// Put before the base's tensor names in the output: the model-type prefix (`bert.`,
-    /// `roberta.`) when a head is added to a checkpoint saved without one, because
-    /// transformers reads an unprefixed checkpoint as a bare encoder and would drop the head.
-    public let outputPrefix: String
 
     /// Loads `folder` for `labels` labels. A base without a classification head gets BERT's
     /// (pooler if missing, then `classifier`), weights drawn N(0, initializer_range) from
@@ -70,7 +66,6 @@ public struct ClassifierSetup {
         model.attentionDropout = rate("attention_probs_dropout_prob") ?? 0.1
         model.classifierDropout = rate("classifier_dropout") ?? model.hiddenDropout
         createdTensors = created.keys.sorted()
-        outputPrefix = prefix.isEmpty && !created.isEmpty ? (config.modelType == "bert" ? "bert." : "roberta.") : ""
     }
 
     /// id2label of config.json in id order, when it names every id of a head.
