@@ -1,5 +1,6 @@
 import Foundation
 import LopperCore
+import LopperIO
 @testable import LopperModels
 import XCTest
 
@@ -104,6 +105,33 @@ final class OptimizerTests: XCTestCase {
         let plain = d(0), decayed = d(0.5)
         for (a, b) in zip(set.all[0].value.floats(), plain[0]) { XCTAssertEqual(Double(a), b, accuracy: 1e-6) }
         for (a, b) in zip(set.all[1].value.floats(), decayed[1]) { XCTAssertEqual(Double(a), b, accuracy: 1e-6) }
+    }
+
+    /// The same ten steps as python/lopper_adamr.py (PyTorch) took on the same gradients
+    /// (Scripts/make_optimizer_fixtures.py), to 1e-6 relative.
+    func testTenStepsMatchThePyTorchOptimizer() throws {
+        let path = Bundle.module.resourceURL!.appendingPathComponent("Fixtures/optimizer/adamr.safetensors").path
+        let file = try SafetensorsFile(path: path)
+        let lr = Double(file.metadata["lr"]!)!, decay = Double(file.metadata["weight_decay"]!)!, steps = Int(file.metadata["steps"]!)!
+        for (kind, mode) in [(OptimizerKind.adamrL2, "l2"), (.adamrL1, "l1"), (.adamw, "adamw")] {
+            var set = ParameterSet()
+            for i in 0..<3 { _ = try set.add("p\(i)", try file.tensor("w.\(i)")) }
+            let optimizer = try AdamOptimizer(kind, OptimizerSettings(learningRate: lr, lambda: decay), parameters: set,
+                                              origins: { try? file.tensor("w0." + $0.dropFirst()) })
+            for step in 0..<steps {
+                for (i, p) in set.all.enumerated() {
+                    let g = try file.tensor("grad.\(step).\(i)").floats()
+                    for j in 0..<p.count { p.grads[j] = g[j] }
+                }
+                optimizer.update()
+            }
+            for (i, p) in set.all.enumerated() {
+                let expected = try file.tensor("out.\(mode).\(i)").floats()
+                for (a, e) in zip(p.value.floats(), expected) {
+                    XCTAssertEqual(a, e, accuracy: 1e-6 * max(1, abs(e)), "\(mode) p\(i)")
+                }
+            }
+        }
     }
 
     func testZeroGradientsLeaveAdamRAtW0() throws {
