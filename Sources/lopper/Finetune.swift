@@ -146,6 +146,13 @@ struct Finetune: ParsableCommand {
         let metadata = ["lopper.version": lopperVersion, "lopper.finetune": run.text, "lopper.finetune.base": base,
                         "lopper.finetune.data_sha256": try SHA256.hex(file: text.data),
                         "lopper.command_line": JSON.array(CommandLine.arguments.map { .string($0) }).text]
+        var usage = rusage()
+        #if os(Linux)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        #else
+        getrusage(RUSAGE_SELF, &usage)
+        #endif
+        fputs("finetune: peak memory \(usage.ru_maxrss / 1024) MiB (F32 weights, gradients, two moments\(optimizer == .adamw ? "" : ", W0"), one batch's activations)\n", stderr)
         return (losses, metadata, tuner.distanceFromStart)
     }
 
