@@ -131,7 +131,8 @@ struct Finetune: ParsableCommand {
         let tuner = try FineTuner(model: model, optimizer: adam, seed: seed)
         fputs("finetune: \(base) (\(config.modelType), \(model.parameters.elementCount) parameters), \(examples.count) examples, \(about), \(optimizer.rawValue) lr \(lr) lambda \(lambda)\n", stderr)
         let line = ProgressLine()
-        let losses = try tuner.train(examples, epochs: epochs, batchSize: batchSize, progress: line.show) { epoch, mean in
+        var last: FineTuneProgress?
+        let losses = try tuner.train(examples, epochs: epochs, batchSize: batchSize, progress: { last = $0; line.show($0) }) { epoch, mean in
             line.clear()
             var report = "epoch \(epoch)/\(epochs): mean loss \(String(format: "%.4f", mean))"
             if let held { report += ", " + (try evaluate(tuner, held)) }
@@ -152,6 +153,7 @@ struct Finetune: ParsableCommand {
         #else
         getrusage(RUSAGE_SELF, &usage)
         #endif
+        if let last { fputs("finetune: \(last.totalSteps) steps, \(Int(last.tokensPerSecond)) tokens/s (evaluation included)\n", stderr) }
         fputs("finetune: peak memory \(usage.ru_maxrss / 1024) MiB (F32 weights, gradients, two moments\(optimizer == .adamw ? "" : ", W0"), one batch's activations)\n", stderr)
         return (losses, metadata, tuner.distanceFromStart)
     }
