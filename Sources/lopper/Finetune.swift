@@ -47,6 +47,10 @@ struct Finetune: ParsableCommand {
     @Option(help: "Sequences per step.") var batchSize: Int = 16
     @Option(help: "Seed of the batch order, dropout masks and a new head's weights.") var seed: UInt64 = 0
     @Option(help: "Held-out data of the same form: accuracy (classify) or perplexity (lm) after each epoch.") var evalData: String?
+    @Option(help: ArgumentHelp("Write the training state (weights, moments, step) here after each epoch.", valueName: "dir"))
+    var checkpoint: String?
+    @Flag(help: "Continue the run whose state --checkpoint holds (same base, data and settings; --epochs may grow).")
+    var resume = false
     @OptionGroup(title: "Output") var outputs: OutputOptions
     @OptionGroup(title: "Threads") var threads: ThreadOptions
 
@@ -66,6 +70,16 @@ struct Finetune: ParsableCommand {
             text.register(in: &paths)
             paths.input("--eval-data", evalData)
             paths.output("--out", out, .folder)
+            if let checkpoint {
+                if resume {
+                    guard TrainingCheckpoint.exists(in: checkpoint) else { throw ValidationError("--resume: \(checkpoint) holds no \(TrainingCheckpoint.fileName)") }
+                    guard OutputGuard.resolve(checkpoint) != OutputGuard.resolve(out) else { throw ValidationError("--checkpoint and --out must differ") }
+                } else {
+                    paths.output("--checkpoint", checkpoint, .folder)
+                }
+            } else if resume {
+                throw ValidationError("--resume needs --checkpoint DIR")
+            }
             try paths.check()
             let config = try ModelConfig.load(folder: base)
             switch (task, config.architecture) {
@@ -129,11 +143,29 @@ struct Finetune: ParsableCommand {
                                          try schema.resolve(parsed, name: name, layer: layerIndex(of: name), layerCount: layers)["lambda"]?.number ?? lambda
                                      })
         let tuner = try FineTuner(model: model, optimizer: adam, seed: seed)
+        let identity = [
+            "base_config_sha256": try SHA256.hex(file: base + "/config.json"), "parameters": String(model.parameters.elementCount),
+            "data_sha256": try SHA256.hex(file: text.data), "task": task.rawValue, "optimizer": optimizer.rawValue, "lr": "\(lr)",
+            "lambda": "\(lambda)", "set": JSON.array(settings.map { .string($0) }).text, "batch_size": String(batchSize),
+            "seq_len": String(length), "seed": String(seed),
+        ]
+        var firstEpoch = 0
+        if resume, let checkpoint {
+            let state = try TrainingCheckpoint(folder: checkpoint)
+            try state.restore(model.parameters, adam, identity: identity, folder: checkpoint)
+            firstEpoch = state.epoch
+            guard firstEpoch < epochs else { throw ValidationError("\(checkpoint) is after epoch \(firstEpoch) already; pass more --epochs to continue") }
+            fputs("finetune: resuming from \(checkpoint) after epoch \(firstEpoch) (step \(state.step))\n", stderr)
+        }
         fputs("finetune: \(base) (\(config.modelType), \(model.parameters.elementCount) parameters), \(examples.count) examples, \(about), \(optimizer.rawValue) lr \(lr) lambda \(lambda)\n", stderr)
         let line = ProgressLine()
         var last: FineTuneProgress?
-        let losses = try tuner.train(examples, epochs: epochs, batchSize: batchSize, progress: { last = $0; line.show($0) }) { epoch, mean in
+        let losses = try tuner.train(examples, epochs: epochs, batchSize: batchSize, firstEpoch: firstEpoch,
+                                     progress: { last = $0; line.show($0) }) { epoch, mean in
             line.clear()
+            if let checkpoint {
+                try TrainingCheckpoint.write(to: checkpoint, parameters: model.parameters, optimizer: adam, epoch: epoch, identity: identity)
+            }
             var report = "epoch \(epoch)/\(epochs): mean loss \(String(format: "%.4f", mean))"
             if let held { report += ", " + (try evaluate(tuner, held)) }
             fputs(report + "\n", stderr)

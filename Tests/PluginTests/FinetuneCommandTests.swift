@@ -196,6 +196,33 @@ final class FinetuneCommandTests: XCTestCase {
                            "encoder; --task lm needs a Llama-family decoder", out: out)
     }
 
+    /// Two epochs, then a resume to four, give the bytes of four straight (batch order and dropout
+    /// are keyed by epoch and step); a resume with other settings, or without --resume, is refused.
+    func testResumeContinuesTheSameRun() throws {
+        let train = try writeData("train.jsonl", try Self.examples(24, seed: 8))
+        func run(_ epochs: Int, _ checkpoint: String, _ out: String, _ extra: [String] = []) throws -> (status: Int32, output: String, error: String) {
+            try LopperBinary.run(["finetune", "--base", base, "--data", train, "--epochs", String(epochs), "--batch-size", "8", "--lr", "1e-3",
+                                  "--seed", "3", "--checkpoint", folder + "/" + checkpoint, "--out", folder + "/" + out] + extra)
+        }
+        XCTAssertEqual(try run(4, "ck-straight", "straight").status, 0)
+        XCTAssertEqual(try run(2, "ck", "half").status, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: folder + "/ck/" + TrainingCheckpoint.fileName))
+        let resumed = try run(4, "ck", "resumed", ["--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.error)
+        XCTAssertTrue(resumed.error.contains("resuming from"), resumed.error)
+        XCTAssertEqual(epochLosses(resumed.error).count, 2, resumed.error)
+        let a = try Checkpoint(path: folder + "/straight"), b = try Checkpoint(path: folder + "/resumed"), half = try Checkpoint(path: folder + "/half")
+        var halfDiffers = false
+        for name in a.names {
+            XCTAssertEqual(try a.tensor(name).floats(), try b.tensor(name).floats(), name)
+            if try half.tensor(name).floats() != a.tensor(name).floats() { halfDiffers = true }
+        }
+        XCTAssertTrue(halfDiffers)
+        assertOneLineError(try run(6, "ck", "other", ["--resume", "--seed", "4"]), "is the state of another run: its seed is 3, this run's is 4",
+                           out: folder + "/other")
+        assertOneLineError(try run(6, "ck", "other"), "--checkpoint", out: folder + "/other")
+    }
+
     /// A BF16 base gives a BF16 model, the new head included.
     func testBF16BaseStaysBF16() throws {
         let source = try SafetensorsFile(path: base + "/model.safetensors")

@@ -123,14 +123,21 @@ public final class FineTuner {
     }
 
     /// Trains for `epochs`; returns the mean training loss of each epoch.
-    public func train(_ examples: [TrainingExample], epochs: Int, batchSize: Int,
+    /// `firstEpoch` > 0 continues a run restored from a checkpoint taken after that many epochs
+    /// (the same batches and dropout masks as if it had not stopped).
+    public func train(_ examples: [TrainingExample], epochs: Int, batchSize: Int, firstEpoch: Int = 0,
                       progress: (FineTuneProgress) -> Void = { _ in },
                       epochEnded: (_ epoch: Int, _ meanLoss: Double) throws -> Void = { _, _ in }) throws -> [Double] {
-        guard !examples.isEmpty, epochs > 0, batchSize > 0 else { throw FineTuneError(description: "nothing to train: no examples, epochs or batch") }
+        guard !examples.isEmpty, epochs > 0, batchSize > 0, firstEpoch < epochs else {
+            throw FineTuneError(description: "nothing to train: no examples, epochs or batch")
+        }
         let perEpoch = (examples.count + batchSize - 1) / batchSize, total = perEpoch * epochs
+        guard optimizer.step == firstEpoch * perEpoch else {
+            throw FineTuneError(description: "the checkpoint is at step \(optimizer.step), but \(firstEpoch) epochs of \(perEpoch) batches are \(firstEpoch * perEpoch) steps: was it made with this data and --batch-size?")
+        }
         let started = Date()
         var tokens = 0, means: [Double] = []
-        for epoch in 0..<epochs {
+        for epoch in firstEpoch..<epochs {
             let order = try order(count: examples.count, epoch: epoch)
             var sum = 0.0
             for b in 0..<perEpoch {
@@ -148,12 +155,13 @@ public final class FineTuner {
                 sum += loss
                 tokens += batch.reduce(0) { $0 + $1.ids.count }
                 let elapsed = Date().timeIntervalSince(started), done = epoch * perEpoch + b + 1
+                let doneHere = done - firstEpoch * perEpoch
                 progress(FineTuneProgress(step: done, totalSteps: total, epoch: epoch + 1, loss: loss,
                                           tokensPerSecond: Double(tokens) / max(elapsed, 1e-9),
-                                          secondsLeft: elapsed / Double(done) * Double(total - done)))
+                                          secondsLeft: elapsed / Double(doneHere) * Double(total - done)))
             }
             means.append(sum / Double(perEpoch))
-            try epochEnded(epoch + 1, means[epoch])
+            try epochEnded(epoch + 1, means[means.count - 1])
         }
         return means
     }

@@ -56,6 +56,25 @@ public final class AdamOptimizer {
         }
     }
 
+    /// The moments by parameter name (`m.NAME`, `v.NAME`), for a checkpoint.
+    public var moments: [(String, Tensor)] {
+        zip(parameters, zip(firstMoments, secondMoments)).flatMap { p, m in [("m." + p.name, m.0), ("v." + p.name, m.1)] }
+    }
+
+    /// Continues from a checkpoint: the step count and `moment(name)` for every `m.NAME`, `v.NAME`.
+    public func restore(step: Int, moment: (String) throws -> Tensor) throws {
+        for (p, (m, v)) in zip(parameters, zip(firstMoments, secondMoments)) {
+            for (target, key) in [(m, "m." + p.name), (v, "v." + p.name)] {
+                let saved = try moment(key)
+                guard saved.shape == p.shape, saved.dtype == .f32 else {
+                    throw TensorError.invalid("\(key) is \(saved.shape.shapeText) \(saved.dtype), expected \(p.shape.shapeText) F32")
+                }
+                floats(target).update(from: floats(saved), count: p.count)
+            }
+        }
+        self.step = step
+    }
+
     /// One step from the gradients in `parameters`.
     public func update() {
         step += 1
