@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import LopperCore
 import LopperIO
+import LopperLua
 import LopperModels
 import LopperPrune
 
@@ -43,6 +44,8 @@ struct Finetune: ParsableCommand {
     @Option(help: "Decay strength: toward 0 (adamw) or toward the base weights (AdamR).") var lambda: Double?
     @Option(name: .customLong("set"), help: "lambda=value, GLOB:lambda=value or lambda=[first,...,last] (per layer); repeatable.")
     var settings: [String] = []
+    @Option(help: ArgumentHelp("AdamR with a custom pull: a Lua file returning function(delta, ctx) -> D (W -= lr lambda / vbar D).", valueName: "file.lua"))
+    var pull: String?
     @Option(help: "Passes over the data.") var epochs: Int = 3
     @Option(help: "Sequences per step.") var batchSize: Int = 16
     @Option(help: "Seed of the batch order, dropout masks and a new head's weights.") var seed: UInt64 = 0
@@ -69,6 +72,8 @@ struct Finetune: ParsableCommand {
             paths.input("--base", base)
             text.register(in: &paths)
             paths.input("--eval-data", evalData)
+            paths.input("--pull", pull)
+            if pull != nil, optimizer == .adamw { throw ValidationError("--pull replaces AdamR's pull toward the base: use it with --optimizer adamr-l2 or adamr-l1") }
             paths.output("--out", out, .folder)
             if let checkpoint {
                 if resume {
@@ -142,12 +147,18 @@ struct Finetune: ParsableCommand {
                                      lambda: { name in
                                          try schema.resolve(parsed, name: name, layer: layerIndex(of: name), layerCount: layers)["lambda"]?.number ?? lambda
                                      })
+        if let pull {
+            let rule = try PullRule(path: pull)
+            adam.pullRule = { name, weights, origin, step in
+                try rule.direction(name: name, layer: layerIndex(of: name), step: step, weights: weights, origin: origin)
+            }
+        }
         let tuner = try FineTuner(model: model, optimizer: adam, seed: seed)
         let identity = [
             "base_config_sha256": try SHA256.hex(file: base + "/config.json"), "parameters": String(model.parameters.elementCount),
             "data_sha256": try SHA256.hex(file: text.data), "task": task.rawValue, "optimizer": optimizer.rawValue, "lr": "\(lr)",
             "lambda": "\(lambda)", "set": JSON.array(settings.map { .string($0) }).text, "batch_size": String(batchSize),
-            "seq_len": String(length), "seed": String(seed),
+            "seq_len": String(length), "seed": String(seed), "pull_sha256": try pull.map { try SHA256.hex(file: $0) } ?? "none",
         ]
         var firstEpoch = 0
         if resume, let checkpoint {
@@ -172,13 +183,15 @@ struct Finetune: ParsableCommand {
         }
         let run = JSON.object([
             ("task", .string(task.rawValue)), ("optimizer", .string(optimizer.rawValue)), ("lr", .number(lr, text: "\(lr)")),
-            ("lambda", .number(lambda, text: "\(lambda)")), ("set", .array(settings.map { .string($0) })), ("epochs", .int(epochs)),
+            ("lambda", .number(lambda, text: "\(lambda)")), ("set", .array(settings.map { .string($0) })),
+            ("pull", pull.map { .string($0) } ?? .null), ("epochs", .int(epochs)),
             ("batch_size", .int(batchSize)), ("seq_len", .int(length)), ("seed", .string(String(seed))), ("examples", .int(examples.count)),
             ("epoch_losses", .array(losses.map { .number($0, text: String(format: "%.6g", $0)) })),
         ])
-        let metadata = ["lopper.version": lopperVersion, "lopper.finetune": run.text, "lopper.finetune.base": base,
+        var metadata = ["lopper.version": lopperVersion, "lopper.finetune": run.text, "lopper.finetune.base": base,
                         "lopper.finetune.data_sha256": try SHA256.hex(file: text.data),
                         "lopper.command_line": JSON.array(CommandLine.arguments.map { .string($0) }).text]
+        if let pull { metadata["lopper.finetune.pull_source"] = try String(contentsOfFile: pull, encoding: .utf8) }
         var usage = rusage()
         #if os(Linux)
         getrusage(RUSAGE_SELF.rawValue, &usage)

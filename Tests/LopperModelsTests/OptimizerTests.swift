@@ -26,7 +26,7 @@ final class OptimizerTests: XCTestCase {
             let optimizer = try AdamOptimizer(kind, OptimizerSettings(learningRate: 0.1, lambda: 0.5), parameters: set,
                                               origins: { _ in Tensor([0, 0]) })
             setGradients(set, [[0.5, 0.5]])
-            optimizer.update()
+            try optimizer.update()
             XCTAssertEqual(set.all[0].value.floats()[0], want[0], accuracy: 1e-6, "\(kind)")
             XCTAssertEqual(set.all[0].value.floats()[1], want[1], accuracy: 1e-6, "\(kind)")
             XCTAssertEqual(optimizer.lastVbar, kind == .adamw ? 1 : 0.5, accuracy: 1e-7, "\(kind)")
@@ -75,7 +75,7 @@ final class OptimizerTests: XCTestCase {
                                               origins: { name in Tensor(w0[Int(name.dropFirst())!]) })
             for g in grads {
                 setGradients(set, g)
-                optimizer.update()
+                try optimizer.update()
             }
             let expected = reference(kind, w: w.map { $0.map(Double.init) }, w0: w0.map { $0.map(Double.init) },
                                      grads: grads.map { $0.map { $0.map(Double.init) } }, lr: 0.01, lambda: 0.3)
@@ -99,7 +99,7 @@ final class OptimizerTests: XCTestCase {
         let optimizer = try AdamOptimizer(.adamrL2, OptimizerSettings(learningRate: 0.01, lambda: 0.5), parameters: set,
                                           origins: { Tensor(w0[Int($0.dropFirst())!]) }, lambda: { $0 == "p0" ? 0 : 0.5 })
         XCTAssertEqual(optimizer.lambdas, [0, 0.5])
-        for _ in 0..<3 { setGradients(set, grads); optimizer.update() }
+        for _ in 0..<3 { setGradients(set, grads); try optimizer.update() }
         let d = { (l: Double) in self.reference(.adamrL2, w: w.map { $0.map(Double.init) }, w0: w0.map { $0.map(Double.init) },
                                                grads: Array(repeating: grads.map { $0.map(Double.init) }, count: 3), lr: 0.01, lambda: l) }
         let plain = d(0), decayed = d(0.5)
@@ -123,7 +123,7 @@ final class OptimizerTests: XCTestCase {
                     let g = try file.tensor("grad.\(step).\(i)").floats()
                     for j in 0..<p.count { p.grads[j] = g[j] }
                 }
-                optimizer.update()
+                try optimizer.update()
             }
             for (i, p) in set.all.enumerated() {
                 let expected = try file.tensor("out.\(mode).\(i)").floats()
@@ -137,7 +137,7 @@ final class OptimizerTests: XCTestCase {
     func testZeroGradientsLeaveAdamRAtW0() throws {
         let set = try parameters([[1, 2, 3]])
         let optimizer = try AdamOptimizer(.adamrL2, OptimizerSettings(learningRate: 0.1, lambda: 1), parameters: set)
-        optimizer.update()
+        try optimizer.update()
         XCTAssertEqual(optimizer.lastVbar, 1, "vbar is 1 when every v is 0")
         XCTAssertEqual(set.all[0].value.floats(), [1, 2, 3])
     }

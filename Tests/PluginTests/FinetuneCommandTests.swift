@@ -223,6 +223,33 @@ final class FinetuneCommandTests: XCTestCase {
         assertOneLineError(try run(6, "ck", "other"), "--checkpoint", out: folder + "/other")
     }
 
+    /// --pull: `return delta` is AdamR-L2 and `delta:sign()` AdamR-L1, to the byte; a rule that
+    /// returns no tensor, or --pull with adamw, is one line.
+    func testPullRule() throws {
+        let train = try writeData("train.jsonl", try Self.examples(16, seed: 9))
+        func run(_ name: String, _ optimizer: String, _ extra: [String] = []) throws -> (status: Int32, output: String, error: String) {
+            try LopperBinary.run(["finetune", "--base", base, "--data", train, "--epochs", "2", "--batch-size", "4", "--lr", "1e-3",
+                                  "--lambda", "0.5", "--optimizer", optimizer, "--out", folder + "/" + name] + extra)
+        }
+        func rule(_ name: String, _ body: String) throws -> String {
+            let path = folder + "/" + name + ".lua"
+            try body.write(toFile: path, atomically: true, encoding: .utf8)
+            return path
+        }
+        let l2 = try rule("l2", "return function(delta, ctx) return delta end")
+        let l1 = try rule("l1", "return function(delta, ctx) assert(ctx.step >= 1 and ctx.name) return delta:sign() end")
+        for (plain, custom, optimizer, file) in [("l2", "rule-l2", "adamr-l2", l2), ("l1", "rule-l1", "adamr-l2", l1)] {
+            XCTAssertEqual(try run(plain, plain == "l2" ? "adamr-l2" : "adamr-l1").status, 0)
+            let r = try run(custom, optimizer, ["--pull", file])
+            XCTAssertEqual(r.status, 0, r.error)
+            let a = try Checkpoint(path: folder + "/" + plain), b = try Checkpoint(path: folder + "/" + custom)
+            for name in a.names { XCTAssertEqual(try a.tensor(name).floats(), try b.tensor(name).floats(), "\(custom) \(name)") }
+        }
+        let bad = try rule("bad", "return function(delta, ctx) return 'x' end")
+        assertOneLineError(try run("bad", "adamr-l2", ["--pull", bad]), "pull rule \(bad), tensor", out: folder + "/bad")
+        assertOneLineError(try run("adamw", "adamw", ["--pull", l2]), "--pull replaces AdamR's pull", out: folder + "/adamw")
+    }
+
     /// A BF16 base gives a BF16 model, the new head included.
     func testBF16BaseStaysBF16() throws {
         let source = try SafetensorsFile(path: base + "/model.safetensors")

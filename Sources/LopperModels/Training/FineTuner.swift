@@ -148,7 +148,7 @@ public final class FineTuner {
                 guard loss.isFinite else {
                     throw FineTuneError(description: "the loss is \(loss) at step \(step) (epoch \(epoch + 1)); nothing was written: try a smaller --lr")
                 }
-                optimizer.update()
+                try optimizer.update()
                 if let bad = model.parameters.all.first(where: { p in !(0..<p.count).allSatisfy { p.values[$0].isFinite } }) {
                     throw FineTuneError(description: "\(bad.name) is no longer finite after step \(step); nothing was written: try a smaller --lr")
                 }

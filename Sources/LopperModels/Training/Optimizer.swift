@@ -38,6 +38,9 @@ public final class AdamOptimizer {
     let origins: [Tensor]?
     /// The decay strength of each parameter.
     public let lambdas: [Double]
+    /// AdamR with a custom pull: the direction D of `W -= lr lambda / vbar D` from
+    /// (parameter name, W, W0, step), in place of W - W0 or sign(W - W0).
+    public var pullRule: ((_ name: String, _ weights: Tensor, _ origin: Tensor, _ step: Int) throws -> Tensor)?
 
     /// `origins`: the weights to pull toward, by name (default: the parameters' values now).
     /// `lambda`: the decay strength by parameter name (per tensor or layer; default: settings.lambda).
@@ -76,7 +79,7 @@ public final class AdamOptimizer {
     }
 
     /// One step from the gradients in `parameters`.
-    public func update() {
+    public func update() throws {
         step += 1
         let s = settings, t = Double(step)
         let b1 = Float(s.beta1), b2 = Float(s.beta2)
@@ -92,6 +95,15 @@ public final class AdamOptimizer {
         let stepSize = Float(s.learningRate / correction1), root2 = Float(correction2.squareRoot()), eps = Float(s.epsilon)
         for (i, p) in parameters.enumerated() {
             let w = p.values, n = p.count, decay = Float(s.learningRate * lambdas[i] / lastVbar)
+            if let pullRule, kind != .adamw, lambdas[i] != 0 {
+                let direction = try pullRule(p.name, p.value, origins![i], step)
+                guard direction.shape == p.shape, direction.dtype == .f32 else {
+                    throw TensorError.invalid("the pull rule gave \(direction.dtype) \(direction.shape.shapeText) for \(p.name) \(p.shape.shapeText); it must give F32 of the same shape")
+                }
+                pullAlong(w, floats(direction), count: n, rate: decay)
+                adamStep(w, floats(firstMoments[i]), floats(secondMoments[i]), count: n, stepSize: stepSize, root2: root2, eps: eps)
+                continue
+            }
             switch kind {
             case .adamw: if lambdas[i] != 0 { scaleInPlace(w, count: n, by: 1 - Float(s.learningRate * lambdas[i])) }
             case .adamrL2 where lambdas[i] != 0: pullL2(w, toward: floats(origins![i]), count: n, rate: decay)
@@ -162,6 +174,18 @@ func pullL2(_ w: UnsafeMutablePointer<Float>, toward w0: UnsafePointer<Float>, c
         i += 8
     }
     while i < count { w[i] -= rate * (w[i] - w0[i]); i += 1 }
+}
+
+/// w -= rate d.
+func pullAlong(_ w: UnsafeMutablePointer<Float>, _ d: UnsafePointer<Float>, count: Int, rate: Float) {
+    var i = 0
+    let rw = UnsafeMutableRawPointer(w), rd = UnsafeRawPointer(d)
+    while i + 8 <= count {
+        let wi = rw.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self)
+        rw.storeBytes(of: wi - rate * rd.loadUnaligned(fromByteOffset: i * 4, as: SIMD8<Float>.self), toByteOffset: i * 4, as: SIMD8<Float>.self)
+        i += 8
+    }
+    while i < count { w[i] -= rate * d[i]; i += 1 }
 }
 
 /// w -= rate sign(w - w0), sign(0) = 0.
