@@ -57,8 +57,8 @@ public struct MethodRecommendation: Codable, Sendable, Equatable {
             explanation = "Recommendation: importance-based pruning (magnitude or wanda). The deltas are large: \(sizes); "
                 + "\(limits); \(layers). Random drop-and-rescale (DARE, DAREx-q) fails when the delta has a large mean "
                 + "and variance, and importance-based methods that keep the largest |delta| (or |delta| * ||x||) win there "
-                + "(Deng et al. 2024, DAREx decision flow). If you can fine-tune again, AdamR-L2 (DAREx-L2) keeps "
-                + "the delta small so that DARE works."
+                + "(Deng et al. 2024, DAREx decision flow). If you can fine-tune again, AdamR-L2 (DAREx-L2: "
+                + "`lopper finetune --optimizer adamr-l2`, then the darex_l2 plugin) keeps the delta small so that DARE works."
         } else if rate >= Self.highRate {
             method = .darexQ
             plugins = ["darex_q"]

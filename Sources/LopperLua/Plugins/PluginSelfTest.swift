@@ -8,7 +8,8 @@ import LopperPrune
 /// `test(name, function() ... end)` and checks with `expect_near(actual, expected, tol)`
 /// or `assert`; `plugin.prune(delta, params, options)` runs the plugin on a tensor
 /// exactly as `lopper prune` would (options: `seed`, `name`, `base`, `layer_count`,
-/// `stats`) and returns the pruned delta D' (F32) and `{ rescale =, kept = }`.
+/// `stats`) and returns the pruned delta D' (F32) and `{ rescale =, kept =, figures =, notes = }`
+/// (`figures`: what `ctx.report` recorded; `notes`: what `ctx.note` said).
 public enum PluginSelfTest {
     public struct Outcome: Sendable {
         public var name: String
@@ -97,9 +98,14 @@ public enum PluginSelfTest {
             job.statistics = statistics
             let (pruned, report) = try plugin.run(job)
             stack.push(pruned)
-            lua_createtable(stack.state, 0, 2)
+            lua_createtable(stack.state, 0, 4)
             if let rescale = report.rescale { stack.push(rescale); stack.setField("rescale", in: -2) }
             if let kept = report.keptFraction { stack.push(kept); stack.setField("kept", in: -2) }
+            lua_createtable(stack.state, 0, Int32(report.figures.count))
+            for (key, value) in report.figures { stack.push(value); stack.setField(key, in: -2) }
+            stack.setField("figures", in: -2)
+            stack.push(strings: report.notes)
+            stack.setField("notes", in: -2)
             return 2
         }
         stack.setField("prune", in: table)

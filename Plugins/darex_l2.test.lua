@@ -1,0 +1,21 @@
+-- Hand-computed: base all 1, delta all 0.01 (1% of |W| = 1.01): the report says so, no note;
+-- the output is dare's (entries 0 or 0.01 / (1 - p)).
+test("small delta: figures, no note, dare's drop and rescale", function()
+  local base, d = lopper.full({ 8, 8 }, 1), lopper.full({ 8, 8 }, 0.01)
+  local out, report = plugin.prune(d, { rate = 0.5 }, { seed = 3, base = base })
+  expect_near(report.figures.mean_abs_delta, 0.01, 1e-7, "mean |delta|")
+  expect_near(report.figures.relative_delta, 0.01 / 1.01, 1e-6, "relative")
+  assert(#report.notes == 0, "no note for an AdamR-sized delta")
+  local kept = out:count_nonzero()
+  assert(kept > 0 and kept < 64, "kept " .. kept)
+  expect_near(out:sum(), kept * 0.02, 1e-5, "kept entries are 0.01 / (1 - p)")
+end)
+
+test("a large delta gets a note", function()
+  local base, d = lopper.full({ 4, 4 }, 1), lopper.full({ 4, 4 }, 0.5)
+  local _, report = plugin.prune(d, { rate = 0.9 }, { seed = 1, base = base })
+  expect_near(report.figures.relative_delta, 0.5 / 1.5, 1e-6)
+  assert(#report.notes == 1 and report.notes[1]:find("does not look AdamR", 1, true), tostring(report.notes[1]))
+  local _, quiet = plugin.prune(d, { rate = 0.9, max_relative = 0.5 }, { seed = 1, base = base })
+  assert(#quiet.notes == 0, "max_relative raises the line")
+end)
