@@ -26,9 +26,11 @@ final class FinetuneCommandTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: folder) }
 
     /// A WordPiece tokenizer over the task's words (ids below the fixture's vocabulary of 128).
-    static var tokenizerJSON: String {
+    static var tokenizerJSON: String { tokenizerJSON(words: positive + negative + filler) }
+
+    static func tokenizerJSON(words: [String]) -> String {
         let specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
-        let vocab = (specials + positive + negative + filler).enumerated().map { "\"\($1)\": \($0)" }.joined(separator: ", ")
+        let vocab = (specials + words).enumerated().map { "\"\($1)\": \($0)" }.joined(separator: ", ")
         let added = specials.enumerated().map {
             "{\"id\": \($0), \"content\": \"\($1)\", \"single_word\": false, \"lstrip\": false, \"rstrip\": false, \"normalized\": false, \"special\": true}"
         }.joined(separator: ", ")
