@@ -106,25 +106,12 @@ final class BertModel: LanguageModel {
         return ModelOutput(hidden: hidden, logits: try logits.map(packed.splitRows), pooled: try pooledOut.map(packed.splitRows))
     }
 
-    /// Position ids as transformers makes them: 0, 1, ... for BERT; for RoBERTa-style
-    /// models `padding_idx + 1 + (non-pad tokens so far)`, and `padding_idx` at pad tokens.
-    func positionIds(_ ids: [Int]) -> [Int] {
-        guard config.positionOffset > 0 else { return Array(0..<ids.count) }
-        let pad = config.positionOffset - 1
-        var seen = 0
-        return ids.map { id in
-            if id == pad { return pad }
-            seen += 1
-            return pad + seen
-        }
-    }
-
     private func encode(_ packed: PackedBatch) throws -> Tensor {
         let c = config, observer = linearInputObserver, sequences = packed.sequences
         var positionIds: [Int] = []
         positionIds.reserveCapacity(packed.ids.count)
         for rows in sequences {
-            let ids = Array(packed.ids[rows]), positions = self.positionIds(ids)
+            let ids = Array(packed.ids[rows]), positions = c.positionIds(ids)
             if let last = positions.max(), last >= c.maxPositionEmbeddings {
                 throw ModelError.badInput("sequence of \(ids.count) tokens needs position \(last); the model has \(c.maxPositionEmbeddings) positions")
             }
@@ -146,6 +133,21 @@ final class BertModel: LanguageModel {
             layerNormInPlace(x, layer.outNorm.w, layer.outNorm.b, eps: c.normEps)
         }
         return x
+    }
+}
+
+extension ModelConfig {
+    /// BERT-family position ids as transformers makes them: 0, 1, ... for BERT; for RoBERTa-style
+    /// models `padding_idx + 1 + (non-pad tokens so far)`, and `padding_idx` at pad tokens.
+    func positionIds(_ ids: [Int]) -> [Int] {
+        guard positionOffset > 0 else { return Array(0..<ids.count) }
+        let pad = positionOffset - 1
+        var seen = 0
+        return ids.map { id in
+            if id == pad { return pad }
+            seen += 1
+            return pad + seen
+        }
     }
 }
 

@@ -35,6 +35,16 @@ public struct ParameterSet {
         return p
     }
 
+    /// Adds checkpoint tensor `name`, which must exist with `shape` and a float dtype.
+    mutating func load(_ name: String, _ shape: [Int], from tensor: (String) throws -> Tensor, has: (String) -> Bool) throws -> Parameter {
+        guard has(name) else { throw ModelError.missingTensors([name]) }
+        let t = try tensor(name)
+        guard t.shape == shape, t.dtype.isFloatingPoint else {
+            throw ModelError.badTensor("\(name) is \(t.shape.shapeText) \(t.dtype), expected \(shape.shapeText) floats")
+        }
+        return try add(name, t)
+    }
+
     public subscript(name: String) -> Parameter? { index[name].map { all[$0] } }
     public var elementCount: Int { all.reduce(0) { $0 + $1.count } }
     public func zeroGrads() { for p in all { p.zeroGrad() } }

@@ -34,14 +34,7 @@ public final class TrainableDecoder: TrainableModel {
         let p = ["model.", "", "transformer."].first { has($0 + "embed_tokens.weight") } ?? "model."
         let h = c.hiddenSize, qOut = c.numHeads * c.headDim, kvOut = c.numKeyValueHeads * c.headDim
         var set = ParameterSet()
-        func param(_ name: String, _ shape: [Int]) throws -> Parameter {
-            guard has(name) else { throw ModelError.missingTensors([name]) }
-            let t = try tensor(name)
-            guard t.shape == shape, t.dtype.isFloatingPoint else {
-                throw ModelError.badTensor("\(name) is \(t.shape.shapeText) \(t.dtype), expected \(shape.shapeText) floats")
-            }
-            return try set.add(name, t)
-        }
+        func param(_ name: String, _ shape: [Int]) throws -> Parameter { try set.load(name, shape, from: tensor, has: has) }
         func optional(_ name: String, _ shape: [Int]) throws -> Parameter? { has(name) ? try param(name, shape) : nil }
         embedTokens = try param(p + "embed_tokens.weight", [c.vocabSize, h])
         layers = try (0..<c.numLayers).map { i in

@@ -11,7 +11,7 @@ extension TrainableEncoder {
         let packed = PackedBatch(batch)
         var positionIds: [Int] = []
         for rows in packed.sequences {
-            let p = self.positionIds(Array(packed.ids[rows]))
+            let p = c.positionIds(Array(packed.ids[rows]))
             if let last = p.max(), last >= c.maxPositionEmbeddings {
                 throw ModelError.badInput("sequence of \(rows.count) tokens needs position \(last); the model has \(c.maxPositionEmbeddings) positions")
             }

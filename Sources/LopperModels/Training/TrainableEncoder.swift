@@ -38,14 +38,7 @@ public final class TrainableEncoder {
         let prefix = ["bert.", "roberta.", ""].first { has($0 + "embeddings.word_embeddings.weight") } ?? "bert."
         var set = ParameterSet()
         let h = c.hiddenSize, inner = c.numHeads * c.headDim
-        func param(_ name: String, _ shape: [Int]) throws -> Parameter {
-            guard has(name) else { throw ModelError.missingTensors([name]) }
-            let t = try tensor(name)
-            guard t.shape == shape, t.dtype.isFloatingPoint else {
-                throw ModelError.badTensor("\(name) is \(t.shape.shapeText) \(t.dtype), expected \(shape.shapeText) floats")
-            }
-            return try set.add(name, t)
-        }
+        func param(_ name: String, _ shape: [Int]) throws -> Parameter { try set.load(name, shape, from: tensor, has: has) }
         words = try param(prefix + "embeddings.word_embeddings.weight", [c.vocabSize, h])
         positions = try param(prefix + "embeddings.position_embeddings.weight", [c.maxPositionEmbeddings, h])
         tokenTypes = try param(prefix + "embeddings.token_type_embeddings.weight", [c.typeVocabSize, h])
@@ -76,18 +69,6 @@ public final class TrainableEncoder {
             headOut = try param("classifier.weight", [numLabels, h]); headOutB = try param("classifier.bias", [numLabels])
         }
         parameters = set
-    }
-
-    /// Position ids as `BertModel` numbers them (RoBERTa-style offsets included).
-    func positionIds(_ ids: [Int]) -> [Int] {
-        guard config.positionOffset > 0 else { return Array(0..<ids.count) }
-        let pad = config.positionOffset - 1
-        var seen = 0
-        return ids.map { id in
-            if id == pad { return pad }
-            seen += 1
-            return pad + seen
-        }
     }
 
     /// Everything the backward reads, for one batch.

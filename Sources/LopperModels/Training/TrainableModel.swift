@@ -1,5 +1,16 @@
 import LopperCore
 
+/// A tokenized sequence and, for classification, its label id.
+public struct TrainingExample: Sendable, Equatable {
+    public let ids: [Int]
+    public let label: Int?
+
+    public init(ids: [Int], label: Int? = nil) {
+        self.ids = ids
+        self.label = label
+    }
+}
+
 /// A model `FineTuner` can train: parameters, and the loss of a batch with its gradients.
 public protocol TrainableModel: AnyObject {
     var config: ModelConfig { get }
