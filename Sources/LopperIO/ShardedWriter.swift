@@ -105,23 +105,29 @@ public final class ShardedWriter {
     }
 
     /// Writes every planned tensor in plan order, each made by `tensor` just before it is
-    /// written (so one is in memory at a time; `written` runs after each, to drop input
-    /// pages), then finishes. The one streaming loop of prune, apply and `lopper.save`;
-    /// a failure anywhere leaves nothing behind. `progress` gets (tensors done, bytes
-    /// done, the next tensor's name).
+    /// written, then finishes. The one streaming loop of prune, apply and `lopper.save`; a
+    /// failure anywhere leaves nothing behind. Writing overlaps computing: tensor i is written
+    /// by a writer thread while `tensor` makes tensor i + 1 (one write in flight, so two
+    /// outputs at most are in memory); `written` runs on that thread after each write, to drop
+    /// input pages. `progress` gets (tensors done, bytes done, the next tensor's name).
     public func writeAll(copying checkpoint: Checkpoint? = nil, progress: ((Int, Int, String) -> Void)? = nil,
                          tensor: (SafetensorsWriter.Entry) throws -> Tensor,
-                         written: (SafetensorsWriter.Entry) -> Void = { _ in }) throws {
+                         written: @escaping (SafetensorsWriter.Entry) -> Void = { _ in }) throws {
+        let writes = BackgroundWrite()
         var done = 0, bytes = 0
-        while let entry = nextEntry {
+        for entry in plan.joined() {
             progress?(done, bytes, entry.name)
             let value: Tensor
-            do { value = try tensor(entry) } catch { abandon(); throw error }
-            try write(value, name: entry.name)
-            written(entry)
+            do { value = try tensor(entry) } catch { _ = writes.wait(); abandon(); throw error }
+            if let error = writes.wait() { abandon(); throw error }
+            writes.start { [self] in
+                try write(value, name: entry.name)
+                written(entry)
+            }
             done += 1
             bytes += entry.byteCount
         }
+        if let error = writes.wait() { abandon(); throw error }
         try finish(copying: checkpoint)
         progress?(done, bytes, "")
     }
@@ -159,5 +165,28 @@ public final class ShardedWriter {
         try? FileManager.default.removeItem(atPath: temporaryFolder)
         temporary.release()
         finished = true
+    }
+}
+
+/// One write at a time on a thread of its own: `start` runs a write there, `wait` blocks
+/// until it is done and returns its error, if any.
+private final class BackgroundWrite: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "lopper.writer")
+    private let idle = DispatchSemaphore(value: 1)
+    private var failure: Error?
+
+    func start(_ work: @escaping () throws -> Void) {
+        idle.wait()
+        queue.async { [self] in
+            do { try work() } catch { failure = error }
+            idle.signal()
+        }
+    }
+
+    /// Waits for the write in flight; its error (then later writes are not started).
+    func wait() -> Error? {
+        idle.wait()
+        defer { idle.signal() }
+        return failure
     }
 }

@@ -151,7 +151,7 @@ public final class Pruner {
             report.bytesRead += tensor.shape.reduce(1, *) * tensor.sourceDType.byteSize * (tensorReport.action == "pruned" ? 2 : 1)
             report.tensors.append(tensorReport)
             return output
-        }, written: { entry in
+        }, written: { [finetuned, base] entry in
             finetuned.releasePages(of: entry.name)
             base.releasePages(of: entry.name)
         })

@@ -60,34 +60,49 @@ public func fusedDare(base: Tensor, finetuned: Tensor, keep: Double, scale: Floa
 /// The fused DARE pass with kept entries multiplied or divided as `rescale` says.
 public func fusedDare(base: Tensor, finetuned: Tensor, keep: Double, rescale: Rescale, key: RandomKey,
                       output: DeltaOutput = .merged, dtype: DType? = nil) throws -> Tensor {
+    try fusedDare(base, finetuned, keep, rescale, key, output, dtype, measure: false).0
+}
+
+/// The fused DARE pass and its `compareDelta` figures, measured in the same pass where a
+/// wide kernel runs (the same figures: the same blocks summed in the same order), by a
+/// second pass otherwise.
+public func fusedDareMeasured(base: Tensor, finetuned: Tensor, keep: Double, rescale: Rescale, key: RandomKey,
+                              output: DeltaOutput = .merged, dtype: DType? = nil) throws -> (output: Tensor, comparison: DeltaComparison) {
+    let (result, measured) = try fusedDare(base, finetuned, keep, rescale, key, output, dtype, measure: true)
+    let comparison = try measured ?? compareDelta(base: base, finetuned: finetuned, output: result, isMerged: output == .merged)
+    return (result, comparison)
+}
+
+private func fusedDare(_ base: Tensor, _ finetuned: Tensor, _ keep: Double, _ rescale: Rescale, _ key: RandomKey,
+                       _ output: DeltaOutput, _ dtype: DType?, measure: Bool) throws -> (Tensor, DeltaComparison?) {
     MaskDrawLog.record(keep: keep, key: key, count: base.count)
     switch rescale {
-    case .times(let s): return try fusedDare(base, finetuned, keep, Times(s: s), key, output, dtype)
-    case .dividedBy(let s): return try fusedDare(base, finetuned, keep, DividedBy(s: s), key, output, dtype)
+    case .times(let s): return try fusedDare(base, finetuned, keep, Times(s: s), key, output, dtype, measure: measure)
+    case .dividedBy(let s): return try fusedDare(base, finetuned, keep, DividedBy(s: s), key, output, dtype, measure: measure)
     }
 }
 
 private func fusedDare<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _ keep: Double, _ scale: Step, _ key: RandomKey,
-                                          _ output: DeltaOutput, _ dtype: DType?) throws -> Tensor {
+                                          _ output: DeltaOutput, _ dtype: DType?, measure: Bool) throws -> (Tensor, DeltaComparison?) {
     let rule = try KeepRule(keep)
     let outputType = dtype ?? finetuned.dtype
     if base.shape == finetuned.shape, base.dtype == finetuned.dtype, outputType == base.dtype {
         switch base.dtype {
-        case .bf16: return try dareBF16(base, finetuned, rule, scale, key, output)
-        case .f16: return try dareLanes(F16Lanes.self, base, finetuned, rule, scale, key, output)
-        case .f32: return try dareLanes(F32Lanes.self, base, finetuned, rule, scale, key, output)
+        case .bf16: return try dareBF16(base, finetuned, rule, scale, key, output, measure: measure)
+        case .f16: return try dareLanes(F16Lanes.self, base, finetuned, rule, scale, key, output, measure: measure)
+        case .f32: return try dareLanes(F32Lanes.self, base, finetuned, rule, scale, key, output, measure: measure)
         default: break
         }
     }
     // Mixed dtypes: the general block path, with the mask bytes of the same rule.
-    return try fusedDelta("dare", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
+    return (try fusedDelta("dare", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: fusedBlock + 64) { buffer in
             // `fill` writes at the element's index: shift the buffer so `range` lands at 0.
             let kept = buffer.baseAddress! - range.lowerBound
             rule.fill(range, key: key, into: kept)
             for index in 0..<range.count { delta[index] = kept[range.lowerBound + index] != 0 ? scale.apply(delta[index]) : 0 }
         }
-    }
+    }, nil)
 }
 
 /// The fused pass when inputs and output share one lane format: per 16 elements, widen
@@ -96,26 +111,31 @@ private func fusedDare<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _
 /// the same f32 operations in the same order, and a dropped lane is +0 like the block
 /// path's literal 0.
 func dareLanes<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule,
-                                          _ scale: Step, _ key: RandomKey, _ output: DeltaOutput) throws -> Tensor {
+                                          _ scale: Step, _ key: RandomKey, _ output: DeltaOutput,
+                                          measure: Bool) throws -> (Tensor, DeltaComparison?) {
     let result = try Tensor(uninitialized: base.shape, dtype: base.dtype)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
     let merged = output == .merged
     let wide = Lanes.self == F32Lanes.self ? wideDareKernel(.f32) : nil
     let stream = base.count >= streamingThreshold && ck_has_streaming_stores() != 0
+    let measured = MeasuredChunks(count: base.count, active: measure && wide != nil)
     Parallel.forEachChunk(count: base.count) { range in
         precondition(range.lowerBound & 63 == 0, "chunks must start on a 64-element group")
         var index = range.lowerBound
+        var figures: (DeltaComparison, end: Int)?
         if let wide {
             let whole = range.lowerBound / 64..<range.upperBound / 64
-            dareWide(Lanes.self, wide, b, f, out, groups: whole, rule, scale, key, merged: merged, stream: stream)
+            figures = dareWide(Lanes.self, wide, DareTensors(base: base, finetuned: finetuned, output: result), groups: whole,
+                               rule, scale, key, merged: merged, stream: stream, measure: measured.active)
             index = whole.upperBound * 64
         }
         while index < range.upperBound {
             dareGroup(Lanes.self, b, f, out, index, left: range.upperBound - index, rule, scale, key, merged)
             index += 64
         }
+        if let figures { measured.finish(range, figures, DareTensors(base: base, finetuned: finetuned, output: result), merged: merged) }
     }
-    return result
+    return (result, measured.total)
 }
 
 /// Elements `index ..< index + min(64, left)` of `dareLanes`, `index` a multiple of 64.

@@ -41,6 +41,8 @@ public final class Plugin: PruneMethod {
         var rescale: Double?
         var figures: [String: Double] = [:]
         var notes: [String] = []
+        /// The report's figures, when the pass that made the output measured them.
+        var comparison: DeltaComparison?
         init(_ job: PruneJob, serial: Int) { self.job = job; self.serial = serial }
     }
 
@@ -121,7 +123,8 @@ public final class Plugin: PruneMethod {
             case .prune: outcome = try prunedDelta(at: result, job, state: state)
             case .score: outcome = try selected(scoresAt: result, job, rate: rate, state: state, ctx: ctx, delta: deltaIndex)
             }
-            return PruneOutcome(outcome, rescale: state.rescale, figures: state.figures, notes: state.notes)
+            return PruneOutcome(outcome, rescale: state.rescale, figures: state.figures, notes: state.notes,
+                                comparison: state.comparison)
         } catch let error as LuaError {
             throw PluginError("plugin \(name) (\(path)), tensor \"\(job.name)\": \(error.message)")
         } catch let error as PluginError {
@@ -154,7 +157,10 @@ public final class Plugin: PruneMethod {
                 throw PluginError("prune returned shape \(lazy.shape.shapeText) for a tensor of shape \(job.base.shape.shapeText)")
             }
             if state.rescale == nil { state.rescale = lazy.dareRescale(base: job.base) }
-            return .output(try lazy.finish(base: job.base, output: job.output, dtype: job.outputDType))
+            let (output, comparison) = try lazy.finish(base: job.base, output: job.output, dtype: job.outputDType,
+                                                       measuredAgainst: job.finetuned)
+            state.comparison = comparison
+            return .output(output)
         }
         guard let tensor = TensorUserdata.tensor(at: index, on: stack) else {
             throw PluginError("prune must return the pruned delta (a tensor) or nil, got \(stack.typeName(index))")
