@@ -45,7 +45,7 @@ struct Prune: ParsableCommand {
     @OptionGroup(title: "Threads") var threads: ThreadOptions
     @Option(help: "Calibration statistics from `lopper calibrate` (needed by wanda; darex-q uses the input means).")
     var calibration: String?
-    @Option(help: "Write the full report as JSON to this file.") var report: String?
+    @Option(help: "Write the full report as JSON to this file (with --part, {part} in it becomes I-of-N).") var report: String?
     @Option(help: ArgumentHelp("Write only part i of n of the output's shards, into OUT.part-I-OF-N, for an array job; `lopper merge-parts --out OUT` joins them (Docs/parts.md).", valueName: "i/n"))
     var part: String?
     @Flag(help: "Print the plan (what is pruned, with which parameters) and write nothing.") var dryRun = false
@@ -56,6 +56,8 @@ struct Prune: ParsableCommand {
             threads.apply()
             let out = outputs.out, base = pair.base, finetuned = pair.finetuned
             let part = try self.part.map(ShardPart.init(parsing:))
+            // `{part}` in --report names each part's report while the command lines stay the same.
+            let report = part.map { self.report?.replacingOccurrences(of: "{part}", with: "\($0.number)-of-\($0.count)") } ?? self.report
             guard dryRun || out != nil else { throw ValidationError("--out DIR is required (or --dry-run)") }
             var paths = OutputGuard(overwrite: outputs.overwrite)
             pair.register(in: &paths)

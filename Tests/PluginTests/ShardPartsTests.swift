@@ -82,9 +82,13 @@ final class ShardPartsTests: XCTestCase {
         let fixture = try PipelineFixture()
         defer { fixture.remove() }
         func part(_ part: String, out: String, _ extra: [String] = []) throws { try run(prune(fixture, ["--part", part] + extra, out: out)) }
-        try part("1/3", out: "a"); try part("2/3", out: "a"); try part("3/3", out: "a")
+        // `{part}` gives each part its own report while the command lines stay equal.
+        let report = ["--report", fixture.folder + "/report-{part}.json"]
+        try part("1/3", out: "a", report); try part("2/3", out: "a", report); try part("3/3", out: "a", report)
+        for part in 1...3 { XCTAssertTrue(isRegularFile(fixture.folder + "/report-\(part)-of-3.json")) }
         try part("1/3", out: "seed", ["--seed", "4"])
         try part("1/2", out: "halves")
+        try part("1/3", out: "plain")
         try part("1/3", out: "rate", ["--set", "rate=0.5"])
         let a = (1...3).map { fixture.folder + "/a.part-\($0)-of-3" }
         let out = fixture.folder + "/joined"
@@ -93,6 +97,7 @@ final class ShardPartsTests: XCTestCase {
             ("a missing part", [a[0], a[2]], "part 2 of 3 is missing"),
             ("none found", [], "none found beside"),
             ("another seed", [fixture.folder + "/seed.part-1-of-3", a[1], a[2]], "lopper.seed"),
+            ("another command line", [fixture.folder + "/plain.part-1-of-3", a[1], a[2]], "lopper.command_line"),
             ("another rate", [fixture.folder + "/rate.part-1-of-3", a[1], a[2]], "lopper.parameters"),
             ("another count", [fixture.folder + "/halves.part-1-of-2", a[1], a[2]], "parts of different runs"),
             ("a part twice", [a[0], a[1], a[1], a[2]], "both part 2 of 3"),
