@@ -46,7 +46,7 @@ struct Prune: ParsableCommand {
     @Option(help: "Calibration statistics from `lopper calibrate` (needed by wanda; darex-q uses the input means).")
     var calibration: String?
     @Option(help: "Write the full report as JSON to this file (with --part, {part} in it becomes I-of-N).") var report: String?
-    @Option(help: ArgumentHelp("Write only part i of n of the output's shards, into OUT.part-I-OF-N, for an array job; `lopper merge-parts --out OUT` joins them (Docs/parts.md).", valueName: "i/n"))
+    @Option(help: ArgumentHelp("Write only part i of n of the output's shards, into OUT.part-I-of-N, for an array job; `lopper merge-parts --out OUT` joins them (Docs/parts.md).", valueName: "i/n"))
     var part: String?
     @Flag(help: "Print the plan (what is pruned, with which parameters) and write nothing.") var dryRun = false
     @Flag(help: "Print no summary table.") var quiet = false
@@ -96,7 +96,7 @@ struct Prune: ParsableCommand {
             LuaInterrupt.installHandler()
             defer { LuaInterrupt.clear() }
             let written = pruner.writtenPlan
-            let prunedCount = written.filter(\.isPruned).count
+            let prunedCount = pruner.plan.filter(\.isPruned).count  // of the whole run: a part may hold only kept tensors
             let result = try pruner.run(progress: Progress(tensors: written.count, bytes: written.reduce(0) { $0 + $1.byteCount }))
             if let report {
                 try writeFileAtomically(try result.json(), to: report)
