@@ -23,6 +23,8 @@ public struct PruneConfiguration {
     public var calibrationPath: String?
     /// The command line that asked for the run, recorded in the output.
     public var commandLine: [String] = []
+    /// Write only this part of the output's shards (`--part i/n`, Pruner+Parts.swift).
+    public var part: ShardPart?
 
     public init(basePath: String, finetunedPath: String, outputPath: String) {
         self.basePath = basePath; self.finetunedPath = finetunedPath; self.outputPath = outputPath
@@ -70,6 +72,7 @@ public final class Pruner {
         layerCount = try LopperPrune.layerCount(of: finetuned.names)
         calibration = try configuration.calibrationPath.map { try CalibrationStatistics(path: $0) }
         plan = try makePlan()
+        try checkPart()
         if let calibration {
             try calibration.check(against: plan.filter(\.isPruned).map { ($0.name, $0.shape) })
         }
@@ -167,14 +170,11 @@ public final class Pruner {
     }
 
     private func makeWriter(metadata: [String: String]) throws -> ShardedWriter {
-        let entries = plan.map { SafetensorsWriter.Entry(name: $0.name, dtype: $0.outputDType, shape: $0.shape) }
-        if let shardSize = configuration.shardSize {
-            return try ShardedWriter(folder: configuration.outputPath, entries: entries, maxShardBytes: shardSize,
-                                     metadata: metadata, overwrite: configuration.overwrite)
+        if let part = configuration.part {
+            return try ShardParts.writer(folder: configuration.outputPath, layout: outputLayout, part: part,
+                                         metadata: metadata, overwrite: configuration.overwrite)
         }
-        var shards = [[SafetensorsWriter.Entry]](repeating: [], count: max(1, finetuned.shards.count))
-        for (tensor, entry) in zip(plan, entries) { shards[tensor.shard].append(entry) }
-        return try ShardedWriter(folder: configuration.outputPath, shards: shards, metadata: metadata,
+        return try ShardedWriter(folder: configuration.outputPath, shards: outputLayout, metadata: metadata,
                                  overwrite: configuration.overwrite)
     }
 
