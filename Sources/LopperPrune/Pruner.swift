@@ -19,6 +19,8 @@ public struct PruneConfiguration {
     public var lopperVersion = "0"
     /// A statistics file from `lopper calibrate`, handed to methods as `ctx.stats`.
     public var calibrationPath: String?
+    /// More `__metadata__` entries for the output (e.g. `lopper.q_choice`).
+    public var extraMetadata: [String: String] = [:]
 
     public init(basePath: String, finetunedPath: String, outputPath: String) {
         self.basePath = basePath; self.finetunedPath = finetunedPath; self.outputPath = outputPath
@@ -154,7 +156,7 @@ public final class Pruner {
     }
 
     private func makeWriter(report: RunReport) throws -> ShardedWriter {
-        let metadata = try Self.metadata(for: report)
+        let metadata = try Self.metadata(for: report).merging(configuration.extraMetadata) { own, _ in own }
         let entries = plan.map { SafetensorsWriter.Entry(name: $0.name, dtype: $0.outputDType, shape: $0.shape) }
         if let shardSize = configuration.shardSize {
             return try ShardedWriter(folder: configuration.outputPath, entries: entries, maxShardBytes: shardSize,

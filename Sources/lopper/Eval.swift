@@ -31,7 +31,7 @@ struct Eval: ParsableCommand {
     func run() throws {
         try reportingErrors {
             threads.apply()
-            let data = self.text.data
+            let data = try self.text.requiredData()
             let config = try ModelConfig.load(folder: model)
             try config.checkFitsInMemory(source: model + "/config.json")
             let referenceConfig = try reference.map { try ModelConfig.load(folder: $0) }
@@ -44,7 +44,7 @@ struct Eval: ParsableCommand {
             guard config.architecture == .llama || reference != nil else {
                 throw ValidationError("\(model) is an encoder (\(config.modelType)): perplexity needs a decoder; pass --reference DIR to measure the output change")
             }
-            let tokenizer = try loadTokenizer()
+            let tokenizer = try self.text.loadTokenizer(folders: [model] + (reference.map { [$0] } ?? []))
             let text = try CalibrationText(path: data, tokenizer: tokenizer, sequenceLength: self.text.seqLen,
                                            maxSequences: self.text.maxSequences, context: config.maxPositionEmbeddings)
             for warning in text.warnings { fputs("lopper: warning: \(warning)\n", stderr) }
@@ -66,14 +66,5 @@ struct Eval: ParsableCommand {
                 print("output change vs \(reference): \(String(format: "%.6g", change)) (\(metric))")
             }
         }
-    }
-
-    private func loadTokenizer() throws -> Tokenizer {
-        if let tokenizer = text.tokenizer { return try Tokenizer(path: tokenizer) }
-        for folder in [model] + (reference.map { [$0] } ?? []) {
-            let path = (folder as NSString).appendingPathComponent("tokenizer.json")
-            if FileManager.default.fileExists(atPath: path) { return try Tokenizer(path: path) }
-        }
-        throw ValidationError("no tokenizer.json in \(model)\(reference.map { " or \($0)" } ?? ""): pass --tokenizer PATH")
     }
 }

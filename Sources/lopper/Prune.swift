@@ -19,9 +19,17 @@ struct Prune: ParsableCommand {
         --set 'rate=[0.9,0.99]' (interpolated from the first to the last layer). `lopper plugin info NAME` \
         lists a method's parameters.
 
+        darex_q chooses q as the DAREx paper does: with --data it searches the global q (coarse geometric \
+        grid from 1-p to 1, then 10x finer around the best, masks averaged over --seeds) on --metric, \
+        builds the candidates in memory and streams the output with the best q and --seed; \
+        --set mode=analytical searches the analytical bound's eta instead; --set q=Q fixes q. Without \
+        either it uses the closed form. The choice and the curve go into the report and the output's \
+        metadata (lopper.q_choice); --svg plots the curve.
+
         Examples:
           lopper prune --base llama --finetuned llama-math --method dare --set rate=0.9 --out pruned
           lopper prune --base b --finetuned f --method darex_q --set rate=0.99 --set mode=analytical --out o --report r.json
+          lopper prune --base b --finetuned f --method darex_q --set rate=0.999 --data val.jsonl --metric accuracy --out o
         """)
 
     @OptionGroup(title: "Model pair") var pair: ModelPairOptions
@@ -37,6 +45,8 @@ struct Prune: ParsableCommand {
     @OptionGroup(title: "Threads") var threads: ThreadOptions
     @Option(help: "Calibration statistics from `lopper calibrate` (needed by wanda; darex-q uses the input means).")
     var calibration: String?
+    @OptionGroup(title: "Text (darex_q's q search)") var text: TextOptions
+    @OptionGroup(title: "Search") var search: QSearchOptions
     @Option(help: "Write the full report as JSON to this file.") var report: String?
     @Flag(help: "Print the plan (what is pruned, with which parameters) and write nothing.") var dryRun = false
     @Flag(help: "Print no summary table.") var quiet = false
@@ -53,7 +63,9 @@ struct Prune: ParsableCommand {
             if !dryRun {
                 paths.output("--out", out, .folder)
                 paths.output("--report", report, .file)
+                paths.output("--svg", search.svg, .file)
             }
+            text.register(in: &paths)
             try paths.check()
             var configuration = PruneConfiguration(basePath: base, finetunedPath: finetuned, outputPath: out ?? "")
             configuration.output = output
@@ -66,6 +78,8 @@ struct Prune: ParsableCommand {
             configuration.dtype = checkpoint.dtype?.dtype
             configuration.shardSize = checkpoint.shardSize?.bytes
             let plugin = try PluginCatalog.load(method)
+            let choice = try chooseQ(plugin, &configuration)
+            defer { choice?.statisticsFile?.remove() }
             let pruner = try Pruner(configuration, method: plugin)
             for skipped in pruner.finetuned.skippedFiles {
                 fputs("lopper: warning: \(terminalSafe(finetuned)): skipped \(terminalSafe(skipped)): not a regular file, not carried over\n", stderr)
@@ -77,7 +91,9 @@ struct Prune: ParsableCommand {
             LuaInterrupt.installHandler()
             defer { LuaInterrupt.clear() }
             let prunedCount = pruner.plan.filter(\.isPruned).count
-            let result = try pruner.run(progress: Progress(tensors: pruner.plan.count, bytes: pruner.plan.reduce(0) { $0 + $1.byteCount }))
+            var result = try pruner.run(progress: Progress(tensors: pruner.plan.count, bytes: pruner.plan.reduce(0) { $0 + $1.byteCount }))
+            result.qChoice = choice?.choice
+            if let choice = choice?.choice { try search.writeChart(choice, title: "darex_q: \(choice.searched ?? "q") search, p = \(pruner.recordedParameters["rate"] ?? "?")") }
             if let report {
                 try writeFileAtomically(try result.json(), to: report)
             }

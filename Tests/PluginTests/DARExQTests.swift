@@ -81,7 +81,7 @@ final class DARExQTests: XCTestCase {
         let original = try fixture.delta(name)
         for (after, before) in zip(pruned, original) where after != 0 { XCTAssertEqual(after, 4 * before, accuracy: 1e-5) }
         XCTAssertThrowsError(try fixture.prune(try PipelineFixture.plugin("darex_q"), ["rate=0.9", "mode=fixed", "q=0.05"], out: "bad")) { error in
-            XCTAssertTrue("\(error)".contains("must exceed 1 - rate"), "\(error)")
+            XCTAssertTrue("\(error)".contains("must be at least 1 - rate"), "\(error)")
         }
         let closed = try fixture.prune(try PipelineFixture.plugin("darex_q"), ["rate=0.9"], out: "closed")
         let line = try XCTUnwrap(closed.tensors.first { $0.name == name })
