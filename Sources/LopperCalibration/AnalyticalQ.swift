@@ -13,7 +13,8 @@ public struct AnalyticalQ {
     /// Row sums S_i and squares Q_i of c per weight: independent of eta, computed once.
     private var moments: [(weight: String, sums: [Double], squares: [Double])] = []
     private var weightOfBias: [String: String] = [:]
-    private let prunable: [String]
+    /// The pruned tensors, in checkpoint order.
+    public let prunable: [String]
     /// Weights that had no input statistics (their q is the mean of the others').
     public private(set) var unobserved: [String] = []
 
@@ -45,6 +46,14 @@ public struct AnalyticalQ {
             }
             moments.append((name, sums, squares))
         }
+    }
+
+    /// The same for the tensors `selection` prunes in a checkpoint pair.
+    public init(basePath: String, finetunedPath: String, selection: TensorSelection, rate: Double,
+                inputMean: ((String) throws -> Tensor?)?) throws {
+        let base = try Checkpoint(path: basePath), finetuned = try Checkpoint(path: finetunedPath)
+        let prunable = try finetuned.names.filter { try selection.decide($0, base: base, finetuned: finetuned).isPrune }
+        try self.init(base: base, finetuned: finetuned, prunable: prunable, rate: rate, inputMean: inputMean)
     }
 
     /// q of every pruned tensor for `eta`.

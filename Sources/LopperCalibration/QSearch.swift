@@ -51,11 +51,7 @@ public final class QSearch {
     private func prepare(finetunedPath: String) throws {
         switch objective {
         case .labeled(let records, _):
-            let model = try finetunedModel()
-            guard model.config.architecture == .bert, let logits = try model.forward([records.sequences[0]]).logits?.first else {
-                throw ModelError.badInput("a labeled metric needs a sequence classifier, but \(finetunedPath) has no classification head (classifier.*)")
-            }
-            classes = logits.count
+            classes = try classPredictions(try finetunedModel(), [records.sequences[0]], modelName: finetunedPath).count
             truth = try records.classIndices(classes: classes, names: LabeledText.labelNames(configFolder: configFolder), model: finetunedPath)
         case .perplexity:
             let config = try ModelConfig.load(folder: configFolder)
@@ -92,7 +88,9 @@ public final class QSearch {
             if reference == nil { reference = try finetunedModel().forward(text.sequences) }
             value = try OutputChange.measure(model.forward(text.sequences), reference: reference!, architecture: model.config.architecture)
         case .perplexity(let text): value = try perplexity(model, on: text)
-        case .labeled(let records, let metric): value = try metric.score(model, records, truth!, classes: classes)
+        case .labeled(let records, let metric):
+            value = metric.value(predicted: try classPredictions(model, records.sequences, modelName: "the candidate").classes,
+                                 truth: truth!, classes: classes)
         case .custom(_, _, let score): value = try score(model)
         }
         guard value.isFinite else {

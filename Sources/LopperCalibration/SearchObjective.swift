@@ -129,20 +129,22 @@ public struct LabeledText {
 }
 
 extension LabeledMetric {
-    /// The metric of `model`'s predictions (argmax of the classifier logits) on `records`.
-    func score(_ model: LanguageModel, _ records: LabeledText, _ truth: [Int], classes: Int) throws -> Double {
-        let predicted = try classPredictions(model, records.sequences)
+    /// The metric of a sequence classifier's argmax on labeled records (label names: config `label2id`).
+    public func evaluate(_ model: LanguageModel, on records: LabeledText, labelNames: [String: Int], modelName: String) throws -> Double {
+        let (predicted, classes) = try classPredictions(model, records.sequences, modelName: modelName)
+        let truth = try records.classIndices(classes: classes, names: labelNames, model: modelName)
         return value(predicted: predicted, truth: truth, classes: classes)
     }
 }
 
-/// The argmax class of each sequence; throws when the model has no classification head.
-func classPredictions(_ model: LanguageModel, _ sequences: [[Int]]) throws -> [Int] {
-    guard model.config.architecture == .bert, let logits = try model.forward(sequences).logits else {
-        throw ModelError.badInput("a labeled metric needs a sequence classifier (an encoder with a classifier head)")
+/// The argmax class of each sequence and the head's class count; throws when there is no classification head.
+func classPredictions(_ model: LanguageModel, _ sequences: [[Int]], modelName: String) throws -> (classes: [Int], count: Int) {
+    guard model.config.architecture == .bert, let logits = try model.forward(sequences).logits, let first = logits.first else {
+        throw ModelError.badInput("a labeled metric needs a sequence classifier, but \(modelName) has no classification head (classifier.*)")
     }
-    return logits.map { row in
+    let predicted = logits.map { row in
         let values = row.floats()
         return values.indices.max { values[$0] < values[$1] } ?? 0
     }
+    return (predicted, first.count)
 }

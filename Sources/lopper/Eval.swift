@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LopperCalibration
 import LopperCore
 import LopperModels
 
@@ -26,6 +27,8 @@ struct Eval: ParsableCommand {
     @Option(help: "The model folder (config.json and safetensors).") var model: String
     @Option(help: "A reference model folder: also print the output change of --model against it.") var reference: String?
     @OptionGroup(title: "Text") var text: TextOptions
+    @Option(help: "Also score a sequence classifier on labeled --data ({\"text\", \"label\"} records): accuracy or mcc.")
+    var metric: SearchMetricName?
     @OptionGroup(title: "Threads") var threads: ThreadOptions
 
     func run() throws {
@@ -40,6 +43,18 @@ struct Eval: ParsableCommand {
                       referenceConfig.hiddenSize == config.hiddenSize else {
                     throw ValidationError("--reference \(reference) (\(referenceConfig.modelType), hidden \(referenceConfig.hiddenSize), vocab \(referenceConfig.vocabSize)) does not match --model \(model) (\(config.modelType), hidden \(config.hiddenSize), vocab \(config.vocabSize))")
                 }
+            }
+            if let metric {
+                guard metric == .accuracy || metric == .mcc else {
+                    throw ValidationError("--metric takes accuracy or mcc here (eval prints perplexity and, with --reference, the output change by itself)")
+                }
+                let tokenizer = try self.text.loadTokenizer(folders: [model])
+                let records = try LabeledText(path: data, tokenizer: tokenizer, sequenceLength: self.text.seqLen,
+                                              maxSequences: self.text.maxSequences, context: config.maxPositionEmbeddings)
+                let value = try (metric == .accuracy ? LabeledMetric.accuracy : .mcc)
+                    .evaluate(try loadModel(folder: model), on: records, labelNames: LabeledText.labelNames(configFolder: model), modelName: model)
+                print("\(metric.rawValue): \(String(format: "%.4f", value)) (\(records.sequences.count) records of \(data))")
+                return
             }
             guard config.architecture == .llama || reference != nil else {
                 throw ValidationError("\(model) is an encoder (\(config.modelType)): perplexity needs a decoder; pass --reference DIR to measure the output change")

@@ -75,9 +75,9 @@ struct DARExQPlanner {
             return Plan(settings: kept, choice: choice)
         case "analytical":
             let rate = try singleRate(), gamma = number("gamma") ?? 0.05
-            let qSearch = try makeSearch(rate: rate)
+            let qSearch = try text.data.map { _ in try makeSearch(rate: rate) }
             let statistics: ((String) throws -> Tensor?)?
-            if text.data != nil {
+            if let qSearch {
                 let recorded = try qSearch.inputStatistics(try calibrationText(qSearch))
                 statistics = { recorded.inputMean($0) }
                 choice.notes.append("input means from --data")
@@ -89,9 +89,9 @@ struct DARExQPlanner {
                 statistics = nil
                 choice.notes.append("no calibration statistics: inputs taken as 1")
             }
-            let analytical = try qSearch.analytical(inputMean: statistics)
+            let analytical = try AnalyticalQ(basePath: base, finetunedPath: finetuned, selection: selection, rate: rate, inputMean: statistics)
             var eta = number("eta")
-            if eta == nil, text.data != nil {
+            if eta == nil, let qSearch {
                 let grid = try QGridSearch.Grid(lower: number("eta_min") ?? 0.1, upper: number("eta_max") ?? 3, steps: integer("steps") ?? 16)
                 describe(&choice, qSearch, grid: grid, searched: "eta")
                 say("searching eta for p = \(rate) (\(formatted(grid.lower, 4)) to \(formatted(grid.upper, 4)), \(grid.steps) geometric steps) on \(qSearch.objective.name), seeds \(qSearch.seeds.map(String.init).joined(separator: ","))")
@@ -110,7 +110,7 @@ struct DARExQPlanner {
             choice.qMin = qs.values.min(); choice.qMax = qs.values.max()
             say("analytical q for \(qs.count) tensors (eta = \(formatted(eta ?? 1, 4))): mean \(formatted(choice.qMean ?? 1, 5)), from \(formatted(choice.qMin ?? 1, 5)) to \(formatted(choice.qMax ?? 1, 5))")
             kept.append(Setting(key: "mode", text: "fixed"))
-            for name in qSearch.prunable { kept.append(Setting(glob: Self.literalGlob(name), key: "q", text: String(qs[name] ?? 1))) }
+            for name in analytical.prunable { kept.append(Setting(glob: Self.literalGlob(name), key: "q", text: String(qs[name] ?? 1))) }
             return Plan(settings: kept, choice: choice)
         default:
             return Plan(settings: settings, choice: choice)

@@ -22,11 +22,13 @@ extension Prune {
             return nil
         }
         if search.svg != nil, text.data == nil { throw ValidationError("--svg plots the q search, which needs --data FILE") }
-        try plugin.schema.validate(configuration.settings)
         let planner = DARExQPlanner(base: pair.base, finetuned: pair.finetuned, selection: configuration.selection,
                                     settings: configuration.settings, defaultRate: plugin.schema.spec("rate")?.defaultValue?.number,
                                     seed: seed, text: text, search: search, calibration: calibration,
                                     say: { line in if !quiet { print(line) } })
+        // The settings as the plugin will see them (mode made explicit) are checked before any search.
+        let explicit = configuration.settings.contains { $0.key == "mode" && $0.glob == nil }
+        try plugin.schema.validate(configuration.settings + (explicit ? [] : [Setting(key: "mode", text: planner.modeName)]))
         let plan = try planner.plan(dryRun: dryRun)
         configuration.settings = plan.settings
         var chosen = ChosenQ(choice: plan.choice)
