@@ -14,20 +14,17 @@ return {
     mode = { type = "string", default = "closed_form", choices = { "fixed", "closed_form", "analytical", "search" },
              doc = "how q is chosen: fixed (the q parameter), closed_form (MSE-optimal per tensor), analytical (per-row bound), search (global q searched on --data)" },
     q = { type = "number", min = 0.000001, max = 1, only = { mode = "fixed" }, doc = "q, at least 1 - rate" },
-    q_min = { type = "number", min = 0.000001, max = 1, only = { mode = "search" }, doc = "lowest q searched (default 1 - rate)" },
-    q_max = { type = "number", min = 0.000001, max = 1, only = { mode = "search" }, doc = "highest q searched (default 1)" },
-    eta_min = { type = "number", min = 0.000001, only = { mode = "analytical" }, doc = "lowest eta searched (default 0.1)" },
-    eta_max = { type = "number", min = 0.000001, only = { mode = "analytical" }, doc = "highest eta searched (default 3)" },
-    steps = { type = "integer", min = 2, max = 10000, only = { mode = { "search", "analytical" } },
-              doc = "coarse grid points, spaced geometrically (default 16; then a 10x finer grid around the best)" },
+    -- The grid of `lopper prune --data`'s search (q for mode=search, eta for analytical).
+    q_min = { type = "number", min = 1e-6, max = 1, only = { mode = "search" }, doc = "lowest q (1 - rate)" }, q_max = { type = "number", min = 1e-6, max = 1, only = { mode = "search" }, doc = "highest q (1)" },
+    eta_min = { type = "number", min = 1e-6, only = { mode = "analytical" }, doc = "lowest eta (0.1)" }, eta_max = { type = "number", min = 1e-6, only = { mode = "analytical" }, doc = "highest eta (3)" },
+    steps = { type = "integer", min = 2, max = 10000, only = { mode = { "search", "analytical" } }, doc = "coarse grid points, geometric (default 16)" },
     eta = { type = "number", default = 1, min = 0.000001, only = { mode = "analytical" }, doc = "eta of the bound" },
     gamma = { type = "number", default = 0.05, min = 0.000001, max = 0.999999, only = { mode = "analytical" }, doc = "gamma of the bound" },
   },
   prune = function(delta, ctx)
     local p, q = ctx.params.rate, ctx.params.q
-    if ctx.params.mode == "search" then
-      error("mode=search chooses q from text: run lopper prune with --data FILE")
-    elseif ctx.params.mode == "fixed" then
+    if ctx.params.mode == "search" then error("mode=search chooses q from text: run lopper prune with --data FILE") end
+    if ctx.params.mode == "fixed" then
       if not q then error("mode=fixed needs q (e.g. --set q=0.2)") end
       if q < (1 - p) * (1 - 1e-9) then error(("q = %g must be at least 1 - rate = %g"):format(q, 1 - p)) end
     else
