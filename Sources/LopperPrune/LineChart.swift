@@ -104,7 +104,7 @@ public struct LineChart {
             for power in Int(low.rounded(.down))...Int(high.rounded(.up)) {
                 for m in [1.0, 2, 5] {
                     let value = m * Foundation.pow(10, Double(power)), position = Foundation.log10(value)
-                    if position >= low - 1e-9, position <= high + 1e-9 { ticks.append((value, formatted(value, 4))) }
+                    if position >= low - 1e-9, position <= high + 1e-9 { ticks.append((value, String(format: "%g", value))) }
                 }
             }
             return ticks

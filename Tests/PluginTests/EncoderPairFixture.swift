@@ -22,7 +22,9 @@ struct EncoderPairFixture {
 
     static let hidden = 64, intermediate = 128, layers = 2
 
-    init(deltaScale: Float = 0.03, records: Int = 600, folder: String? = nil) throws {
+    /// `loraModules`: only weights whose names contain one of these move, by a rank-2 delta
+    /// (a LoRA-style fine-tune: every other delta is exactly zero).
+    init(deltaScale: Float = 0.03, records: Int = 600, loraModules: [String]? = nil, folder: String? = nil) throws {
         self.folder = folder ?? (NSTemporaryDirectory() + "lopper-encoder-\(UUID().uuidString)")
         let tokenizerPath = ModelPairFixture.fixtures.appendingPathComponent("tokenizers/bert_uncased/tokenizer.json")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: tokenizerPath)) as? [String: Any]
@@ -65,7 +67,13 @@ struct EncoderPairFixture {
                     tensor = try random(shape, 5, name, scale: shape.count == 1 ? 0.05 : 0.12)
                 }
                 if isFinetuned, name.contains("encoder.layer"), !name.contains("LayerNorm") {
-                    tensor = try add(tensor, try Self.delta(shape, name: name, scale: deltaScale))
+                    if let loraModules {
+                        if shape.count == 2, loraModules.contains(where: name.contains) {
+                            tensor = try add(tensor, try Self.delta(shape, name: name, scale: deltaScale, dense: false))
+                        }
+                    } else {
+                        tensor = try add(tensor, try Self.delta(shape, name: name, scale: deltaScale))
+                    }
                 }
                 tensors.append((name, tensor))
             }
@@ -85,16 +93,16 @@ struct EncoderPairFixture {
     }
 
     /// A fine-tune-like delta: rank-2 `u v^T` (most of its norm), dense noise and a shift.
-    static func delta(_ shape: [Int], name: String, scale: Float) throws -> Tensor {
+    static func delta(_ shape: [Int], name: String, scale: Float, dense: Bool = true) throws -> Tensor {
         let key = { (salt: String) in RandomKey(seed: 6, name: name + salt) }
-        let noise = try LopperCore.scale(try add(try uniform(shape, key: key("noise")), -0.5), scale)
+        let noise = try LopperCore.scale(try add(try uniform(shape, key: key("noise")), -0.5), dense ? scale : 0)
         guard shape.count == 2 else { return try add(noise, scale * 0.2) }
         let (rows, cols) = (shape[0], shape[1])
         let u = try uniform([rows, 2], key: key("u")).floats(), v = try uniform([2, cols], key: key("v")).floats()
         var values = noise.floats()
         for i in 0..<rows {
             for j in 0..<cols {
-                values[i * cols + j] += 3 * scale * ((u[2 * i] - 0.5) * (v[j] - 0.5) + (u[2 * i + 1] - 0.5) * (v[cols + j] - 0.5)) + scale * 0.1
+                values[i * cols + j] += 3 * scale * ((u[2 * i] - 0.5) * (v[j] - 0.5) + (u[2 * i + 1] - 0.5) * (v[cols + j] - 0.5)) + (dense ? scale * 0.1 : 0)
             }
         }
         return Tensor(values, shape: shape)

@@ -103,4 +103,27 @@ final class QSearchTests: XCTestCase {
         print("analytical: eta = 1 -> \(one); searched eta = \(result.best.q) -> \(result.best.value); DARE \(result.dare!.value)")
         XCTAssertGreaterThan(result.best.value, one)
     }
+
+    /// Nothing assumes a full fine-tune: a LoRA-style pair (rank-2 deltas on query and value only,
+    /// every other delta zero), searched through an adapter-like folder without config.json.
+    func testALoRAStyleDeltaIsSearchedLikeAnyOther() throws {
+        let pair = try EncoderPairFixture(deltaScale: 0.2, records: 200, loraModules: ["query", "value"])
+        defer { pair.remove() }
+        let weightsOnly = pair.folder + "/weights-only"
+        try FileManager.default.createDirectory(atPath: weightsOnly, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: pair.finetuned + "/model.safetensors", toPath: weightsOnly + "/model.safetensors")
+        let tokenizer = try Tokenizer(path: pair.finetuned)
+        let records = try LabeledText(path: pair.validation, tokenizer: tokenizer, sequenceLength: 32)
+        let search = try QSearch(basePath: pair.base, finetunedPath: weightsOnly, rate: 0.99, seeds: [0, 1],
+                                 objective: .labeled(records, .accuracy))
+        XCTAssertEqual(try search.finetunedScore(), 1)
+        let result = try search.run()
+        XCTAssertTrue(result.curve.allSatisfy { $0.value.isFinite })
+        XCTAssertGreaterThan(result.best.value, result.dare!.value)
+        let statistics = try search.inputStatistics(CalibrationText(sequences: records.sequences))
+        let qs = try search.analytical(inputMean: { statistics.inputMean($0) }).qs(eta: 0.5)
+        XCTAssertEqual(qs.count, search.prunable.count)
+        XCTAssertTrue(qs.values.allSatisfy { $0.isFinite && $0 >= 0.01 - 1e-12 && $0 <= 1 }, "\(qs)")
+        print("LoRA-style: best q \(result.best.q) -> \(result.best.value), DARE \(result.dare!.value)")
+    }
 }
