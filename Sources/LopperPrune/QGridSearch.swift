@@ -6,9 +6,11 @@ import LopperIO
 /// objective comes from above (LopperCalibration evaluates models); this type only walks the grid.
 ///
 /// Candidates: a coarse grid spaced geometrically from `lower` to `upper` (for q: from 1-p, DARE's
-/// own rescale, up to 1), walked upward until 3 steps in a row do not improve; then a grid
-/// `refinement` times finer (geometrically) around the best, walked outward on each side with the
-/// same stop rule. A geometric grid puts as many points in [0.001, 0.01] as in [0.1, 1], which is
+/// own rescale, up to 1), walked upward until 3 steps do not improve; then a grid `refinement`
+/// times finer (geometrically) around the best, walked outward on each side with the same stop
+/// rule. A step counts against the walk only when it is worse than the best by more than the
+/// seeds' noise (the standard errors of the two means): at high rates the objective is flat at
+/// DARE's end (chance accuracy), and noise there must not end the walk before the rise. A geometric grid puts as many points in [0.001, 0.01] as in [0.1, 1], which is
 /// where the optimum lies at high drop rates (p = 0.999: best q near 5 (1-p) on a real encoder).
 public struct QGridSearch {
     /// The coarse grid: `steps` points from `lower` to `upper`, each `ratio` times the previous.
@@ -100,9 +102,21 @@ public struct QGridSearch {
         return kept.reduce(0, +) / Double(kept.count)
     }
 
+    /// The standard error of a point's mean over its seeds (0 with one seed).
+    static func noise(_ point: Point) -> Double {
+        guard let values = point.seedValues, values.count >= 2 else { return 0 }
+        let mean = values.reduce(0, +) / Double(values.count)
+        let variance = values.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(values.count - 1)
+        return (variance / Double(values.count)).squareRoot()
+    }
+
     public func run(progress: ((Point) -> Void)? = nil) throws -> Result {
         var curve: [Point] = []
         func better(_ a: Double, _ b: Double) -> Bool { higherIsBetter ? a > b : a < b }
+        func clearlyWorse(_ a: Point, _ b: Point) -> Bool {
+            let margin = Self.noise(a) + Self.noise(b)
+            return higherIsBetter ? a.value < b.value - margin : a.value > b.value + margin
+        }
         func evaluate(_ value: Double) throws -> Point {
             if let known = curve.first(where: { Swift.abs($0.q - value) <= 1e-12 * Swift.max(1, value) }) { return known }
             let point = try point(value)
@@ -114,7 +128,7 @@ public struct QGridSearch {
         var best = try evaluate(coarse[0]), bestIndex = 0, misses = 0
         for (index, value) in coarse.enumerated().dropFirst() {
             let point = try evaluate(value)
-            if better(point.value, best.value) { best = point; bestIndex = index; misses = 0 } else { misses += 1 }
+            if better(point.value, best.value) { best = point; bestIndex = index; misses = 0 } else if clearlyWorse(point, best) { misses += 1 }
             if misses >= 3 { break }
         }
         // The fine grid between the best coarse point's neighbours, outward on each side.
@@ -125,7 +139,7 @@ public struct QGridSearch {
                 let value = center * Foundation.pow(fine, direction * Double(k))
                 guard value >= grid.lower * (1 - 1e-12), value <= grid.upper * (1 + 1e-12) else { break }
                 let point = try evaluate(Swift.min(grid.upper, Swift.max(grid.lower, value)))
-                if better(point.value, best.value) { best = point; misses = 0 } else { misses += 1 }
+                if better(point.value, best.value) { best = point; misses = 0 } else if clearlyWorse(point, best) { misses += 1 }
                 if misses >= 3 { break }
             }
         }

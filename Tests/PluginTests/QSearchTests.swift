@@ -44,6 +44,22 @@ final class QSearchTests: XCTestCase {
         XCTAssertEqual(try up.run().best.q, 0.02, accuracy: 0.02 * 0.05)
     }
 
+    /// At high rates a labeled metric sits at chance near q = 1-p, up to seed noise: the walk must
+    /// cross that plateau (noise is no miss) and still stop after a real decline.
+    func testTheWalkCrossesANoisyPlateauAtDAREsEnd() throws {
+        let grid = try QGridSearch.Grid.q(rate: 0.99)
+        var evaluated: [Double] = []
+        let search = try QGridSearch(grid: grid, seeds: [0, 1, 2, 3], higherIsBetter: true) { q, seed in
+            evaluated.append(q)
+            // Seeds spread by +-0.02; along the plateau the mean slips a little (less than that spread).
+            let noise = seed % 2 == 0 ? 0.02 : -0.02
+            return q < 0.06 ? 0.5 - 0.002 * log(q / 0.01) + noise : Swift.max(0.5, 0.95 - 0.3 * pow(log(q / 0.2), 2)) + noise
+        }
+        let result = try search.run()
+        XCTAssertLessThanOrEqual(abs(log(result.best.q / 0.2)), 3 * log(grid.fineRatio), "best \(result.best.q)")
+        XCTAssertLessThan(Set(evaluated).count, 16 + 18, "the walk stops after the peak")
+    }
+
     func testOutlierSeedsAreDroppedOnlyWhenAsked() throws {
         XCTAssertEqual(QGridSearch.average([1, 2, 3, 10], dropOutlier: false), 4)
         XCTAssertEqual(QGridSearch.average([1, 2, 3, 10], dropOutlier: true), 2)
