@@ -40,12 +40,14 @@ let package = Package(
             providers: [.apt(["libedit-dev"])]
         ),
         .target(name: "CLineEdit", dependencies: ["CEditLine"]),
+        // zlib, for the plugin source an output records (compressed).
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // SSE2-baseline intrinsics Swift cannot emit (non-temporal stores, fences).
         .target(name: "CKernels"),
         // Signal-time cleanup of temporary outputs (async-signal-safe C).
         .target(name: "CTempPaths"),
         .target(name: "LopperCore", dependencies: ["CKernels"], swiftSettings: kernelFlags),
-        .target(name: "LopperIO", dependencies: ["LopperCore", "CTempPaths"], swiftSettings: kernelFlags),
+        .target(name: "LopperIO", dependencies: ["LopperCore", "CTempPaths", "CZlib"], swiftSettings: kernelFlags),
         .target(name: "LopperPrune", dependencies: ["LopperIO", "LopperCore"], swiftSettings: kernelFlags),
         .target(name: "LopperModels", dependencies: ["LopperIO", "LopperCore", "CBLAS"], swiftSettings: kernelFlags),
         // What needs both pruning and models: the q search over candidate models.

@@ -16,7 +16,7 @@ return {
     q = { type = "number", min = 0.000001, max = 1, only = { mode = "fixed" }, doc = "q, at least 1 - rate" },
     -- The grid of `lopper prune --data`'s search (q for mode=search, eta for analytical).
     q_min = { type = "number", min = 1e-6, max = 1, only = { mode = "search" }, doc = "lowest q (1 - rate)" }, q_max = { type = "number", min = 1e-6, max = 1, only = { mode = "search" }, doc = "highest q (1)" },
-    eta_min = { type = "number", min = 1e-6, only = { mode = "analytical" }, doc = "lowest eta (0.1)" }, eta_max = { type = "number", min = 1e-6, only = { mode = "analytical" }, doc = "highest eta (3)" },
+    eta_min = { type = "number", min = 1e-6, only = { mode = "analytical" }, doc = "lowest eta (0.01)" }, eta_max = { type = "number", min = 1e-6, only = { mode = "analytical" }, doc = "highest eta (10)" },
     steps = { type = "integer", min = 2, max = 10000, only = { mode = { "search", "analytical" } }, doc = "coarse grid points, geometric (default 16)" },
     eta = { type = "number", default = 1, min = 0.000001, only = { mode = "analytical" }, doc = "eta of the bound" },
     gamma = { type = "number", default = 0.05, min = 0.000001, max = 0.999999, only = { mode = "analytical" }, doc = "gamma of the bound" },

@@ -94,7 +94,8 @@ static void list_candidates(lopper_editor *editor, char **matches, size_t count)
             size_t index = col * rows + row;
             if (index >= limit) break;
             int last = col + 1 == columns || (col + 1) * rows + row >= limit;
-            fprintf(editor->out, last ? "%s" : "%-*s", last ? matches[index] : (int)column, matches[index]);
+            if (last) fputs(matches[index], editor->out);
+            else fprintf(editor->out, "%-*s", (int)column, matches[index]);
         }
         fputc('\n', editor->out);
     }

@@ -168,7 +168,7 @@ void lopper_temp_set_forward(void (*hook)(void)) { atomic_store(&forward_hook, h
 
 int lopper_rename_exchange(const char *from, const char *to) {
 #ifdef SYS_renameat2
-    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 1 /* RENAME_EXCHANGE */);
+    return (int)syscall(SYS_renameat2, AT_FDCWD, from, AT_FDCWD, to, 2 /* RENAME_EXCHANGE (1 would be RENAME_NOREPLACE) */);
 #else
     errno = ENOSYS;
     return -1;

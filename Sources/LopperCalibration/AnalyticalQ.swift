@@ -9,20 +9,18 @@ import LopperPrune
 /// weight's q is the mean of its rows, its bias uses the weight's q, and any other pruned tensor
 /// (no input statistics) the mean of the weights' q's.
 public struct AnalyticalQ {
-    public let rate: Double
-    /// Row sums S_i and squares Q_i of c per weight: independent of eta, computed once.
-    private var moments: [(weight: String, sums: [Double], squares: [Double])] = []
+    /// Row sums S_i and squares Q_i of c per weight, and the weight's drop rate: independent of eta, computed once.
+    private var moments: [(weight: String, rate: Double, sums: [Double], squares: [Double])] = []
     private var weightOfBias: [String: String] = [:]
     /// The pruned tensors, in checkpoint order.
     public let prunable: [String]
     /// Weights that had no input statistics (their q is the mean of the others').
     public private(set) var unobserved: [String] = []
 
-    /// `inputMean` gives a weight's input means (nil: none recorded); pass nil for no statistics
-    /// at all (inputs taken as 1).
-    public init(base: Checkpoint, finetuned: Checkpoint, prunable: [String], rate: Double,
+    /// `rate` gives each tensor's drop rate; `inputMean` a weight's input means (nil: none recorded);
+    /// pass nil for no statistics at all (inputs taken as 1).
+    public init(base: Checkpoint, finetuned: Checkpoint, prunable: [String], rate: (String) throws -> Double,
                 inputMean: ((String) throws -> Tensor?)?) throws {
-        self.rate = rate
         self.prunable = prunable
         let selected = Set(prunable)
         for name in prunable where (finetuned.info(name)?.shape.count ?? 0) == 2 {
@@ -44,14 +42,14 @@ public struct AnalyticalQ {
                     weightOfBias[bias] = name
                 }
             }
-            moments.append((name, sums, squares))
+            moments.append((name, try rate(name), sums, squares))
         }
     }
 
-    /// The same for the tensors `selection` prunes in a checkpoint pair.
-    public init(basePath: String, finetunedPath: String, selection: TensorSelection, rate: Double,
+    /// The same for the tensors `selection` prunes in a checkpoint pair (`rate` also gets the layer count).
+    public init(basePath: String, finetunedPath: String, selection: TensorSelection, rate: (String) throws -> Double,
                 inputMean: ((String) throws -> Tensor?)?) throws {
-        let base = try Checkpoint(path: basePath), finetuned = try Checkpoint(path: finetunedPath)
+        let base = try Checkpoint(path: basePath), finetuned = try Checkpoint.finetuned(path: finetunedPath, base: base)
         let prunable = try finetuned.names.filter { try selection.decide($0, base: base, finetuned: finetuned).isPrune }
         try self.init(base: base, finetuned: finetuned, prunable: prunable, rate: rate, inputMean: inputMean)
     }
@@ -60,7 +58,7 @@ public struct AnalyticalQ {
     public func qs(eta: Double, gamma: Double = 0.05) -> [String: Double] {
         var table: [String: Double] = [:]
         for entry in moments {
-            table[entry.weight] = DARExQ.analytical(p: rate, eta: eta, gamma: gamma, rowSums: entry.sums, rowSquares: entry.squares).q
+            table[entry.weight] = DARExQ.analytical(p: entry.rate, eta: eta, gamma: gamma, rowSums: entry.sums, rowSquares: entry.squares).q
         }
         let mean = table.isEmpty ? 1 : table.values.reduce(0, +) / Double(table.count)
         for name in prunable where table[name] == nil { table[name] = weightOfBias[name].flatMap { table[$0] } ?? mean }

@@ -38,7 +38,7 @@ public final class QSearch {
         guard rate > 0, rate < 1 else { throw PruneError("q search: rate must be in (0, 1), got \(rate)") }
         guard !seeds.isEmpty else { throw PruneError("q search: give at least one seed") }
         self.rate = rate; self.seeds = seeds; self.objective = objective; self.dropOutlierSeed = dropOutlierSeed
-        let base = try Checkpoint(path: basePath), finetuned = try Checkpoint(path: finetunedPath)
+        let base = try Checkpoint(path: basePath), finetuned = try Checkpoint.finetuned(path: finetunedPath, base: base)
         self.base = base
         self.finetuned = finetuned
         configFolder = FileManager.default.fileExists(atPath: (finetunedPath as NSString).appendingPathComponent("config.json"))
@@ -140,7 +140,7 @@ public final class QSearch {
 
     /// The per-tensor analytical q's from these checkpoints and input means.
     public func analytical(inputMean: ((String) throws -> Tensor?)?) throws -> AnalyticalQ {
-        try AnalyticalQ(base: base, finetuned: finetuned, prunable: prunable, rate: rate, inputMean: inputMean)
+        try AnalyticalQ(base: base, finetuned: finetuned, prunable: prunable, rate: { _ in self.rate }, inputMean: inputMean)
     }
 
     /// Input means of every linear layer of the fine-tuned model over `text` (what `lopper calibrate` records).

@@ -21,9 +21,16 @@ public final class Checkpoint: @unchecked Sendable {
     /// links): left out of `otherFiles`, with what they are, for a warning.
     public let skippedFiles: [String]
     private let location: [String: Int]
+    /// The folder `otherFiles` are in (the base's, for an adapter seen as a model).
+    private let filesFolder: String
+    /// Tensors computed rather than read: a LoRA adapter's changes to the base (see
+    /// Checkpoint+Adapter.swift); nil for a checkpoint on disk.
+    let adaptation: Adaptation?
 
     public init(path: String) throws {
         self.path = path
+        filesFolder = path
+        adaptation = nil
         var isFolder: ObjCBool = false
         guard FileManager.default.fileExists(atPath: path, isDirectory: &isFolder) else {
             throw SafetensorsError(path, "no such file or folder")
@@ -113,10 +120,24 @@ public final class Checkpoint: @unchecked Sendable {
         skippedFiles = skipped
     }
 
-    public func contains(_ name: String) -> Bool { location[name] != nil }
+    /// `base` with `adaptation`'s tensors in place of (or beside) its own; `path` names it in messages.
+    init(path: String, adapting base: Checkpoint, with adaptation: Adaptation) {
+        self.path = path
+        shards = base.shards
+        names = base.names + adaptation.addedNames
+        otherFiles = base.otherFiles
+        indexPath = base.indexPath
+        skippedFiles = base.skippedFiles
+        location = base.location
+        filesFolder = base.filesFolder
+        self.adaptation = adaptation
+    }
+
+    public func contains(_ name: String) -> Bool { location[name] != nil || adaptation?.info(name) != nil }
 
     public func info(_ name: String) -> TensorInfo? {
-        location[name].flatMap { shards[$0].info(name) }
+        if let info = adaptation?.info(name) { return info }
+        return location[name].flatMap { shards[$0].info(name) }
     }
 
     /// The shard file holding `name`.
@@ -124,6 +145,7 @@ public final class Checkpoint: @unchecked Sendable {
 
     /// A zero-copy view of tensor `name`.
     public func tensor(_ name: String) throws -> Tensor {
+        if let adaptation, let tensor = try adaptation.tensor(name, in: self) { return tensor }
         guard let index = location[name] else { throw SafetensorsError(path, "no tensor named \"\(name)\"") }
         return try shards[index].tensor(name)
     }
@@ -140,7 +162,7 @@ public final class Checkpoint: @unchecked Sendable {
         for file in otherFiles {
             let target = folder + "/" + file
             unlink(target)
-            try copyFileContents(from: path + "/" + file, to: target)
+            try copyFileContents(from: filesFolder + "/" + file, to: target)
         }
     }
 

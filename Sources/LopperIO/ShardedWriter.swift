@@ -13,6 +13,7 @@ public final class ShardedWriter {
     public let shardNames: [String]
     private let plan: [[SafetensorsWriter.Entry]]
     private let metadata: [String: String]
+    private let stem: String
     private var shardIndex = 0
     private var positionInShard = 0
     private var current: SafetensorsWriter?
@@ -35,9 +36,10 @@ public final class ShardedWriter {
     }
 
     /// Writes the tensors grouped exactly as `shards` (for example the layout of the
-    /// checkpoint an output derives from). Empty groups are dropped.
+    /// checkpoint an output derives from). Empty groups are dropped. `stem` names the files
+    /// (`adapter_model` for a PEFT adapter).
     public init(folder: String, shards: [[SafetensorsWriter.Entry]], metadata: [String: String] = [:],
-                overwrite: Bool = false) throws {
+                overwrite: Bool = false, stem: String = "model") throws {
         let fileManager = FileManager.default
         self.folder = folder
         self.metadata = metadata
@@ -50,7 +52,8 @@ public final class ShardedWriter {
         plan = nonEmpty.isEmpty ? [[]] : nonEmpty
         let total = plan.count
         func pad(_ n: Int) -> String { let text = String(n); return String(repeating: "0", count: max(0, 5 - text.count)) + text }
-        shardNames = total == 1 ? ["model.safetensors"] : (1...total).map { "model-\(pad($0))-of-\(pad(total)).safetensors" }
+        shardNames = total == 1 ? ["\(stem).safetensors"] : (1...total).map { "\(stem)-\(pad($0))-of-\(pad(total)).safetensors" }
+        self.stem = stem
         temporary = TemporaryPath(beside: folder)
         try? fileManager.removeItem(atPath: temporary.path)
         let parent = URL(fileURLWithPath: temporary.path).deletingLastPathComponent().path
@@ -137,7 +140,7 @@ public final class ShardedWriter {
                     for entry in entries { map.append((entry.name, .string(shardNames[index]))); total += entry.byteCount }
                 }
                 let index = JSON.object([("metadata", .object([("total_size", .int(total))])), ("weight_map", .object(map))])
-                try writeFile(Data((index.text + "\n").utf8), to: temporaryFolder + "/model.safetensors.index.json")
+                try writeFile(Data((index.text + "\n").utf8), to: temporaryFolder + "/\(stem).safetensors.index.json")
             }
             try checkpoint?.copyOtherFiles(to: temporaryFolder)
             try WriteCancellation.check(folder)

@@ -60,7 +60,13 @@ public protocol PruneMethod: AnyObject {
     var name: String { get }
     var version: String { get }
     var schema: ParamSchema { get }
+    /// Where its code came from (plugins), recorded in every output.
+    var provenance: MethodProvenance? { get }
     func prune(_ job: PruneJob) throws -> PruneOutcome
+}
+
+extension PruneMethod {
+    public var provenance: MethodProvenance? { nil }
 }
 
 extension PruneMethod {
@@ -78,7 +84,7 @@ extension PruneMethod {
             throw PruneError("method \(name) produced \(comparison.nonFiniteAfter) NaN or infinite values for tensor \"\(job.name)\"")
         }
         var line = TensorReport(name: job.name, shape: job.base.shape, dtype: job.outputDType.name, action: "pruned", layer: job.layer)
-        line.parameters = job.parameters.mapValues(\.description)
+        line.parameters = job.parameters
         line.keptFraction = comparison.keptFraction
         line.rescale = outcome.rescale
         line.deltaMeanBefore = comparison.meanBefore

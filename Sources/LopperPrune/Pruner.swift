@@ -19,6 +19,8 @@ public struct PruneConfiguration {
     public var lopperVersion = "0"
     /// A statistics file from `lopper calibrate`, handed to methods as `ctx.stats`.
     public var calibrationPath: String?
+    /// The command line that asked for the run, recorded in the output.
+    public var commandLine: [String] = []
     /// More `__metadata__` entries for the output (e.g. `lopper.q_choice`).
     public var extraMetadata: [String: String] = [:]
 
@@ -59,7 +61,7 @@ public final class Pruner {
         self.method = method
         try method.schema.validate(configuration.settings)
         base = try Checkpoint(path: configuration.basePath)
-        finetuned = try Checkpoint(path: configuration.finetunedPath)
+        finetuned = try Checkpoint.finetuned(path: configuration.finetunedPath, base: base)
         guard !finetuned.names.isEmpty else { throw PruneError("\(configuration.finetunedPath): the checkpoint holds no tensors") }
         for setting in configuration.settings {
             guard let glob = setting.glob, !finetuned.names.contains(where: glob.matches) else { continue }
@@ -74,6 +76,7 @@ public final class Pruner {
     }
 
     private func makePlan() throws -> [PlannedTensor] {
+        if configuration.output == .adapter { return try makeAdapterPlan() }
         var shardOf: [String: Int] = [:]
         for (index, shard) in finetuned.shards.enumerated() { for name in shard.names { shardOf[name] = index } }
         let selection = configuration.selection
@@ -93,14 +96,14 @@ public final class Pruner {
         return planned
     }
 
-    /// The parameters as the run records them: defaults and global settings, then
-    /// glob settings as written.
-    public var recordedParameters: [String: String] {
-        var values: [String: String] = [:]
-        for spec in method.schema.specs { if let value = spec.defaultValue { values[spec.name] = value.description } }
+    /// The parameters as the run records them, typed: defaults and global settings,
+    /// then glob settings keyed as written (`GLOB:key`).
+    public var recordedParameters: [String: ParamValue] {
+        var values: [String: ParamValue] = [:]
+        for spec in method.schema.specs { if let value = spec.defaultValue { values[spec.name] = value } }
         for setting in configuration.settings {
             let key = setting.glob.map { "\($0.pattern):\(setting.key)" } ?? setting.key
-            values[key] = setting.text
+            values[key] = (try? method.schema.parse(setting)) ?? .string(setting.text)
         }
         return values
     }
@@ -133,10 +136,11 @@ public final class Pruner {
         var report = RunReport(lopperVersion: configuration.lopperVersion, method: method.name,
                                parameters: recordedParameters, seed: configuration.seed, output: configuration.output.rawValue)
         report.methodVersion = method.version
-        let writer = try makeWriter(report: report)
+        let writer = configuration.output == .adapter ? try makeAdapterWriter(metadata: try outputMetadata(report))
+                                                      : try makeWriter(report: report)
         let planned = Dictionary(plan.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var bytesDone = 0
-        try writer.writeAll(copying: finetuned, progress: { done, bytes, name in
+        try writer.writeAll(copying: configuration.output == .adapter ? finetuned.adapter?.file : finetuned, progress: { done, bytes, name in
             progress?.update(tensors: done, bytes: bytes, current: name)
             bytesDone = bytes
         }, tensor: { entry in
@@ -155,8 +159,14 @@ public final class Pruner {
         return report
     }
 
+    /// The output's `__metadata__`: the run's provenance, then `extraMetadata`.
+    private func outputMetadata(_ report: RunReport) throws -> [String: String] {
+        try RunProvenance(configuration: configuration, method: method, parameters: report.parameters).metadata
+            .merging(configuration.extraMetadata) { own, _ in own }
+    }
+
     private func makeWriter(report: RunReport) throws -> ShardedWriter {
-        let metadata = try Self.metadata(for: report).merging(configuration.extraMetadata) { own, _ in own }
+        let metadata = try outputMetadata(report)
         let entries = plan.map { SafetensorsWriter.Entry(name: $0.name, dtype: $0.outputDType, shape: $0.shape) }
         if let shardSize = configuration.shardSize {
             return try ShardedWriter(folder: configuration.outputPath, entries: entries, maxShardBytes: shardSize,
@@ -168,21 +178,9 @@ public final class Pruner {
                                  overwrite: configuration.overwrite)
     }
 
-    /// The run as the output's `__metadata__` records it.
-    static func metadata(for report: RunReport) throws -> [String: String] {
-        let parameters = try JSONSerialization.data(withJSONObject: report.parameters, options: [.sortedKeys])
-        return [
-            "lopper.version": report.lopperVersion,
-            "lopper.method": report.method,
-            "lopper.method_version": report.methodVersion ?? "",
-            "lopper.parameters": String(decoding: parameters, as: UTF8.self),
-            "lopper.seed": String(report.seed),
-            "lopper.output": report.output,
-        ]
-    }
-
     /// One tensor: the output to write and its report line.
     func process(_ tensor: PlannedTensor) throws -> (Tensor, TensorReport) {
+        if configuration.output == .adapter { return try processFactor(tensor) }
         let layer = layerIndex(of: tensor.name)
         let finetunedTensor = try finetuned.tensor(tensor.name)
         guard case .prune = tensor.decision else {

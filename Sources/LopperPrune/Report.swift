@@ -11,7 +11,7 @@ public struct TensorReport: Codable, Sendable {
     public var reason: String?
     public var layer: Int?
     /// The method's parameters resolved for this tensor.
-    public var parameters: [String: String]?
+    public var parameters: [String: ParamValue]?
     public var keptFraction: Double?
     public var rescale: Double?
     public var deltaMeanBefore: Double?
@@ -36,7 +36,7 @@ public struct RunReport: Codable, Sendable {
     public var lopperVersion: String
     public var method: String
     public var methodVersion: String?
-    public var parameters: [String: String]
+    public var parameters: [String: ParamValue]
     public var seed: UInt64
     public var output: String
     public var tensors: [TensorReport] = []
@@ -46,7 +46,7 @@ public struct RunReport: Codable, Sendable {
     /// How darex_q's q was chosen (a search's curve included), when the CLI chose it.
     public var qChoice: QChoice?
 
-    public init(lopperVersion: String, method: String, parameters: [String: String], seed: UInt64, output: String) {
+    public init(lopperVersion: String, method: String, parameters: [String: ParamValue], seed: UInt64, output: String) {
         self.lopperVersion = lopperVersion; self.method = method
         self.parameters = parameters; self.seed = seed; self.output = output
     }

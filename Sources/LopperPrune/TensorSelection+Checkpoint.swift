@@ -2,11 +2,13 @@ import LopperIO
 
 extension TensorSelection {
     /// The decision for tensor `name` of `finetuned`, checked when it is to be pruned:
-    /// floating point on both sides, present in `base` with the same shape. Every command
+    /// floating point on both sides, present in `base` with the same shape; a base tensor a LoRA
+    /// adapter leaves alone is kept. Every command
     /// that selects tensors (prune, diff, search-q, calibrate) decides through here.
     public func decide(_ name: String, base: Checkpoint, finetuned: Checkpoint) throws -> Decision {
         let decision = decide(name: name) { finetuned.info($0)?.shape }
         guard decision.isPrune, let info = finetuned.info(name) else { return decision }
+        if finetuned.isUnchangedByAdapter(name) { return .keep("not changed by the adapter") }
         guard info.dtype.isComputable else {
             throw PruneError("\(finetuned.path): tensor \"\(name)\" is \(info.dtype.name); only F32, F16, BF16 and F64 tensors can be pruned (exclude it with --exclude)")
         }

@@ -47,7 +47,7 @@ struct Diff: ParsableCommand {
             paths.output("--svg", svg, .file)
             try paths.check()
             let baseCheckpoint = try Checkpoint(path: pair.base)
-            let finetunedCheckpoint = try Checkpoint(path: pair.finetuned)
+            let finetunedCheckpoint = try Checkpoint.finetuned(path: pair.finetuned, base: baseCheckpoint)
             let statistics = try DeltaStatistics.compute(base: baseCheckpoint, finetuned: finetunedCheckpoint,
                                                          selection: selection.selection)
             let report = DiffReport(base: pair.base, finetuned: pair.finetuned, statistics: statistics, rate: rate)

@@ -118,7 +118,7 @@ struct ByteCount: ExpressibleByArgument {
 }
 
 extension DeltaOutput: ExpressibleByArgument {
-    public static var allValueStrings: [String] { ["merged", "delta"] }
+    public static var allValueStrings: [String] { ["merged", "delta", "adapter"] }
 }
 
 /// `--metric`, `--seeds`, `--drop-outlier-seed`, `--svg`: how a q search scores its candidates.

@@ -18,6 +18,8 @@ struct DARExQPlanner {
     let selection: TensorSelection
     let settings: [Setting]
     let defaultRate: Double?
+    /// A tensor's resolved drop rate (globs and schedules applied).
+    let rateOf: (String) throws -> Double
     let seed: UInt64
     let text: TextOptions
     let search: QSearchOptions
@@ -74,7 +76,9 @@ struct DARExQPlanner {
             kept.append(Setting(key: "q", text: String(result.best.q)))
             return Plan(settings: kept, choice: choice)
         case "analytical":
-            let rate = try singleRate(), gamma = number("gamma") ?? 0.05
+            // Per-tensor rates are fine for the bound; searching eta needs one rate for the candidates.
+            let gamma = number("gamma") ?? 0.05, searchesEta = number("eta") == nil && text.data != nil
+            let rate = searchesEta ? try singleRate() : (defaultRate ?? 0.99)
             let qSearch = try text.data.map { _ in try makeSearch(rate: rate) }
             let statistics: ((String) throws -> Tensor?)?
             if let qSearch {
@@ -89,10 +93,11 @@ struct DARExQPlanner {
                 statistics = nil
                 choice.notes.append("no calibration statistics: inputs taken as 1")
             }
-            let analytical = try AnalyticalQ(basePath: base, finetunedPath: finetuned, selection: selection, rate: rate, inputMean: statistics)
+            let analytical = try AnalyticalQ(basePath: base, finetunedPath: finetuned, selection: selection,
+                                             rate: searchesEta ? { _ in rate } : rateOf, inputMean: statistics)
             var eta = number("eta")
             if eta == nil, let qSearch {
-                let grid = try QGridSearch.Grid(lower: number("eta_min") ?? 0.1, upper: number("eta_max") ?? 3, steps: integer("steps") ?? 16)
+                let grid = try QGridSearch.Grid(lower: number("eta_min") ?? 0.01, upper: number("eta_max") ?? 10, steps: integer("steps") ?? 16)
                 describe(&choice, qSearch, grid: grid, searched: "eta")
                 say("searching eta for p = \(rate) (\(formatted(grid.lower, 4)) to \(formatted(grid.upper, 4)), \(grid.steps) geometric steps) on \(qSearch.objective.name), seeds \(qSearch.seeds.map(String.init).joined(separator: ","))")
                 let result = try qSearch.runEta(grid: grid, qs: { analytical.qs(eta: $0, gamma: gamma) }) {

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LopperCore
 import LopperIO
 import LopperLua
 import LopperPrune
@@ -22,8 +23,17 @@ extension Prune {
             return nil
         }
         if search.svg != nil, text.data == nil { throw ValidationError("--svg plots the q search, which needs --data FILE") }
+        let settings = configuration.settings, schema = plugin.schema
+        let names = try Checkpoint.finetuned(path: pair.finetuned, base: try Checkpoint(path: pair.base)).names
+        let layers = try layerCount(of: names)
+        let rateOf: (String) throws -> Double = { name in
+            let values = try schema.resolve(settings, name: name, layer: layerIndex(of: name), layerCount: layers)
+            guard let rate = values["rate"]?.number else { throw ValidationError("darex_q: no rate for \(name)") }
+            return rate
+        }
         let planner = DARExQPlanner(base: pair.base, finetuned: pair.finetuned, selection: configuration.selection,
                                     settings: configuration.settings, defaultRate: plugin.schema.spec("rate")?.defaultValue?.number,
+                                    rateOf: rateOf,
                                     seed: seed, text: text, search: search, calibration: calibration,
                                     say: { line in if !quiet { print(line) } })
         // The settings as the plugin will see them (mode made explicit) are checked before any search.

@@ -19,6 +19,11 @@ struct Prune: ParsableCommand {
         --set 'rate=[0.9,0.99]' (interpolated from the first to the last layer). `lopper plugin info NAME` \
         lists a method's parameters.
 
+        LoRA: --finetuned may be a PEFT adapter folder (adapter_config.json, adapter_model.safetensors) over \
+        --base: each target module's delta is scaling * B @ A, pruned as a full delta; modules_to_save are \
+        fine-tuned tensors; base tensors the adapter does not touch are kept. --output adapter prunes the \
+        factors A and B instead (each as its own delta, as PEFT's dare_linear does) and writes an adapter folder.
+
         darex_q chooses q as the DAREx paper does: with --data it searches the global q (coarse geometric \
         grid from 1-p to 1, then 10x finer around the best, masks averaged over --seeds) on --metric, \
         builds the candidates in memory and streams the output with the best q and --seed; \
@@ -38,7 +43,8 @@ struct Prune: ParsableCommand {
     @Option(name: .customLong("set"), help: "A method parameter: key=value or GLOB:key=value; repeatable.")
     var settings: [String] = []
     @Option(help: "Seed of the random masks.") var seed: UInt64 = 0
-    @Option(help: "merged (base + pruned delta, a model) or delta (the pruned delta alone).") var output: DeltaOutput = .merged
+    @Option(help: "merged (base + pruned delta, a model), delta (the pruned delta alone) or adapter (a LoRA --finetuned with its factors pruned, a PEFT adapter folder).")
+    var output: DeltaOutput = .merged
     @OptionGroup(title: "Selection") var selection: SelectionOptions
     @OptionGroup(title: "Output") var outputs: OutputOptions
     @OptionGroup(title: "Checkpoint output") var checkpoint: CheckpointOptions
@@ -77,6 +83,7 @@ struct Prune: ParsableCommand {
             configuration.settings = try settings.map(Setting.init(parsing:))
             configuration.dtype = checkpoint.dtype?.dtype
             configuration.shardSize = checkpoint.shardSize?.bytes
+            configuration.commandLine = CommandLine.arguments
             let plugin = try PluginCatalog.load(method)
             let choice = try chooseQ(plugin, &configuration)
             defer { choice?.statisticsFile?.remove() }
@@ -93,7 +100,7 @@ struct Prune: ParsableCommand {
             let prunedCount = pruner.plan.filter(\.isPruned).count
             var result = try pruner.run(progress: Progress(tensors: pruner.plan.count, bytes: pruner.plan.reduce(0) { $0 + $1.byteCount }))
             result.qChoice = choice?.choice
-            if let choice = choice?.choice { try search.writeChart(choice, title: "darex_q: \(choice.searched ?? "q") search, p = \(pruner.recordedParameters["rate"] ?? "?")") }
+            if let choice = choice?.choice { try search.writeChart(choice, title: "darex_q: \(choice.searched ?? "q") search, p = \(pruner.recordedParameters["rate"]?.description ?? "?")") }
             if let report {
                 try writeFileAtomically(try result.json(), to: report)
             }

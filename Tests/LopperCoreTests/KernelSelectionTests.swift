@@ -38,6 +38,40 @@ final class KernelSelectionTests: XCTestCase {
         XCTAssertThrowsError(try kthLargest(Tensor([1, 2]), 0))
     }
 
+    /// Tensors past 2^18 elements take the histogram selection: NaN (below every number),
+    /// signed zeros (equal), infinities, subnormals and heavy ties, on every dtype.
+    func testHistogramSelectionMatchesASort() throws {
+        var generator = SplitMix(seed: 33)
+        let size = 300_007
+        for dtype in KernelHarnessTests.computeTypes {
+            for distinct in [nil, 5] as [Int?] {
+                let specials: [Float] = [.nan, -.nan, 0, -0, .infinity, -.infinity, 1e-40, -1e-40]
+                let values = (0..<size).map { index -> Float in
+                    if index % 101 == 0 { return specials[(index / 101) % specials.count] }
+                    return distinct.map { Float(generator.int(below: $0)) - 2 } ?? generator.float(in: -4...4)
+                }
+                let tensor = Tensor(values, dtype: dtype)
+                let widened = tensor.floats()
+                // Ascending order with NaN first and -0 == +0; stable on index for the top-k set.
+                func rank(_ i: Int, _ j: Int) -> Bool {
+                    let a = widened[i], b = widened[j]
+                    if a.isNaN != b.isNaN { return !a.isNaN }
+                    if a.isNaN || a == b { return i < j }
+                    return a > b
+                }
+                let order = widened.indices.sorted(by: rank)
+                for k in [1, 2, size / 2, size - size / 50, size - 1, size] {
+                    let what = "\(dtype) k \(k) distinct \(String(describing: distinct))"
+                    let expected = widened[order[k - 1]]
+                    let got = try kthLargest(tensor, k)
+                    XCTAssertTrue(got == expected || (got.isNaN && expected.isNaN), "\(what): \(got) vs \(expected)")
+                    let bits = try topKMask(tensor, k).floats()
+                    XCTAssertEqual(Set(bits.indices.filter { bits[$0] != 0 }), Set(order.prefix(k)), what)
+                }
+            }
+        }
+    }
+
     func testTopKPerRowAndNM() throws {
         var generator = SplitMix(seed: 32)
         for (rows, cols) in [(1, 8), (5, 12), (64, 256), (33, 1028)] {

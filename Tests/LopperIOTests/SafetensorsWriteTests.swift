@@ -63,6 +63,12 @@ final class SafetensorsWriteTests: XCTestCase {
         XCTAssertEqual((index["weight_map"] as! [String: String])["layers.4.weight"], "model-00003-of-00003.safetensors")
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["model"], "no temporary folder left")
         XCTAssertThrowsError(try ShardedWriter(folder: out, entries: entries), "refuses to overwrite")
+        // With overwrite, the existing folder is swapped for the new one (RENAME_EXCHANGE) and removed.
+        let again = try ShardedWriter(folder: out, shards: [[entries[0]]], overwrite: true, stem: "adapter_model")
+        try again.write(Tensor(Array(repeating: 2, count: 10)), name: entries[0].name)
+        try again.finish()
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out), ["adapter_model.safetensors"])
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["model"], "old folder and temporary removed")
     }
 
     func testSingleShardIsModelSafetensorsAndFailureLeavesNoFolder() throws {

@@ -11,7 +11,7 @@ final class CalibratedMethodTests: XCTestCase {
     let weight = "model.layers.0.mlp.up_proj.weight"
 
     /// Input norms and means for every prunable weight: norms grow with the column index.
-    func writeStatistics(_ fixture: PipelineFixture, features: Int? = nil) throws -> String {
+    static func writeStatistics(_ fixture: PipelineFixture, features: Int? = nil) throws -> String {
         let path = fixture.folder + "/stats.safetensors"
         var tensors: [(String, Tensor)] = []
         for name in PipelineFixture.prunable where name.hasSuffix(".weight") {
@@ -35,7 +35,7 @@ final class CalibratedMethodTests: XCTestCase {
     func testWandaKeepsTheLargestDeltaTimesInputNormPerRow() throws {
         let fixture = try PipelineFixture()
         defer { fixture.remove() }
-        let statistics = try writeStatistics(fixture)
+        let statistics = try Self.writeStatistics(fixture)
         try prune(fixture, "wanda", ["rate=0.75"], statistics: statistics, out: "wanda")
         let pruned = try fixture.tensor("wanda", weight).floats()
         let original = try fixture.delta(weight)
@@ -66,7 +66,7 @@ final class CalibratedMethodTests: XCTestCase {
     func testStatisticsOfAnotherModelAreRefused() throws {
         let fixture = try PipelineFixture()
         defer { fixture.remove() }
-        let statistics = try writeStatistics(fixture, features: 7)
+        let statistics = try Self.writeStatistics(fixture, features: 7)
         XCTAssertThrowsError(try prune(fixture, "wanda", [], statistics: statistics, out: "x")) { error in
             XCTAssertTrue("\(error)".contains("has 7 features"), "\(error)")
         }
@@ -75,7 +75,7 @@ final class CalibratedMethodTests: XCTestCase {
     func testDarexQUsesTheInputMeans() throws {
         let fixture = try PipelineFixture()
         defer { fixture.remove() }
-        let statistics = try writeStatistics(fixture)
+        let statistics = try Self.writeStatistics(fixture)
         let report = try prune(fixture, "darex_q", ["rate=0.9"], statistics: statistics, out: "q")
         let line = try XCTUnwrap(report.tensors.first { $0.name == weight })
         XCTAssertFalse(line.notes.contains { $0.contains("no calibration") })

@@ -52,7 +52,7 @@ final class CommandLineTests: XCTestCase {
         let cases: [([String], String)] = [
             (["--method", "dare", "--set", "rate=7"], "outside 0..1"),
             (["--method", "dare", "--set", "speed=1"], "unknown parameter 'speed'"),
-            (["--method", "nonesuch"], "no method named 'nonesuch'; available: dare, darex_q, magnitude, structural, wanda"),
+            (["--method", "nonesuch"], "no method named 'nonesuch'; available: breadcrumbs, dare, dare_l1, darex_q, magnitude, structural, wanda"),
             (["--method", failing], "failing.lua:3: layer one is cursed"),
             (["--method", "dare", "--dtype", "int8"], "'int8' is invalid for '--dtype <dtype>'"),
             (["--method", "dare", "--shard-size", "lots"], "'lots' is invalid for '--shard-size <size>'"),
@@ -94,7 +94,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertTrue(check.output.contains("ok: halve 0.2.0"), check.output)
         let install = try lopper(["plugin", "install", file], environment: environment)
         XCTAssertEqual(install.status, 0, install.error)
-        XCTAssertTrue(FileManager.default.fileExists(atPath: home + "/lopper/plugins/halve.lua"))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: home + "/lopper/plugins/halve/0.2.0/plugin.lua"))
         let listed = try lopper(["plugin", "list"], environment: environment)
         XCTAssertTrue(listed.output.contains("halve"), listed.output)
         XCTAssertTrue(listed.output.contains("user"), listed.output)

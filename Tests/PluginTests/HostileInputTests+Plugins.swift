@@ -39,12 +39,12 @@ final class HostileInstallTests: XCTestCase {
             try HostileHarness.expectFailure(HostileCase(name: "class 1: \(label)", arguments: ["plugin", "install", file],
                                                          culprit: culprit, inputs: [sources], watched: [root], environment: environment))
         }
-        // A folder where the plugin file would go is never removed, even with --overwrite.
-        try FileManager.default.createDirectory(atPath: plugins + "/victim.lua/keep", withIntermediateDirectories: true)
+        // A folder where the plugin would go that lopper did not install is never removed, even with --overwrite.
+        try FileManager.default.createDirectory(atPath: plugins + "/victim/1/keep", withIntermediateDirectories: true)
         let file = sources + "/victim.lua"
         try "return { name = \"victim\", version = \"1\", api = 2, summary = \"s\", \(prune) }".write(toFile: file, atomically: true, encoding: .utf8)
         try HostileHarness.expectFailure(HostileCase(name: "class 1: folder in the way", arguments: ["plugin", "install", "--overwrite", file],
-                                                     culprit: "is a folder", inputs: [sources, plugins], watched: [root], environment: environment))
-        XCTAssertTrue(FileManager.default.fileExists(atPath: plugins + "/victim.lua/keep"))
+                                                     culprit: "is not a plugin installed by lopper", inputs: [sources, plugins], watched: [root], environment: environment))
+        XCTAssertTrue(FileManager.default.fileExists(atPath: plugins + "/victim/1/keep"))
     }
 }

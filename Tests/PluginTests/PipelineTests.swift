@@ -135,7 +135,7 @@ final class PipelineTests: XCTestCase {
         XCTAssertEqual(metadata["lopper.method"], "darex_q")
         XCTAssertEqual(metadata["lopper.seed"], "7")
         XCTAssertEqual(metadata["format"], "pt")
-        XCTAssertTrue(metadata["lopper.parameters"]?.contains("\"q\":\"0.5\"") == true, metadata["lopper.parameters"] ?? "")
+        XCTAssertTrue(metadata["lopper.parameters"]?.contains("\"q\":0.5,") == true, metadata["lopper.parameters"] ?? "")
         for name in output.names { XCTAssertEqual(output.info(name)?.dtype, .bf16) }
 
         try fixture.prune(try PipelineFixture.plugin("dare"), ["rate=0.5"], out: "resharded", dtype: .f32, shardSize: 150_000)

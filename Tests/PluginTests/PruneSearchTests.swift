@@ -77,6 +77,10 @@ final class PruneSearchTests: XCTestCase {
                                      key: RandomKey(seed: 0, name: name), output: .merged, dtype: .f32).floats()
         let written = try Checkpoint(path: try out("searched")).tensor(name).floats()
         for (a, b) in zip(written, expected) { XCTAssertEqual(a, b, accuracy: 1e-6 * max(1, abs(b))) }
+        // The recorded settings (mode=fixed, the q found) reproduce the output without the data.
+        let reproduced = try lopper(["reproduce", try out("searched"), "--base", pair.base, "--finetuned", pair.finetuned])
+        XCTAssertEqual(reproduced.status, 0, reproduced.error)
+        XCTAssertTrue(reproduced.output.contains("byte-identical"), reproduced.output)
     }
 
     func testQGivenIsFixedAndNoDataIsTheClosedFormWithANote() throws {
@@ -101,7 +105,7 @@ final class PruneSearchTests: XCTestCase {
         let choice = try XCTUnwrap(report["qChoice"] as? [String: Any])
         XCTAssertEqual(choice["searched"] as? String, "eta")
         let eta = try XCTUnwrap(choice["eta"] as? Double)
-        XCTAssertTrue(eta >= 0.1 && eta <= 3, "\(eta)")
+        XCTAssertTrue(eta >= 0.01 && eta <= 10, "\(eta)")
         // Each tensor's own q, a bias the q of its weight.
         let rescale = Dictionary(uniqueKeysWithValues: try XCTUnwrap(report["tensors"] as? [[String: Any]]).compactMap { line in
             (line["rescale"] as? Double).map { (line["name"] as! String, $0) }

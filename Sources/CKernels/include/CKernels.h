@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 #include <string.h>
+#include "CKernelsDare.h"
 
 #if defined(__x86_64__) || defined(_M_X64)
 #include <emmintrin.h>

@@ -6,8 +6,8 @@
 // -0 equals +0. So with k = 2 and values [1, 3, 1, 1] the kept elements are 3 and the
 // first 1 (index 0).
 
-/// The k-th largest element (1-based: k = 1 is the maximum). A linear-time selection on
-/// a copy of the keys (introselect), never a full sort. NaN only comes back when fewer
+/// The k-th largest element (1-based: k = 1 is the maximum). Linear time, never a sort:
+/// histograms of the order keys (`histogramSelectKey`), introselect for small tensors. NaN only comes back when fewer
 /// than k elements are numbers.
 public func kthLargest(_ a: Tensor, _ k: Int) throws -> Float {
     try requireComputable("kthLargest", a.dtype)
@@ -28,16 +28,22 @@ public func topKMask(_ a: Tensor, _ k: Int) throws -> Tensor {
     let threshold = try thresholdKey(a, k)
     let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count, chunk = Parallel.chunkSize
     let chunks = (count + chunk - 1) / chunk
-    // Pass 1: per chunk, how many keys are above the threshold and how many equal it.
+    let output = result.data.assumingMemoryBound(to: UInt8.self)
+    // One pass writes 1 above the threshold and a provisional 2 on keys equal to it, and
+    // counts both per chunk. Then the first (k - above) equal keys in index order become 1,
+    // the others 0: only chunks that hold equal keys are read again, and only their bytes.
     var above = [Int](repeating: 0, count: chunks), equal = [Int](repeating: 0, count: chunks)
     above.withUnsafeMutableBufferPointer { above in
         equal.withUnsafeMutableBufferPointer { equal in
             Parallel.forEachChunk(count: count, chunk: chunk) { range in
                 var greater = 0, same = 0
-                forEachKeyBlock(base, dtype, range) { keys, _, length in
+                forEachKeyBlock(base, dtype, range) { keys, start, length in
+                    let target = output + start
                     for index in 0..<length {
-                        greater &+= keys[index] > threshold ? 1 : 0
-                        same &+= keys[index] == threshold ? 1 : 0
+                        let isAbove = keys[index] > threshold, isEqual = keys[index] == threshold
+                        greater &+= isAbove ? 1 : 0
+                        same &+= isEqual ? 1 : 0
+                        target[index] = isAbove ? 1 : isEqual ? 2 : 0
                     }
                 }
                 above[range.lowerBound / chunk] = greater
@@ -45,16 +51,22 @@ public func topKMask(_ a: Tensor, _ k: Int) throws -> Tensor {
             }
         }
     }
-    // Pass 2: keep everything above; keep the first (k - above) equal keys in index order.
-    let tiesToKeep = k - above.reduce(0, +)
-    var tiesBefore = [Int](repeating: 0, count: chunks)
-    for index in 1..<Swift.max(1, chunks) { tiesBefore[index] = tiesBefore[index - 1] + equal[index - 1] }
-    let output = result.data.assumingMemoryBound(to: UInt8.self)
-    tiesBefore.withUnsafeBufferPointer { tiesBefore in
-        Parallel.forEachChunk(count: count, chunk: chunk) { range in
-            var ties = tiesBefore[range.lowerBound / chunk]
-            forEachKeyBlock(base, dtype, range) { keys, start, length in
-                writeMask(keys, length, threshold: threshold, ties: &ties, tiesToKeep: tiesToKeep, into: output + start)
+    var tiesLeft = k - above.reduce(0, +)
+    var quota = [Int](repeating: 0, count: chunks)
+    for index in 0..<chunks {
+        quota[index] = Swift.min(tiesLeft, equal[index])
+        tiesLeft -= quota[index]
+    }
+    quota.withUnsafeBufferPointer { quota in
+        equal.withUnsafeBufferPointer { equal in
+            Parallel.forEachChunk(count: count, chunk: chunk) { range in
+                guard equal[range.lowerBound / chunk] > 0 else { return }
+                var kept = 0
+                let limit = quota[range.lowerBound / chunk]
+                for index in range where output[index] == 2 {
+                    output[index] = kept < limit ? 1 : 0
+                    kept += 1
+                }
             }
         }
     }
@@ -137,15 +149,14 @@ public func nmMask(_ a: Tensor, n: Int, m: Int) throws -> Tensor {
 
 // MARK: - Shared pieces
 
-/// The key of the k-th largest element, selected on a copy of all keys.
+/// The key of the k-th largest element: by histograms over a large tensor, by introselect
+/// on a copy of the keys of a small one (where 65536 bins would cost more than the keys).
 private func thresholdKey(_ a: Tensor, _ k: Int) throws -> UInt32 {
     let count = a.count
+    if count >= 1 << 18 { return histogramSelectKey(a, rank: count - k) }
     let keys = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
     defer { keys.deallocate() }
-    let base = UnsafeRawPointer(a.data), dtype = a.dtype
-    Parallel.forEachChunk(count: count) { range in
-        computeKeys(base, dtype, range.lowerBound, range.count, into: keys + range.lowerBound)
-    }
+    computeKeys(UnsafeRawPointer(a.data), a.dtype, 0, count, into: keys)
     return selectKey(keys, count: count, rank: count - k)
 }
 

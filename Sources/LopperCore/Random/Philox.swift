@@ -155,6 +155,12 @@ public enum Philox {
         while element < range.upperBound {
             let group = element / 32
             let skip = element - group * 32
+            let whole = (range.upperBound - element) / 32
+            if skip == 0, whole > 0, widePhiloxWords(key, groups: group..<group + whole, into: out) {
+                out += whole * 32
+                element += whole * 32
+                continue
+            }
             let take = min(32 - skip, range.upperBound - element)
             let sink = skip == 0 && take == 32 ? out : scratch
             let (w0, w1, w2, w3) = blocks8(first: UInt64(group) &* 8, key: key)

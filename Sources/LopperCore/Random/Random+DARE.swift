@@ -1,3 +1,5 @@
+import CKernels
+
 /// The fused DARE pass: one sweep per block that widens the inputs, subtracts, draws
 /// the Philox bits, masks, rescales, adds back (merged output) and rounds to the
 /// output dtype. No whole-tensor f32 intermediate exists.
@@ -8,6 +10,9 @@ public enum DeltaOutput: String, Sendable {
     case merged
     /// The pruned delta alone.
     case delta
+    /// A LoRA adapter with its factors pruned (`lopper prune`); kernels see each factor
+    /// as a delta from zero and write it as `.delta`.
+    case adapter
 }
 
 private let fusedBlock = 2048
@@ -21,18 +26,25 @@ public enum Rescale: Sendable, Equatable {
 
 /// One rescale in lanes, specialised into the fused loops.
 protocol RescaleStep {
+    /// `s`, and whether kept entries are divided by it (else multiplied): for the C kernels.
+    var factor: Float { get }
+    static var divides: Bool { get }
     func apply(_ x: SIMD16<Float>) -> SIMD16<Float>
     func apply(_ x: SIMD4<Float>) -> SIMD4<Float>
     func apply(_ x: Float) -> Float
 }
 struct Times: RescaleStep {
     let s: Float
+    var factor: Float { s }
+    static var divides: Bool { false }
     @inline(__always) func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { x * s }
     @inline(__always) func apply(_ x: SIMD4<Float>) -> SIMD4<Float> { x * s }
     @inline(__always) func apply(_ x: Float) -> Float { x * s }
 }
 struct DividedBy: RescaleStep {
     let s: Float
+    var factor: Float { s }
+    static var divides: Bool { true }
     @inline(__always) func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { x / s }
     @inline(__always) func apply(_ x: SIMD4<Float>) -> SIMD4<Float> { x / s }
     @inline(__always) func apply(_ x: Float) -> Float { x / s }
@@ -87,9 +99,16 @@ func dareLanes<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ base: Tens
     let result = try Tensor(uninitialized: base.shape, dtype: base.dtype)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
     let merged = output == .merged
+    let wide = Lanes.self == F32Lanes.self ? wideDareKernel(.f32) : nil
+    let stream = base.count >= streamingThreshold && ck_has_streaming_stores() != 0
     Parallel.forEachChunk(count: base.count) { range in
         precondition(range.lowerBound & 63 == 0, "chunks must start on a 64-element group")
         var index = range.lowerBound
+        if let wide {
+            let whole = range.lowerBound / 64..<range.upperBound / 64
+            dareWide(Lanes.self, wide, b, f, out, groups: whole, rule, scale, key, merged: merged, stream: stream)
+            index = whole.upperBound * 64
+        }
         while index < range.upperBound {
             dareGroup(Lanes.self, b, f, out, index, left: range.upperBound - index, rule, scale, key, merged)
             index += 64

@@ -23,10 +23,16 @@ func dareBF16<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _ rule: Ke
     // the inputs, and a normal store first reads the line it writes.
     let stream = base.count >= streamingThreshold && ck_has_streaming_stores() != 0
     precondition(!stream || Int(bitPattern: out) & 15 == 0, "streaming stores need 16-byte alignment")
+    let wide = wideDareKernel(.bf16)
     Parallel.forEachChunk(count: base.count) { range in
         precondition(range.lowerBound & 63 == 0, "chunks must start on a 64-element group")
         let full = range.lowerBound + (range.count & ~63)
         var index = range.lowerBound
+        if let wide {
+            dareWide(BF16Lanes.self, wide, b, f, out, groups: index / 64..<full / 64, rule, scale, key,
+                     merged: merged, stream: stream)
+            index = full
+        }
         // Loop-invariant branches outside the loop, so that each body is straight code.
         @inline(__always) func groups(merged: Bool, stream: Bool) {
             // Two groups at a time: their Philox rounds interleave (see `blocks16Split`).

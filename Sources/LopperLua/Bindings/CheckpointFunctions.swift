@@ -52,8 +52,12 @@ enum CheckpointFunctions {
     static let functions: [(String, LuaFunction)] = [
         ("load", { stack in
             let path = try stack.string(1, "load")
+            // A LoRA adapter folder needs the base it adapts (a path or a Checkpoint).
+            let base = stack.isNoneOrNil(2) ? nil : try checkpointArgument(stack, 2, "load")
             let checkpoint: Checkpoint
-            do { checkpoint = try Checkpoint(path: path) } catch { throw LuaError("load: \(error)") }
+            do {
+                checkpoint = try base.map { try Checkpoint.finetuned(path: path, base: $0.checkpoint) } ?? Checkpoint(path: path)
+            } catch { throw LuaError("load: \(error)") }
             stack.pushObject(LuaCheckpoint(checkpoint), metatable: metatable)
             return 1
         }),
@@ -65,7 +69,7 @@ enum CheckpointFunctions {
                 return 1
             }
             let base = try checkpointArgument(stack, 1, "delta")
-            let finetuned = try checkpointArgument(stack, 2, "delta")
+            let finetuned = try checkpointArgument(stack, 2, "delta", base: base)
             stack.pushObject(LuaDelta(base: base, finetuned: finetuned), metatable: DeltaUserdata.metatable)
             return 1
         }),
@@ -94,13 +98,16 @@ enum CheckpointFunctions {
         return checkpoint
     }
 
-    /// A checkpoint argument: a Checkpoint value or a path to open.
-    static func checkpointArgument(_ stack: LuaStack, _ index: Int32, _ function: String) throws -> LuaCheckpoint {
+    /// A checkpoint argument: a Checkpoint value or a path to open (with `base`, a path may
+    /// be a LoRA adapter folder, read as that base with the adapter merged in).
+    static func checkpointArgument(_ stack: LuaStack, _ index: Int32, _ function: String, base: LuaCheckpoint? = nil) throws -> LuaCheckpoint {
         if let checkpoint = object(stack, index) { return checkpoint }
         guard let path = stack.stringValue(index) else {
             throw LuaError.badArgument(index, function, "two tensors, or two checkpoints or paths", got: stack.typeName(index))
         }
-        do { return LuaCheckpoint(try Checkpoint(path: path)) } catch { throw LuaError("\(function): \(error)") }
+        do {
+            return LuaCheckpoint(try base.map { try Checkpoint.finetuned(path: path, base: $0.checkpoint) } ?? Checkpoint(path: path))
+        } catch { throw LuaError("\(function): \(error)") }
     }
 
     static let methods: [(String, LuaFunction)] = [

@@ -13,6 +13,11 @@ public final class Plugin: PruneMethod {
     public let path: String
     public let manifest: PluginManifest
     public let schema: ParamSchema
+    /// The Lua source it was loaded from (nil for a table typed at the REPL).
+    public let source: String?
+    /// Which folder of the search path it came from (`PluginCatalog.Entry.origin`), or
+    /// `path` for a file named on the command line.
+    public var origin = "path"
     let lua: LuaState
     /// The plugin's table in the state's registry.
     private let reference: Int32
@@ -23,6 +28,9 @@ public final class Plugin: PruneMethod {
     public var name: String { manifest.name }
     public var version: String { manifest.version }
     public var summary: String { manifest.summary }
+    public var provenance: MethodProvenance? {
+        source.map { MethodProvenance(origin: origin, path: path, source: $0) }
+    }
     /// The hooks the plugin defines: `prune`, or `score` and maybe `rescale`.
     public var hooks: [String] { [manifest.hook.rawValue] + (manifest.hasRescale ? ["rescale"] : []) }
 
@@ -59,7 +67,7 @@ public final class Plugin: PruneMethod {
         } catch let error as LuaError {
             throw PluginError("plugin \(path): \(error.message)")
         }
-        try self.init(lua: lua, path: path, tableAt: stack.top)
+        try self.init(lua: lua, path: path, source: source, tableAt: stack.top)
     }
 
     /// A plugin table defined in `lua` (the REPL's `try` with a table typed at the
@@ -67,12 +75,13 @@ public final class Plugin: PruneMethod {
     /// as the user's own code does.
     public convenience init(table index: Int32, in lua: LuaState, name: String) throws {
         lua_pushvalue(lua.state, index)
-        try self.init(lua: lua, path: name, tableAt: lua.stack.top)
+        try self.init(lua: lua, path: name, source: nil, tableAt: lua.stack.top)
     }
 
     /// Reads and keeps the plugin table at `index` (popped).
-    private init(lua: LuaState, path: String, tableAt index: Int32) throws {
+    private init(lua: LuaState, path: String, source: String?, tableAt index: Int32) throws {
         self.path = path
+        self.source = source
         self.lua = lua
         let stack = lua.stack
         do {

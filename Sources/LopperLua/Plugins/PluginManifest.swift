@@ -23,9 +23,15 @@ public struct PluginManifest: Sendable {
     public var hasRescale: Bool
     /// The plugin's own parameters followed by the host's (`StandardParameters`).
     public var specs: [ParamSpec]
+    /// What the plugin claims about itself (`properties = { unbiased = true }`), which
+    /// `plugin check` tests statistically.
+    public var properties: Set<String>
+
+    /// The properties a plugin may declare, with what `plugin check` tests.
+    public static let knownProperties = ["unbiased": "E[D'] = D: the pruned delta is the delta on average over seeds"]
 
     public static let api = 2
-    static let fields: Set<String> = ["name", "version", "api", "summary", "params", "defaults", "prune", "score", "rescale"]
+    static let fields: Set<String> = ["name", "version", "api", "summary", "params", "defaults", "prune", "score", "rescale", "properties"]
 
     /// Reads the table at `index` (absolute or relative) of `stack`.
     static func read(_ stack: LuaStack, at index: Int32) throws -> PluginManifest {
@@ -78,7 +84,18 @@ public struct PluginManifest: Sendable {
         }
         specs.sort { $0.name < $1.name }
         specs += StandardParameters.specs(score: hook == .score, defaults: defaults)
-        return PluginManifest(name: name, version: version, summary: summary, hook: hook, hasRescale: hasRescale, specs: specs)
+        var properties: Set<String> = []
+        if let index = try fields.table("properties") {
+            for (key, type) in try RawTable(stack, index).entries {
+                guard knownProperties[key] != nil else {
+                    throw PluginError("properties: '\(key)' is not a property Lopper can check (known: \(knownProperties.keys.sorted().joined(separator: ", ")))")
+                }
+                guard type == LUA_TBOOLEAN else { throw PluginError("properties.\(key) must be true or false") }
+                if RawTable(unchecked: stack, index).push(key, { stack.boolean(-1) }) { properties.insert(key) }
+            }
+        }
+        return PluginManifest(name: name, version: version, summary: summary, hook: hook, hasRescale: hasRescale, specs: specs,
+                              properties: properties)
     }
 
     // MARK: - Parameters

@@ -52,7 +52,7 @@ public enum LuaRepl {
         do {
             for (name, expression, arguments) in bindings(options) {
                 let shown = try session.bind(name, to: expression, arguments: arguments)
-                let call = arguments.isEmpty ? expression : "lopper.load(\"\(arguments[0].string ?? "")\")"
+                let call = arguments.isEmpty ? expression : expression.replacingOccurrences(of: "...", with: "\"\(arguments[0].string ?? "")\"")
                 announce("\(name) = \(call)\n    \(shown.replacingOccurrences(of: "\n", with: "\n    "))\n")
             }
         } catch {
@@ -68,7 +68,8 @@ public enum LuaRepl {
     static func bindings(_ options: Options) -> [(String, String, [LuaValue])] {
         var list: [(String, String, [LuaValue])] = []
         if let base = options.base { list.append(("base", "lopper.load(...)", [.string(base)])) }
-        if let finetuned = options.finetuned { list.append(("ft", "lopper.load(...)", [.string(finetuned)])) }
+        // With a base, --finetuned may be a LoRA adapter folder (read as the base with it merged in).
+        if let finetuned = options.finetuned { list.append(("ft", options.base == nil ? "lopper.load(...)" : "lopper.load(..., base)", [.string(finetuned)])) }
         if options.base != nil, options.finetuned != nil { list.append(("delta", "lopper.delta(base, ft)", [])) }
         for (index, path) in options.paths.enumerated() {
             list.append(("m\(index + 1)", "lopper.load(...)", [.string(path)]))

@@ -37,7 +37,8 @@ final class ReplPlugins {
         let entries = PluginCatalog.all()
         lua_createtable(stack.state, 0, Int32(entries.count))
         let table = stack.top
-        for entry in entries {
+        // The first folder's newest version wins (entries come in search order, newest first).
+        for entry in entries.reversed() {
             stack.push(entry.path)
             stack.setField(entry.name, in: table)
         }

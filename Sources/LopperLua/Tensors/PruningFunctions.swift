@@ -100,7 +100,7 @@ enum PruningFunctions {
     /// The `output` ("merged" or "delta") and `dtype` options.
     static func outputOptions(_ options: LuaOptions) throws -> (DeltaOutput, DType?) {
         let output = try options.string("output").map { text -> DeltaOutput in
-            guard let parsed = DeltaOutput(rawValue: text) else {
+            guard let parsed = DeltaOutput(rawValue: text), parsed != .adapter else {
                 throw LuaError("\(options.function): output must be \"merged\" or \"delta\", got \"\(terminalSafe(text))\"")
             }
             return parsed

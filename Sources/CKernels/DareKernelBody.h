@@ -1,0 +1,162 @@
+// The body of the wide kernels, included once per instruction set by DareKernels.c
+// under `#pragma clang attribute push(target(...))`, with CK_ISA naming the set: every
+// function here, helpers included, is compiled for that set only and named after it.
+
+#define CK_PASTE2(a, b) a##_##b
+#define CK_PASTE(a, b) CK_PASTE2(a, b)
+#define CK_NAME(name) CK_PASTE(name, CK_ISA)
+
+/// Philox-4x32-10 on two sets of sixteen blocks, `first + 16 s ..< first + 16 s + 16` for
+/// set s, one block per lane (see Philox.swift): word j of set s in `w[4 s + j]`. The sets'
+/// rounds are independent chains, interleaved so that one fills the other's latency. (A
+/// last set past the tensor's end is computed and not used.)
+CK_INLINE void CK_NAME(philox16)(uint64_t first, uint64_t seed, uint64_t hash, u32x16 w[8]) {
+    enum { sets = 2 };
+    for (int s = 0; s < sets; s++) {
+        const u64x16 lanes = (u64x16){0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15} + (first + 16 * (uint64_t)s);
+        w[4 * s] = __builtin_convertvector(lanes, u32x16);
+        w[4 * s + 1] = __builtin_convertvector(lanes >> 32, u32x16);
+        w[4 * s + 2] = (u32x16)(uint32_t)hash;
+        w[4 * s + 3] = (u32x16)(uint32_t)(hash >> 32);
+    }
+    uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    for (int round = 0; round < 10; round++) {
+        if (round > 0) { k0 += 0x9E3779B9u; k1 += 0xBB67AE85u; }
+        for (int s = 0; s < sets; s++) {
+            u32x16 *c = w + 4 * s;
+            // The low words as a 32-bit multiply, the high ones from the 64-bit products
+            // (clang pairs the even and odd lanes without widening the vector).
+            const u32x16 hi0 = __builtin_convertvector((__builtin_convertvector(c[0], u64x16) * 0xD2511F53u) >> 32, u32x16);
+            const u32x16 hi1 = __builtin_convertvector((__builtin_convertvector(c[2], u64x16) * 0xCD9E8D57u) >> 32, u32x16);
+            const u32x16 next0 = hi1 ^ c[1] ^ k0, next2 = hi0 ^ c[3] ^ k1;
+            c[1] = c[2] * 0xCD9E8D57u;
+            c[3] = c[0] * 0xD2511F53u;
+            c[0] = next0; c[2] = next2;
+        }
+    }
+}
+
+/// The sixteen 16-bit draws of elements `16 j ..< 16 j + 16` of a group from word j of its
+/// eight blocks (`half` 0: lanes 0..7 of `w`, the first group; 1: lanes 8..15): the low
+/// halves of blocks 0..7, then their high halves.
+CK_INLINE i32x16 CK_NAME(draws)(u32x16 w, int half) {
+    const u32x16 low = w & 0xFFFFu, high = w >> 16;
+    u32x16 d = half == 0
+        ? __builtin_shufflevector(low, high, 0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23)
+        : __builtin_shufflevector(low, high, 8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+    return (i32x16)d;
+}
+
+CK_INLINE f32x16 CK_NAME(as_float)(u32x16 bits) { return (f32x16)bits; }
+CK_INLINE u32x16 CK_NAME(as_bits)(f32x16 value) { return (u32x16)value; }
+
+/// `base + m * (finetuned - base) (* or /) scale`, or the masked delta, as f32 bits;
+/// `keep` lanes are all ones where the draw is below H.
+CK_INLINE u32x16 CK_NAME(dare_lanes)(f32x16 b, f32x16 f, i32x16 keep, float scale, int divide, int merged) {
+    const f32x16 delta = divide ? (f - b) / scale : (f - b) * scale;
+    u32x16 value = CK_NAME(as_bits)(delta) & (u32x16)keep;
+    if (merged) value = CK_NAME(as_bits)(CK_NAME(as_float)(value) + b);
+    return value;
+}
+
+/// Whether any lane of `draw` equals `high` (a tie that needs the refinement draw).
+CK_INLINE int CK_NAME(any_tie)(i32x16 draw, int32_t high) { return __builtin_reduce_or(draw == high) != 0; }
+
+CK_INLINE void CK_NAME(dare_bf16_group)(const ck_dare_args *a, int64_t group, const u32x16 w[4], int half, uint8_t *redo,
+                               int divide, int merged, int stream) {
+    const uint16_t *b = (const uint16_t *)a->base + group * 64, *f = (const uint16_t *)a->finetuned + group * 64;
+    uint16_t *out = (uint16_t *)a->output + group * 64;
+    const int32_t high = (int32_t)a->high;
+    i32x16 flags = 0;
+    int tie = 0;
+    for (int j = 0; j < 4; j++) {
+        const i32x16 draw = a->high >= 65536 ? (i32x16)0 : CK_NAME(draws)(w[j], half);
+        const i32x16 keep = draw < high;
+        if (a->low != 0) tie |= CK_NAME(any_tie)(draw, high);
+        const u32x16 bb = __builtin_convertvector(*(const u16x16_u *)(b + 16 * j), u32x16) << 16;
+        const u32x16 fb = __builtin_convertvector(*(const u16x16_u *)(f + 16 * j), u32x16) << 16;
+        const u32x16 v = CK_NAME(dare_lanes)(CK_NAME(as_float)(bb), CK_NAME(as_float)(fb), keep, a->scale, divide, merged);
+        flags |= (i32x16)((v & 0x7FFFFFFFu) > 0x7F800000u);   // NaN: needs the careful rounding
+        const u16x16 rounded = __builtin_convertvector((v + 0x7FFFu + ((v >> 16) & 1u)) >> 16, u16x16);
+        if (stream) __builtin_nontemporal_store(rounded, (u16x16 *)(out + 16 * j));
+        else *(u16x16_u *)(out + 16 * j) = rounded;
+    }
+    *redo = (uint8_t)(tie | (__builtin_reduce_or(flags) != 0));
+}
+
+CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, const u32x16 w[4], int half, uint8_t *redo,
+                              int divide, int merged, int stream) {
+    const float *b = (const float *)a->base + group * 64, *f = (const float *)a->finetuned + group * 64;
+    float *out = (float *)a->output + group * 64;
+    const int32_t high = (int32_t)a->high;
+    int tie = 0;
+    for (int j = 0; j < 4; j++) {
+        const i32x16 draw = a->high >= 65536 ? (i32x16)0 : CK_NAME(draws)(w[j], half);
+        const i32x16 keep = draw < high;
+        if (a->low != 0) tie |= CK_NAME(any_tie)(draw, high);
+        const f32x16 v = CK_NAME(as_float)(CK_NAME(dare_lanes)(*(const f32x16_u *)(b + 16 * j), *(const f32x16_u *)(f + 16 * j),
+                                             keep, a->scale, divide, merged));
+        if (stream) __builtin_nontemporal_store(v, (f32x16 *)(out + 16 * j));
+        else *(f32x16_u *)(out + 16 * j) = v;
+    }
+    *redo = (uint8_t)tie;
+}
+
+/// Four groups per Philox call (two sets of sixteen blocks), then the last ones.
+#define CK_DARE_LOOP(GROUP, a, first, groups, redo, divide, merged, stream)                       \
+    do {                                                                                          \
+        u32x16 w[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                   \
+        for (int64_t g = 0; g < (groups); g += 4) {                                               \
+            const int64_t group = (first) + g;                                                    \
+            if ((a)->high < 65536) CK_NAME(philox16)((uint64_t)group * 8, (a)->seed, (a)->name_hash, w); \
+            for (int q = 0; q < 4 && g + q < (groups); q++)                                       \
+                GROUP(a, group + q, w + 4 * (q >> 1), q & 1, (redo) + g + q, divide, merged, stream); \
+        }                                                                                         \
+    } while (0)
+
+/// The loop with its loop-invariant choices turned into constants, so each body is straight code.
+#define CK_DARE_KERNEL(NAME, GROUP)                                                                \
+    void NAME(const ck_dare_args *a, int64_t first, int64_t groups, uint8_t *redo) {               \
+        const int key = a->divide * 4 + a->merged * 2 + a->stream;                                 \
+        switch (key) {                                                                             \
+        case 0: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 0, 0); break;                       \
+        case 1: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 0, 1); break;                       \
+        case 2: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 1, 0); break;                       \
+        case 3: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 1, 1); break;                       \
+        case 4: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 0, 0); break;                       \
+        case 5: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 0, 1); break;                       \
+        case 6: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 1, 0); break;                       \
+        default: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 1, 1); break;                      \
+        }                                                                                          \
+        if (a->stream) _mm_sfence();                                                               \
+    }
+
+/// Groups of 32 words (eight blocks, word-major), four groups per Philox call.
+CK_INLINE void CK_NAME(philox_words)(uint64_t seed, uint64_t hash, int64_t first, int64_t groups, uint32_t *target) {
+    for (int64_t g = 0; g < groups; g += 4) {
+        u32x16 w[8];
+        CK_NAME(philox16)((uint64_t)(first + g) * 8, seed, hash, w);
+        for (int q = 0; q < 4 && g + q < groups; q++) {
+            const u32x16 *set = w + 4 * (q >> 1);
+            uint32_t *out = target + (g + q) * 32;
+            for (int j = 0; j < 4; j++) {
+                const u32x8 words = (q & 1) == 0 ? __builtin_shufflevector(set[j], set[j], 0, 1, 2, 3, 4, 5, 6, 7)
+                                                 : __builtin_shufflevector(set[j], set[j], 8, 9, 10, 11, 12, 13, 14, 15);
+                *(u32x8_u *)(out + 8 * j) = words;
+            }
+        }
+    }
+}
+
+CK_DARE_KERNEL(CK_NAME(ck_dare_bf16), CK_NAME(dare_bf16_group))
+CK_DARE_KERNEL(CK_NAME(ck_dare_f32), CK_NAME(dare_f32_group))
+
+void CK_NAME(ck_philox_words)(uint64_t seed, uint64_t hash, int64_t first, int64_t groups, uint32_t *target) {
+    CK_NAME(philox_words)(seed, hash, first, groups, target);
+}
+
+#undef CK_DARE_LOOP
+#undef CK_DARE_KERNEL
+#undef CK_NAME
+#undef CK_PASTE
+#undef CK_PASTE2

@@ -1,0 +1,65 @@
+// The fused DARE pass and the Philox stream on AVX2 and AVX-512, selected at run time.
+//
+// Each kernel is written once over 16-lane vectors (clang vector extensions) in
+// DareKernelBody.h, which is compiled twice below, each time with every function under a
+// target attribute: clang turns the same operations into two 256-bit halves (AVX2) or one
+// 512-bit register (AVX-512). Same integer stream, same f32 operations in the same order as the Swift
+// kernels (Sources/LopperCore/Random), and no contraction into FMA: identical bits.
+
+#include "CKernelsDare.h"
+#include <string.h>
+#if defined(__x86_64__)
+#include <xmmintrin.h>
+#endif
+
+#pragma clang fp contract(off)
+// The 16-lane helpers are always inlined into their kernel, so the vector calling
+// convention the AVX2 copy would use for 512-bit arguments never exists.
+#pragma clang diagnostic ignored "-Wpsabi"
+
+#define CK_INLINE static inline __attribute__((always_inline))
+
+typedef uint32_t u32x16 __attribute__((ext_vector_type(16)));
+typedef int32_t i32x16 __attribute__((ext_vector_type(16)));
+typedef uint64_t u64x16 __attribute__((ext_vector_type(16)));
+typedef uint16_t u16x16 __attribute__((ext_vector_type(16)));
+typedef float f32x16 __attribute__((ext_vector_type(16)));
+typedef uint32_t u32x8 __attribute__((ext_vector_type(8)));
+// Unaligned access to the same vectors.
+typedef u16x16 u16x16_u __attribute__((aligned(1)));
+typedef f32x16 f32x16_u __attribute__((aligned(1)));
+typedef u32x8 u32x8_u __attribute__((aligned(1)));
+
+int ck_cpu_level(void) {
+#if defined(__x86_64__)
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl")) return 2;
+    if (__builtin_cpu_supports("avx2")) return 1;
+#endif
+    return 0;
+}
+
+#if defined(__x86_64__)
+
+#pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
+#define CK_ISA avx2
+#include "DareKernelBody.h"
+#undef CK_ISA
+#pragma clang attribute pop
+
+#pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl"))), apply_to = function)
+#define CK_ISA avx512
+#include "DareKernelBody.h"
+#undef CK_ISA
+#pragma clang attribute pop
+
+#else  // Not x86-64: ck_cpu_level() is 0 and nothing calls these.
+
+void ck_dare_bf16_avx2(const ck_dare_args *a, int64_t first, int64_t groups, uint8_t *redo) { (void)a; (void)first; memset(redo, 1, (size_t)groups); }
+void ck_dare_bf16_avx512(const ck_dare_args *a, int64_t first, int64_t groups, uint8_t *redo) { (void)a; (void)first; memset(redo, 1, (size_t)groups); }
+void ck_dare_f32_avx2(const ck_dare_args *a, int64_t first, int64_t groups, uint8_t *redo) { (void)a; (void)first; memset(redo, 1, (size_t)groups); }
+void ck_dare_f32_avx512(const ck_dare_args *a, int64_t first, int64_t groups, uint8_t *redo) { (void)a; (void)first; memset(redo, 1, (size_t)groups); }
+void ck_philox_words_avx2(uint64_t s, uint64_t h, int64_t f, int64_t g, uint32_t *t) { (void)s; (void)h; (void)f; (void)g; (void)t; }
+void ck_philox_words_avx512(uint64_t s, uint64_t h, int64_t f, int64_t g, uint32_t *t) { (void)s; (void)h; (void)f; (void)g; (void)t; }
+
+#endif

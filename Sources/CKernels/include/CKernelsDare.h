@@ -1,0 +1,44 @@
+#ifndef CKERNELS_DARE_H
+#define CKERNELS_DARE_H
+
+// Wide-vector versions of the fused DARE pass and of Philox, selected at run time
+// (`ck_cpu_level`). The portable build never executes an instruction its CPU lacks:
+// each function carries its own target attribute and runs only where the CPU has it.
+// Results are bit-identical to the Swift kernels (same stream layout, same f32
+// operations in the same order, no contraction into FMA).
+
+#include <stddef.h>
+#include <stdint.h>
+
+/// 0: portable (the Swift kernels), 1: AVX2, 2: AVX-512 (F, BW, VL).
+int ck_cpu_level(void);
+
+/// One call of the fused DARE pass over whole 64-element groups.
+typedef struct {
+    const void *base;        ///< the base tensor's first element
+    const void *finetuned;
+    void *output;
+    uint64_t seed;
+    uint64_t name_hash;
+    uint32_t high;           ///< `H` of the keep rule (16-bit draws below it are kept)
+    uint32_t low;            ///< `L`: when non-zero, a draw equal to H needs its refinement
+    float scale;
+    int divide;              ///< 1: kept deltas are divided by `scale`, 0: multiplied
+    int merged;              ///< 1: base + masked delta, 0: the masked delta alone
+    int stream;              ///< 1: non-temporal stores (16-byte aligned output)
+} ck_dare_args;
+
+/// Groups `first_group ..< first_group + groups`, whole groups only. Sets `redo[g]` to 1
+/// for each group (relative to `first_group`) that the caller must redo in element
+/// order: a draw that ties with H while L != 0, or a NaN result; 0 for the others.
+void ck_dare_bf16_avx2(const ck_dare_args *args, int64_t first_group, int64_t groups, uint8_t *redo);
+void ck_dare_bf16_avx512(const ck_dare_args *args, int64_t first_group, int64_t groups, uint8_t *redo);
+void ck_dare_f32_avx2(const ck_dare_args *args, int64_t first_group, int64_t groups, uint8_t *redo);
+void ck_dare_f32_avx512(const ck_dare_args *args, int64_t first_group, int64_t groups, uint8_t *redo);
+
+/// The 32-bit stream words of groups `first_group ..< first_group + groups` (32 elements a
+/// group, word-major as `Philox.blocks8` hands them out) into `target`.
+void ck_philox_words_avx2(uint64_t seed, uint64_t name_hash, int64_t first_group, int64_t groups, uint32_t *target);
+void ck_philox_words_avx512(uint64_t seed, uint64_t name_hash, int64_t first_group, int64_t groups, uint32_t *target);
+
+#endif

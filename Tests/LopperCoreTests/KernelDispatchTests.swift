@@ -1,0 +1,85 @@
+import XCTest
+import LopperCore
+
+/// Every dispatch path of the wide kernels (portable Swift, AVX2, AVX-512: those this CPU
+/// has) gives the same bits, including the groups a wide kernel hands back (ties with the
+/// keep threshold, NaN results), partial groups, chunk edges and streaming stores.
+final class KernelDispatchTests: XCTestCase {
+    override func tearDown() { KernelPath.active = .widest }
+
+    /// Inputs with every special value the passes treat apart: signed zeros, Inf, NaN, subnormals.
+    func inputs(_ count: Int, _ dtype: DType) throws -> (Tensor, Tensor) {
+        let u = try uniform([2 * count], key: RandomKey(seed: 5, name: "dispatch")).floats()
+        var base = (0..<count).map { (u[$0] - 0.5) * 4 }
+        var fine = (0..<count).map { base[$0] + (u[count + $0] - 0.5) * 0.1 }
+        let specials: [Float] = [0, -0, .infinity, -.infinity, .nan, 1e-40, -1e-40, 3.0e38]
+        for (offset, value) in specials.enumerated() where offset * 997 < count {
+            base[offset * 997] = value
+            fine[offset * 997 + 1 < count ? offset * 997 + 1 : offset * 997] = value
+        }
+        return (Tensor(base, shape: [count], dtype: dtype), Tensor(fine, shape: [count], dtype: dtype))
+    }
+
+    func bytes(_ tensor: Tensor) -> [UInt8] { Array(UnsafeRawBufferPointer(start: tensor.data, count: tensor.byteCount)) }
+
+    func testFusedDareIsTheSameOnEveryPath() throws {
+        XCTAssertTrue(KernelPath.available.contains(.portable))
+        // keep 0.3 has L != 0 (ties need their refinement draw: ~2^-16 of the draws, so the
+        // 2^20-element case has some); keep 0.5 has L == 0; keep 1 draws nothing.
+        for dtype in [DType.bf16, .f32, .f16] {
+            for count in [1, 63, 64, 129, 65536 + 100, 1 << 20] {
+                let (base, fine) = try inputs(count, dtype)
+                for keep in [0.3, 0.5, 1] {
+                    for output in [DeltaOutput.merged, .delta] {
+                        for rescale in [Rescale.times(1 / Float(keep)), .dividedBy(Float(keep))] {
+                            let key = RandomKey(seed: 77, name: "t\(count)")
+                            var results: [KernelPath: [UInt8]] = [:]
+                            for path in KernelPath.available {
+                                KernelPath.active = path
+                                results[path] = bytes(try fusedDare(base: base, finetuned: fine, keep: keep, rescale: rescale,
+                                                                    key: key, output: output))
+                            }
+                            for path in KernelPath.available {
+                                XCTAssertEqual(results[path], results[.portable],
+                                               "\(path) \(dtype) n=\(count) keep=\(keep) \(output) \(rescale)")
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Past the streaming threshold the wide kernels write around the caches: same bits.
+    func testStreamingStoresGiveTheSameBits() throws {
+        for dtype in [DType.bf16, .f32] {
+            let (base, fine) = try inputs((1 << 22) + 4160, dtype)
+            let key = RandomKey(seed: 3, name: "big")
+            var results: [[UInt8]] = []
+            for path in KernelPath.available {
+                KernelPath.active = path
+                results.append(bytes(try fusedDare(base: base, finetuned: fine, keep: 0.01, scale: 100, key: key)))
+            }
+            XCTAssertEqual(Set(results).count, 1, "\(dtype)")
+        }
+    }
+
+    func testUniformDrawsAreTheSameOnEveryPath() throws {
+        for count in [1, 31, 32, 33, 1000, 65536 * 3 + 17] {
+            var results: [[UInt8]] = []
+            for path in KernelPath.available {
+                KernelPath.active = path
+                results.append(bytes(try uniform([count], key: RandomKey(seed: 1, name: "u"))))
+            }
+            XCTAssertEqual(Set(results).count, 1, "n=\(count)")
+        }
+    }
+
+    func testPathsAreSelectable() {
+        KernelPath.active = .portable
+        XCTAssertEqual(KernelPath.active, .portable)
+        KernelPath.active = .avx512
+        XCTAssertEqual(KernelPath.active, min(.avx512, KernelPath.widest))
+        print("kernel paths on this CPU: \(KernelPath.available)")
+    }
+}
