@@ -23,6 +23,9 @@ extension Prune {
             return nil
         }
         if search.svg != nil, text.data == nil { throw ValidationError("--svg plots the q search, which needs --data FILE") }
+        if text.data != nil, configuration.output == .adapter {
+            throw ValidationError("--data: the q search prunes whole deltas, but --output adapter prunes the factors A and B; search with --output merged (or delta), then pass --set q=Q")
+        }
         let settings = configuration.settings, schema = plugin.schema
         let names = try Checkpoint.finetuned(path: pair.finetuned, base: try Checkpoint(path: pair.base)).names
         let layers = try layerCount(of: names)

@@ -115,6 +115,23 @@ final class PruneSearchTests: XCTestCase {
         XCTAssertGreaterThan(Set(rescale.values.map { ($0 * 1e6).rounded() }).count, 3, "per-tensor q's differ")
     }
 
+    /// Nothing assumes a full fine-tune: a PEFT LoRA adapter (written by peft) is searched through
+    /// its merged view, the config coming from the base.
+    func testAPEFTAdapterIsSearchedThroughItsMergedView() throws {
+        let fixtures = ModelPairFixture.fixtures.path
+        let text = try out("bytes.jsonl")
+        try "{\"text\": \"a!b#c$d%e&f\"}\n{\"text\": \"(a)b*c+d,e-f.g\"}\n".write(toFile: text, atomically: true, encoding: .utf8)
+        let run = try lopper(["prune", "--base", fixtures + "/models/llama/model", "--finetuned", fixtures + "/lora/llama/adapter",
+                              "--method", "darex_q", "--set", "rate=0.9", "--data", text, "--tokenizer", fixtures + "/tokenizers/gpt2_bpe/tokenizer.json",
+                              "--out", try out("lora"), "--report", try out("lora.json"), "--quiet"])
+        XCTAssertEqual(run.status, 0, run.error)
+        let choice = try XCTUnwrap(try report("lora.json")["qChoice"] as? [String: Any])
+        let result = try XCTUnwrap(choice["result"] as? [String: Any])
+        let best = try XCTUnwrap((result["best"] as? [String: Any])?["value"] as? Double)
+        let dare = try XCTUnwrap((result["dare"] as? [String: Any])?["value"] as? Double)
+        XCTAssertLessThan(best, dare, "the output change of the searched q is below DARE's")
+    }
+
     func testBadInputsGetOneLineErrors() throws {
         let pair = try pair
         // Copies of the pair without tokenizers.
@@ -148,6 +165,8 @@ final class PruneSearchTests: XCTestCase {
              "mode=search needs --data FILE"),
             ("data for another method", ["prune", "--method", "dare", "--base", pair.base, "--finetuned", pair.finetuned, "--data", pair.unlabeled, "--out", try out("x8")],
              "--data is read by darex_q's q search; dare does not use it"),
+            ("adapter output", prune + ["--base", pair.base, "--finetuned", pair.finetuned, "--data", pair.unlabeled, "--output", "adapter", "--out", try out("x10")],
+             "--output adapter prunes the factors"),
             ("q below 1-p", prune + ["--base", pair.base, "--finetuned", pair.finetuned, "--set", "q_min=0.0001", "--data", pair.unlabeled, "--out", try out("x9")],
              "q_min = 0.0001 is below 1 - rate"),
         ]
