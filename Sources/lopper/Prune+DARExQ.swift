@@ -105,6 +105,11 @@ struct DARExQPlanner {
                 }
                 choice.result = result
                 eta = result.best.q
+                if abs(log(result.best.q / grid.lower)) < 1e-9 || abs(log(result.best.q / grid.upper)) < 1e-9 {
+                    let note = "the best eta is at the edge of the grid (\(formatted(grid.lower, 4)) to \(formatted(grid.upper, 4))): widen it with --set eta_min=/eta_max="
+                    fputs("lopper: note: \(note)\n", stderr)
+                    choice.notes.append(note)
+                }
                 say("chose eta = \(formatted(result.best.q, 5)): \(qSearch.objective.name) \(scientific(result.best.value)) (DARE: \(scientific(result.dare?.value ?? .nan)))")
             } else if eta == nil {
                 choice.notes.append("eta = 1 without data; --data FILE searches eta")
