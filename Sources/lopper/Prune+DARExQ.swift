@@ -33,24 +33,27 @@ struct DARExQPlanner {
         var statistics: InputStatistics?
     }
 
-    /// Keys that describe the search as a whole: never per tensor, and not passed on to the plugin.
+    /// Keys of the search and of the analytical bound: for the whole model, resolved here, and not
+    /// passed on to the plugin (which then runs mode=fixed).
     static let searchKeys: Set<String> = ["mode", "q_min", "q_max", "eta_min", "eta_max", "steps", "eta", "gamma"]
 
     func plan(dryRun: Bool) throws -> Plan {
-        for setting in settings where setting.glob != nil && Self.searchKeys.contains(setting.key) {
-            throw ValidationError("darex_q: '\(setting.glob!.pattern):\(setting.key)' — the q search takes \(setting.key) for the whole model; set it without a glob")
+        let mode = modeName, resolvedHere = mode == "search" || mode == "analytical"
+        if resolvedHere, let setting = settings.first(where: { $0.glob != nil && Self.searchKeys.contains($0.key) }) {
+            throw ValidationError("darex_q: '\(setting.glob!.pattern):\(setting.key)' — mode=\(mode) takes \(setting.key) for the whole model; set it without a glob")
         }
-        let mode = modeName
-        var kept = settings.filter { !Self.searchKeys.contains($0.key) }
-        if dryRun { return Plan(settings: kept + [Setting(key: "mode", text: mode)] + settings.filter { $0.key != "mode" && Self.searchKeys.contains($0.key) }, choice: QChoice(how: mode)) }
+        // Fixed and closed form run in the plugin as given (mode made explicit); per-tensor modes stay.
+        let withMode = settings.filter { !($0.key == "mode" && $0.glob == nil) } + [Setting(key: "mode", text: mode)]
         var choice = QChoice(how: mode)
+        if dryRun { return Plan(settings: withMode, choice: choice) }
+        var kept = settings.filter { !Self.searchKeys.contains($0.key) }
         switch mode {
         case "fixed":
             if text.data != nil { fputs("lopper: warning: --data is not used: q is fixed (drop q to search it)\n", stderr) }
             choice.q = number("q")
-            return Plan(settings: settings.filter { $0.key != "mode" } + [Setting(key: "mode", text: "fixed")], choice: choice)
+            return Plan(settings: withMode, choice: choice)
         case "closed_form":
-            var plan = Plan(settings: settings, choice: choice)
+            var plan = Plan(settings: withMode, choice: choice)
             if text.data != nil {
                 let search = try makeSearch(rate: defaultRate ?? 0.99)
                 plan.statistics = try search.inputStatistics(try calibrationText(search))
@@ -123,14 +126,14 @@ struct DARExQPlanner {
             for name in analytical.prunable { kept.append(Setting(glob: Self.literalGlob(name), key: "q", text: String(qs[name] ?? 1))) }
             return Plan(settings: kept, choice: choice)
         default:
-            return Plan(settings: settings, choice: choice)
+            return Plan(settings: withMode, choice: choice)
         }
     }
 
     /// The mode asked for, or implied: q given -> fixed; --data -> search; else closed_form.
     var modeName: String {
         if let mode = global("mode") { return mode }
-        if settings.contains(where: { $0.key == "q" }) { return "fixed" }
+        if global("q") != nil { return "fixed" }
         return text.data != nil ? "search" : "closed_form"
     }
 

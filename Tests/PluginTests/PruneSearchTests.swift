@@ -93,6 +93,13 @@ final class PruneSearchTests: XCTestCase {
         let closed = try prune("darex_q", ["--set", "rate=0.99", "--quiet"], out: "closed")
         XCTAssertEqual(closed.status, 0, closed.error)
         XCTAssertTrue(closed.error.contains("lopper: note: q chosen in closed form without data; --data FILE searches q"), closed.error)
+        // Per-tensor modes still reach the plugin as written.
+        let mixed = try prune("darex_q", ["--set", "rate=0.9", "--set", "*.query.*:mode=fixed", "--set", "*.query.*:q=0.5",
+                                          "--report", try out("mixed.json"), "--quiet"], out: "mixed")
+        XCTAssertEqual(mixed.status, 0, mixed.error)
+        let lines = try XCTUnwrap(try report("mixed.json")["tensors"] as? [[String: Any]])
+        let query = try XCTUnwrap(lines.first { ($0["name"] as? String) == "bert.encoder.layer.0.attention.self.query.weight" })
+        XCTAssertEqual(try XCTUnwrap(query["rescale"] as? Double), 2, accuracy: 1e-5)
     }
 
     func testTheAnalyticalModeSearchesEtaAndGivesEachTensorItsQ() throws {
@@ -167,6 +174,9 @@ final class PruneSearchTests: XCTestCase {
              "--data is read by darex_q's q search; dare does not use it"),
             ("adapter output", prune + ["--base", pair.base, "--finetuned", pair.finetuned, "--data", pair.unlabeled, "--output", "adapter", "--out", try out("x10")],
              "--output adapter prunes the factors"),
+            ("per-tensor eta in a search", prune + ["--base", pair.base, "--finetuned", pair.finetuned, "--set", "mode=analytical", "--set", "*.query.*:eta=2",
+                                                    "--data", pair.unlabeled, "--out", try out("x11")],
+             "mode=analytical takes eta for the whole model"),
             ("q below 1-p", prune + ["--base", pair.base, "--finetuned", pair.finetuned, "--set", "q_min=0.0001", "--data", pair.unlabeled, "--out", try out("x9")],
              "q_min = 0.0001 is below 1 - rate"),
         ]
