@@ -24,6 +24,9 @@ public struct Applier {
     public func run(showProgress: Bool = false) throws -> (added: Int, fromDelta: Int, copied: Int) {
         let base = try Checkpoint(path: basePath), delta = try Checkpoint(path: deltaPath)
         guard !delta.names.isEmpty else { throw PruneError("\(deltaPath): the delta holds no tensors") }
+        if SparseFormat.isSparse(delta) {
+            return try runSparse(base: base, delta: delta, showProgress: showProgress)
+        }
         let names = base.names + delta.names.filter { !base.contains($0) }
         var entries: [SafetensorsWriter.Entry] = []
         for name in names {

@@ -54,7 +54,7 @@ public struct RunProvenance: Sendable {
         parameterTypes = Dictionary(method.schema.specs.map { ($0.name, $0.type.rawValue) }, uniquingKeysWith: { first, _ in first })
         settings = configuration.settings.map(\.written)
         seed = configuration.seed
-        output = configuration.output.rawValue
+        output = configuration.sparse == nil ? configuration.output.rawValue : "sparse"
         include = configuration.selection.include.map(\.pattern)
         exclude = configuration.selection.exclude.map(\.pattern)
         dtype = configuration.dtype?.name
@@ -155,7 +155,9 @@ public struct RunProvenance: Sendable {
     /// The configuration that re-runs this on `base` and `finetuned`, without writing.
     public func configuration(base: String, finetuned: String, calibration: String?) throws -> PruneConfiguration {
         var configuration = PruneConfiguration(basePath: base, finetunedPath: finetuned, outputPath: "")
-        guard let mode = DeltaOutput(rawValue: output) else { throw PruneError("lopper reproduce cannot re-run output mode '\(output)'") }
+        guard let mode = DeltaOutput(rawValue: output) else {
+            throw PruneError("lopper reproduce cannot re-run output mode '\(output)'\(output == "sparse" ? " (apply it, then reproduce the merged run)" : "")")
+        }
         configuration.output = mode
         configuration.seed = seed
         configuration.settings = try settings.map(Setting.init(parsing:))

@@ -8,6 +8,8 @@ public struct PruneConfiguration {
     public var finetunedPath: String
     public var outputPath: String
     public var output: DeltaOutput = .merged
+    /// `--output sparse` (then `output` is `.merged`: what the sparse delta rebuilds).
+    public var sparse: SparseOptions?
     /// Output dtype of every tensor; nil keeps each fine-tuned tensor's dtype.
     public var dtype: DType?
     /// Largest shard in bytes; nil mirrors the fine-tuned checkpoint's shard layout.
@@ -132,12 +134,14 @@ public final class Pruner {
     /// config and tokenizer files). Nothing is left behind on failure.
     @discardableResult
     public func run(progress: Progress? = nil) throws -> RunReport {
+        if let sparse = configuration.sparse { return try runSparse(sparse, progress: progress) }
         let started = Date()
         var report = RunReport(lopperVersion: configuration.lopperVersion, method: method.name,
                                parameters: recordedParameters, seed: configuration.seed, output: configuration.output.rawValue)
         report.methodVersion = method.version
-        let writer = configuration.output == .adapter ? try makeAdapterWriter(metadata: try outputMetadata(report))
-                                                      : try makeWriter(report: report)
+        let metadata = try runMetadata(report)
+        let writer = configuration.output == .adapter ? try makeAdapterWriter(metadata: metadata)
+                                                      : try makeWriter(metadata: metadata)
         let planned = Dictionary(plan.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
         var bytesDone = 0
         try writer.writeAll(copying: configuration.output == .adapter ? finetuned.adapter?.file : finetuned, progress: { done, bytes, name in
@@ -159,14 +163,13 @@ public final class Pruner {
         return report
     }
 
-    /// The output's `__metadata__`: the run's provenance, then `extraMetadata`.
-    private func outputMetadata(_ report: RunReport) throws -> [String: String] {
+    /// The output's `__metadata__`: how the run was made (`RunProvenance`), then `extraMetadata`.
+    func runMetadata(_ report: RunReport) throws -> [String: String] {
         try RunProvenance(configuration: configuration, method: method, parameters: report.parameters).metadata
             .merging(configuration.extraMetadata) { own, _ in own }
     }
 
-    private func makeWriter(report: RunReport) throws -> ShardedWriter {
-        let metadata = try outputMetadata(report)
+    private func makeWriter(metadata: [String: String]) throws -> ShardedWriter {
         let entries = plan.map { SafetensorsWriter.Entry(name: $0.name, dtype: $0.outputDType, shape: $0.shape) }
         if let shardSize = configuration.shardSize {
             return try ShardedWriter(folder: configuration.outputPath, entries: entries, maxShardBytes: shardSize,

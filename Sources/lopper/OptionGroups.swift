@@ -117,9 +117,22 @@ struct ByteCount: ExpressibleByArgument {
     }
 }
 
-extension DeltaOutput: ExpressibleByArgument {
-    public static var allValueStrings: [String] { ["merged", "delta", "adapter"] }
+/// What `prune --output` writes: a model, the pruned delta, a sparse delta
+/// (`Docs/sparse-format.md`) or, from a LoRA adapter, the adapter with its factors pruned.
+enum OutputKind: String, ExpressibleByArgument, CaseIterable {
+    case merged, delta, sparse, adapter
+
+    /// The tensors the pipeline computes: a sparse delta is made from the merged ones.
+    var deltaOutput: DeltaOutput {
+        switch self {
+        case .merged, .sparse: .merged
+        case .delta: .delta
+        case .adapter: .adapter
+        }
+    }
 }
+
+extension SparseOptions.Kept: ExpressibleByArgument {}
 
 /// `--metric`, `--seeds`, `--drop-outlier-seed`, `--svg`: how a q search scores its candidates.
 struct QSearchOptions: ParsableArguments {

@@ -43,8 +43,10 @@ struct Prune: ParsableCommand {
     @Option(name: .customLong("set"), help: "A method parameter: key=value or GLOB:key=value; repeatable.")
     var settings: [String] = []
     @Option(help: "Seed of the random masks.") var seed: UInt64 = 0
-    @Option(help: "merged (base + pruned delta, a model), delta (the pruned delta alone) or adapter (a LoRA --finetuned with its factors pruned, a PEFT adapter folder).")
-    var output: DeltaOutput = .merged
+    @Option(help: "merged (base + pruned delta, a model), delta (the pruned delta alone), sparse (only what `lopper apply` cannot recompute; Docs/sparse-format.md) or adapter (a LoRA --finetuned with its factors pruned, a PEFT adapter folder).")
+    var output: OutputKind = .merged
+    @Option(help: "With --output sparse: store the tensors the selection keeps as their fine-tuned values (finetuned) or as their changes from the base (delta).")
+    var sparseKept: SparseOptions.Kept?
     @OptionGroup(title: "Selection") var selection: SelectionOptions
     @OptionGroup(title: "Output") var outputs: OutputOptions
     @OptionGroup(title: "Checkpoint output") var checkpoint: CheckpointOptions
@@ -74,7 +76,9 @@ struct Prune: ParsableCommand {
             text.register(in: &paths)
             try paths.check()
             var configuration = PruneConfiguration(basePath: base, finetunedPath: finetuned, outputPath: out ?? "")
-            configuration.output = output
+            guard sparseKept == nil || output == .sparse else { throw ValidationError("--sparse-kept needs --output sparse") }
+            configuration.output = output.deltaOutput
+            if output == .sparse { configuration.sparse = SparseOptions(kept: sparseKept ?? .finetuned) }
             configuration.seed = seed
             configuration.overwrite = outputs.overwrite
             configuration.lopperVersion = lopperVersion

@@ -56,7 +56,8 @@ final class CommandLineTests: XCTestCase {
             (["--method", failing], "failing.lua:3: layer one is cursed"),
             (["--method", "dare", "--dtype", "int8"], "'int8' is invalid for '--dtype <dtype>'"),
             (["--method", "dare", "--shard-size", "lots"], "'lots' is invalid for '--shard-size <size>'"),
-            (["--method", "dare", "--output", "sparse"], "'sparse' is invalid for '--output <output>'"),
+            (["--method", "dare", "--output", "dense"], "'dense' is invalid for '--output <output>'"),
+            (["--method", "dare", "--sparse-kept", "delta"], "--sparse-kept needs --output sparse"),
             (["--method", "dare", "--threads", "0"], "--threads must be at least 1"),
         ]
         for (arguments, expected) in cases {

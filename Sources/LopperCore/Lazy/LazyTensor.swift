@@ -43,7 +43,7 @@ public final class LazyTensor: @unchecked Sendable {
     /// A Bernoulli(keep) mask of `shape` (nothing is drawn yet).
     public static func bernoulli(_ shape: [Int], keep: Double, key: RandomKey) throws -> LazyTensor {
         _ = try KeepRule(keep)
-        _ = try Tensor.elementCount(shape)
+        MaskDrawLog.record(keep: keep, key: key, count: try Tensor.elementCount(shape))
         return LazyTensor(shape: shape, node: .bernoulli(keep: keep, key: key))
     }
 

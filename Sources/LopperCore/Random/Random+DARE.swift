@@ -60,6 +60,7 @@ public func fusedDare(base: Tensor, finetuned: Tensor, keep: Double, scale: Floa
 /// The fused DARE pass with kept entries multiplied or divided as `rescale` says.
 public func fusedDare(base: Tensor, finetuned: Tensor, keep: Double, rescale: Rescale, key: RandomKey,
                       output: DeltaOutput = .merged, dtype: DType? = nil) throws -> Tensor {
+    MaskDrawLog.record(keep: keep, key: key, count: base.count)
     switch rescale {
     case .times(let s): return try fusedDare(base, finetuned, keep, Times(s: s), key, output, dtype)
     case .dividedBy(let s): return try fusedDare(base, finetuned, keep, DividedBy(s: s), key, output, dtype)

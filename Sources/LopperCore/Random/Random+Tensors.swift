@@ -47,6 +47,7 @@ private func unitFloats(_ words: SIMD16<UInt32>) -> SIMD16<Float> {
 public func bernoulliMask(_ shape: [Int], keep: Double, key: RandomKey) throws -> Tensor {
     let rule = try KeepRule(keep)
     let result = try Tensor(uninitialized: shape, dtype: .bool)
+    MaskDrawLog.record(keep: keep, key: key, count: result.count)
     let target = result.data.assumingMemoryBound(to: UInt8.self)
     Parallel.forEachChunk(count: result.count) { range in rule.fill(range, key: key, into: target) }
     return result

@@ -73,7 +73,8 @@ enum LuaSave {
         } else if stack.type(1) == LUA_TTABLE {
             plan = try tablePlan(stack, options, path)
         } else if stack.type(1) == LUA_TFUNCTION {
-            let file = try SpillFile(beside: path)
+            let file: SpillFile
+            do { file = try SpillFile(beside: path) } catch { throw LuaError("save: \(error)") }
             spill = file
             plan = try iteratorPlan(stack, options, path, into: file)
         } else {
@@ -201,10 +202,11 @@ enum LuaSave {
             guard seen.insert(name).inserted else { throw LuaError("save: \(path): the iterator returned \"\(name)\" twice") }
             let output = try prepared(tensor, name, options, path)
             offsets.append(file.size)
-            try file.append(output)
+            do { try file.append(output) } catch { throw LuaError("save: \(error)") }
             entries.append(.init(name: name, dtype: output.dtype, shape: output.shape))
         }
-        let mapping = try file.map()
+        let mapping: MappedFile
+        do { mapping = try file.map() } catch { throw LuaError("save: \(error)") }
         return Plan(entries: entries) { index in
             let storage = Storage(mapping: mapping, offset: offsets[index], byteCount: entries[index].byteCount)
             return try Tensor(view: storage, byteOffset: 0, shape: entries[index].shape, dtype: entries[index].dtype)
@@ -291,47 +293,4 @@ enum LuaSave {
         guard let bytes = parseByteSize(text) else { throw bad("\"\(text)\"") }
         return bytes
     }
-}
-
-/// The temporary file that holds an iterator's tensors until the header can be planned.
-final class SpillFile {
-    private let temporary: TemporaryPath
-    var path: String { temporary.path }
-    private(set) var size = 0
-    private var descriptor: Int32
-
-    init(beside output: String) throws {
-        // Registered, so a signal during the save removes it too.
-        temporary = TemporaryPath(beside: output, kind: "spill")
-        descriptor = open(temporary.path, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard descriptor >= 0 else { throw LuaError("save: \(output): cannot create a temporary file: \(String(cString: strerror(errno)))") }
-    }
-
-    func append(_ tensor: Tensor) throws {
-        var offset = 0
-        let bytes = UnsafeRawPointer(tensor.data)
-        while offset < tensor.byteCount {
-            try WriteCancellation.check(path)
-            let written = Glibc.write(descriptor, bytes + offset, min(tensor.byteCount - offset, 1 << 24))
-            if written < 0 {
-                if errno == EINTR { continue }
-                throw LuaError("save: \(path): write failed: \(String(cString: strerror(errno)))")
-            }
-            offset += written
-        }
-        size += tensor.byteCount
-    }
-
-    func map() throws -> MappedFile {
-        do { return try MappedFile(path: path) } catch { throw LuaError("save: \(error)") }
-    }
-
-    /// Closes and unlinks; live mappings keep their pages until released.
-    func remove() {
-        if descriptor >= 0 { close(descriptor); descriptor = -1 }
-        unlink(path)
-        temporary.release()
-    }
-
-    deinit { remove() }
 }
