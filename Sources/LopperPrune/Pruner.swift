@@ -25,6 +25,8 @@ public struct PruneConfiguration {
     public var commandLine: [String] = []
     /// Write only this part of the output's shards (`--part i/n`, Pruner+Parts.swift).
     public var part: ShardPart?
+    /// More `__metadata__` entries for the output (e.g. `lopper.q_choice`).
+    public var extraMetadata: [String: String] = [:]
 
     public init(basePath: String, finetunedPath: String, outputPath: String) {
         self.basePath = basePath; self.finetunedPath = finetunedPath; self.outputPath = outputPath
@@ -164,9 +166,10 @@ public final class Pruner {
         return report
     }
 
-    /// The output's `__metadata__`: how the run was made (`RunProvenance`).
+    /// The output's `__metadata__`: how the run was made (`RunProvenance`), then `extraMetadata`.
     func runMetadata(_ report: RunReport) throws -> [String: String] {
         try RunProvenance(configuration: configuration, method: method, parameters: report.parameters).metadata
+            .merging(configuration.extraMetadata) { own, _ in own }
     }
 
     private func makeWriter(metadata: [String: String]) throws -> ShardedWriter {
