@@ -79,13 +79,19 @@ func compareRange(_ base: Tensor, _ finetuned: Tensor, _ output: Tensor, _ range
             loadFloats(base.data + start * base.dtype.byteSize, dtype: base.dtype, into: b, count: n)
             loadFloats(finetuned.data + start * finetuned.dtype.byteSize, dtype: finetuned.dtype, into: f, count: n)
             loadFloats(output.data + start * output.dtype.byteSize, dtype: output.dtype, into: o, count: n)
-            var block = compareBlock(b, f, o, n, isMerged: isMerged)
-            if !block.isFinite { block = compareBlockPrecisely(b, f, o, n, isMerged: isMerged) }
-            total.merge(block)
+            total.merge(compareFloats(b, f, o, n, isMerged: isMerged))
             start += n
         }
         return total
     }
+}
+
+/// The figures of one block (at most `comparisonBlock` elements) of widened values: in f32
+/// lanes, or element by element in f64 when a lane sum is not finite.
+func compareFloats(_ b: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ o: UnsafePointer<Float>, _ n: Int,
+                   isMerged: Bool) -> DeltaComparison {
+    let block = compareBlock(b, f, o, n, isMerged: isMerged)
+    return block.isFinite ? block : compareBlockPrecisely(b, f, o, n, isMerged: isMerged)
 }
 
 extension DeltaComparison {

@@ -15,8 +15,6 @@ public enum DeltaOutput: String, Sendable {
     case adapter
 }
 
-private let fusedBlock = 2048
-
 /// How kept delta entries are rescaled. `delta * s` and `delta / s` differ in the last
 /// bit, and a fused pass computes exactly the one the method wrote.
 public enum Rescale: Sendable, Equatable {
@@ -95,14 +93,14 @@ private func fusedDare<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _
         }
     }
     // Mixed dtypes: the general block path, with the mask bytes of the same rule.
-    return (try fusedDelta("dare", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
+    return try fusedDelta("dare", base: base, finetuned: finetuned, output: output, dtype: dtype, measure: measure) { range, delta in
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: fusedBlock + 64) { buffer in
             // `fill` writes at the element's index: shift the buffer so `range` lands at 0.
             let kept = buffer.baseAddress! - range.lowerBound
             rule.fill(range, key: key, into: kept)
             for index in 0..<range.count { delta[index] = kept[range.lowerBound + index] != 0 ? scale.apply(delta[index]) : 0 }
         }
-    }, nil)
+    }
 }
 
 /// The fused pass when inputs and output share one lane format: per 16 elements, widen
@@ -171,53 +169,4 @@ private func dareStep<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ b: 
     var value = floatFromBits(floatBits(delta) & unsafeBitCast(mask, to: SIMD16<UInt32>.self))
     if merged { value = value + low }
     if live == 16 { Lanes.store(value, out, index) } else { Lanes.storePartial(value, out, index, live: live) }
-}
-
-/// The same pass with a given mask: BOOL (kept or not) or a computable tensor of
-/// per-element factors; kept entries are multiplied by `scale`.
-public func fusedMask(base: Tensor, finetuned: Tensor, mask: Tensor, scale: Float,
-                             output: DeltaOutput = .merged, dtype: DType? = nil) throws -> Tensor {
-    guard mask.shape == base.shape else { throw TensorError.shapeMismatch("fusedMask", mask.shape, base.shape) }
-    guard mask.dtype == .bool || mask.dtype.isComputable else { throw TensorError.unsupportedDType("fusedMask", mask.dtype) }
-    return try fusedDelta("fusedMask", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
-        if mask.dtype == .bool {
-            let bytes = mask.data.assumingMemoryBound(to: UInt8.self) + range.lowerBound
-            for index in 0..<range.count { delta[index] = bytes[index] != 0 ? delta[index] * scale : 0 }
-        } else {
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: fusedBlock) { buffer in
-                let factors = buffer.baseAddress!
-                loadFloats(mask.data + range.lowerBound * mask.dtype.byteSize, dtype: mask.dtype, into: factors, count: range.count)
-                for index in 0..<range.count { delta[index] *= factors[index] * scale }
-            }
-        }
-    }
-}
-
-/// Runs `transform` on each block of `finetuned - base` (in f32, in place), then writes
-/// it, or `base +` it, in the output dtype.
-private func fusedDelta(_ operation: String, base: Tensor, finetuned: Tensor, output: DeltaOutput, dtype: DType?,
-                        _ transform: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) throws -> Tensor {
-    guard base.shape == finetuned.shape else { throw TensorError.shapeMismatch(operation, finetuned.shape, base.shape) }
-    for type in [base.dtype, finetuned.dtype, dtype ?? finetuned.dtype] where !type.isComputable {
-        throw TensorError.unsupportedDType(operation, type)
-    }
-    let outputType = dtype ?? finetuned.dtype
-    let result = try Tensor(uninitialized: base.shape, dtype: outputType)
-    Parallel.forEachChunk(count: base.count) { chunk in
-      withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * fusedBlock) { buffer in
-        let b = buffer.baseAddress!, d = b + fusedBlock
-        var start = chunk.lowerBound
-        while start < chunk.upperBound {
-            let n = min(fusedBlock, chunk.upperBound - start)
-            loadFloats(base.data + start * base.dtype.byteSize, dtype: base.dtype, into: b, count: n)
-            loadFloats(finetuned.data + start * finetuned.dtype.byteSize, dtype: finetuned.dtype, into: d, count: n)
-            for index in 0..<n { d[index] -= b[index] }
-            transform(start..<start + n, d)
-            if output == .merged { for index in 0..<n { d[index] += b[index] } }
-            storeFloats(d, into: result.data + start * outputType.byteSize, dtype: outputType, count: n)
-            start += n
-        }
-      }
-    }
-    return result
 }

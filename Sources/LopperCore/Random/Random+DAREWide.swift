@@ -70,6 +70,11 @@ final class MeasuredChunks: @unchecked Sendable {
 
     deinit { chunks.deallocate() }
 
+    /// The figures of chunk `range`.
+    func record(_ range: Range<Int>, _ figures: DeltaComparison) {
+        if active { chunks[range.lowerBound / Parallel.chunkSize] = figures }
+    }
+
     /// Chunk `range` is written: the kernel's figures up to `end`, compared here after it.
     func finish(_ range: Range<Int>, _ figures: (DeltaComparison, end: Int), _ tensors: DareTensors, merged: Bool) {
         guard active else { return }
@@ -77,7 +82,7 @@ final class MeasuredChunks: @unchecked Sendable {
         if figures.end < range.upperBound {
             total.merge(compareRange(tensors.base, tensors.finetuned, tensors.output, figures.end..<range.upperBound, isMerged: merged))
         }
-        chunks[range.lowerBound / Parallel.chunkSize] = total
+        record(range, total)
     }
 
     var total: DeltaComparison? { active ? chunks.reduce(into: DeltaComparison()) { $0.merge($1) } : nil }

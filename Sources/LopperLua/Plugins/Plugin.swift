@@ -200,8 +200,10 @@ public final class Plugin: PruneMethod {
             scale = try rescaleFactor(rule, rate: rate, q: q, delta: values, mask: mask)
         }
         state.rescale = scale
-        return .output(try fusedMask(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(scale),
-                                            output: job.output, dtype: job.outputDType))
+        let (output, comparison) = try fusedMaskMeasured(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(scale),
+                                                         output: job.output, dtype: job.outputDType)
+        state.comparison = comparison
+        return .output(output)
     }
 }
 
