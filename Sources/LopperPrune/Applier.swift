@@ -69,11 +69,11 @@ public struct Applier {
 
     /// A NaN or infinity in a delta would silently poison the merged model.
     private func requireFinite(_ tensor: Tensor, _ name: String) throws {
-        let figures = try stats(tensor)
-        if figures.nanCount > 0 {
-            throw PruneError("\(deltaPath): tensor \"\(name)\" holds \(figures.nanCount) NaN value\(figures.nanCount == 1 ? "" : "s"); a delta must be finite")
+        let counts = try countNonFinite(tensor)
+        if counts.nan > 0 {
+            throw PruneError("\(deltaPath): tensor \"\(name)\" holds \(counts.nan) NaN value\(counts.nan == 1 ? "" : "s"); a delta must be finite")
         }
-        if figures.count > 0, !figures.min.isFinite || !figures.max.isFinite {
+        if counts.infinite > 0 {
             throw PruneError("\(deltaPath): tensor \"\(name)\" holds infinite values; a delta must be finite")
         }
     }
