@@ -1,9 +1,9 @@
 /// The parameters the host owns (plugin contract v2), added to every plugin's schema:
-/// `rate` and `scale` for every method; for `score` methods also the selection
+/// `rate` and `layer_scale` for every method; for `score` methods also the selection
 /// (`granularity`, `n`, `m`) and the rescale (`rescale`, `q`). A plugin sets their defaults with its
 /// `defaults` table and never declares them itself.
 public enum StandardParameters {
-    public static let common = ["rate", "scale"]
+    public static let common = ["rate", "layer_scale"]
     public static let score = ["granularity", "n", "m", "rescale", "q"]
 
     /// The host's parameters for a method with (`score`) or without a score hook, with
@@ -12,9 +12,8 @@ public enum StandardParameters {
         var specs = [
             ParamSpec(name: "rate", type: .number, defaultValue: .number(0.9), min: 0, max: 1,
                       doc: "drop rate p: the fraction of delta entries removed"),
-            // LiNeS (Wang et al., 2024): `scale=[alpha, alpha+beta]` is alpha + beta (l-1)/(L-1)
-            // for layer l of L, after whatever the method kept; see Docs/plugins.md.
-            ParamSpec(name: "scale", type: .number, defaultValue: .number(1),
+            // LiNeS's layer scaling as a schedule: see Plugin+LayerScale.swift and Docs/plugins.md.
+            ParamSpec(name: "layer_scale", type: .number, defaultValue: .number(1),
                       doc: "factor on the pruned delta, after the method; a per-layer schedule such as [0.5, 1] is LiNeS's layer scaling"),
         ]
         if score {

@@ -4,7 +4,7 @@ import LopperCore
 import LopperIO
 
 /// The literature methods that need the host: TIES's model-wide trim (`ties`,
-/// granularity=model) and LiNeS's layer scaling (the host's `scale` schedule after any
+/// granularity=model) and LiNeS's layer scaling (the host's `layer_scale` schedule after any
 /// method), on a three-layer pair with hand-picked deltas, through the command line.
 final class LiteratureMethodTests: XCTestCase {
     var root = ""
@@ -87,7 +87,7 @@ final class LiteratureMethodTests: XCTestCase {
         let scales: [Float] = [0.5, 1, 1.5]
         for (method, settings) in [("dare", ["rate=0.5"]), ("magnitude", ["rate=0.5", "granularity=row"])] {
             let plain = try prune(method, settings, out: method)
-            let lines = try prune(method, settings + ["scale=[0.5,1.5]"], out: method + "-lines")
+            let lines = try prune(method, settings + ["layer_scale=[0.5,1.5]"], out: method + "-lines")
             let values = plain.values.flatMap { $0 }
             XCTAssertTrue(values.contains(0) && values.contains { $0 != 0 }, "\(method) pruned some entries and kept some")
             for layer in 0..<3 {
@@ -97,11 +97,11 @@ final class LiteratureMethodTests: XCTestCase {
                 }
             }
             let metadata = try Checkpoint(path: root + "/" + method + "-lines").shards[0].metadata
-            XCTAssertTrue(metadata["lopper.parameters"]?.contains("\"scale\":[0.5,1.5]") == true, metadata["lopper.parameters"] ?? "")
+            XCTAssertTrue(metadata["lopper.parameters"]?.contains("\"layer_scale\":[0.5,1.5]") == true, metadata["lopper.parameters"] ?? "")
             try lopper(["reproduce", root + "/" + method + "-lines", "--base", base, "--finetuned", finetuned])
         }
         // Without pruning (rate 0) LiNeS alone: the whole delta, scaled.
-        let alone = try prune("dare", ["rate=0", "scale=[0.5,1.5]"], out: "lines-alone")
+        let alone = try prune("dare", ["rate=0", "layer_scale=[0.5,1.5]"], out: "lines-alone")
         for (layer, (name, delta, _)) in Self.deltas.enumerated() {
             XCTAssertEqual(alone[name], delta.map { $0 * scales[layer] }, name)
         }

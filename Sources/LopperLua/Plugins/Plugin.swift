@@ -99,12 +99,12 @@ public final class Plugin: PruneMethod {
     // MARK: - Pruning
 
     public func prune(_ job: PruneJob) throws -> PruneOutcome {
-        let rate = job.parameters["rate"]?.number ?? 0, scale = job.parameters["scale"]?.number ?? 1
+        let rate = job.parameters["rate"]?.number ?? 0, scale = job.parameters["layer_scale"]?.number ?? 1
         if rate == 0 {   // every method is the identity at p = 0: only the host's scale is left
             if scale == 1 { return PruneOutcome(.unchanged) }
             let delta = try scaled(try LazyTensor.delta(base: job.base, finetuned: job.finetuned), by: scale)
             return PruneOutcome(.output(try delta.finish(base: job.base, output: job.output, dtype: job.outputDType)),
-                                figures: ["scale": scale])
+                                figures: ["layer_scale": scale])
         }
         return try withHook(job) { state, result, ctx, delta in
             let outcome: PruneOutcome.Result
@@ -112,7 +112,7 @@ public final class Plugin: PruneMethod {
             case .prune: outcome = try prunedDelta(at: result, job, state: state)
             case .score: outcome = try selected(scoresAt: result, job, rate: rate, state: state, ctx: ctx, delta: delta)
             }
-            if scale != 1 { state.figures["scale"] = scale }
+            if scale != 1 { state.figures["layer_scale"] = scale }
             return PruneOutcome(outcome, rescale: state.rescale, figures: state.figures, notes: state.notes)
         }
     }
@@ -167,7 +167,7 @@ public final class Plugin: PruneMethod {
     /// What `prune` returned: the pruned delta, lazy (fused with the base here) or not.
     private func prunedDelta(at index: Int32, _ job: PruneJob, state: JobState) throws -> PruneOutcome.Result {
         let stack = lua.stack
-        let scale = job.parameters["scale"]?.number ?? 1
+        let scale = job.parameters["layer_scale"]?.number ?? 1
         if stack.isNoneOrNil(index) {
             if scale == 1 { return .unchanged }
             let delta = try scaled(try LazyTensor.delta(base: job.base, finetuned: job.finetuned), by: scale)
@@ -186,10 +186,6 @@ public final class Plugin: PruneMethod {
         return .prunedDelta(scale == 1 ? tensor : try LopperCore.scale(tensor, Float(scale)))
     }
 
-    /// The host's `scale` (LiNeS's layer scaling when a schedule) on a pruned delta, still lazy.
-    private func scaled(_ delta: LazyTensor, by scale: Double) throws -> LazyTensor {
-        scale == 1 ? delta : try LazyTensor.binary(.mul, .lazy(delta), .scalar(Float(scale)))
-    }
 
     /// The host's half of a `score` plugin: keep the top `1 - rate` of the scores at
     /// the granularity asked, rescale as `rescale(ctx, delta, mask)` or the `rescale`
@@ -224,7 +220,7 @@ public final class Plugin: PruneMethod {
             scale = try rescaleFactor(rule, rate: rate, q: q, delta: values, mask: mask)
         }
         state.rescale = scale
-        let factor = scale * (parameters["scale"]?.number ?? 1)
+        let factor = scale * (parameters["layer_scale"]?.number ?? 1)
         return .output(try fusedMask(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(factor),
                                             output: job.output, dtype: job.outputDType))
     }
