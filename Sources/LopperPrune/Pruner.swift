@@ -182,6 +182,7 @@ public final class Pruner {
 
     /// One tensor: the output to write and its report line.
     func process(_ tensor: PlannedTensor) throws -> (Tensor, TensorReport) {
+        let selection = try modelSelection()
         if configuration.output == .adapter { return try processFactor(tensor) }
         let layer = layerIndex(of: tensor.name)
         let finetunedTensor = try finetuned.tensor(tensor.name)
@@ -191,7 +192,7 @@ public final class Pruner {
             return (try keptOutput(tensor, finetunedTensor), line)
         }
         var job = try job(for: tensor, finetuned: finetunedTensor)
-        job.modelSelection = try modelSelection()
+        job.modelSelection = selection
         return try method.run(job)
     }
 
