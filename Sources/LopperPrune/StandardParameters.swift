@@ -20,7 +20,7 @@ public enum StandardParameters {
             specs += [
                 ParamSpec(name: "granularity", type: .string, defaultValue: .string(Granularity.tensor.rawValue),
                           choices: Granularity.allCases.map(\.rawValue),
-                          doc: "where the top 1 - rate are kept: whole tensor, each row, n of m, whole rows or columns"),
+                          doc: "where the top 1 - rate are kept: whole tensor, each row, n of m, whole rows or columns, or over the whole model"),
                 ParamSpec(name: "n", type: .integer, defaultValue: .number(2), min: 1, doc: "n of n:m",
                           onlyWith: ParamCondition(key: "granularity", values: ["nm"])),
                 ParamSpec(name: "m", type: .integer, defaultValue: .number(4), min: 1, doc: "m of n:m",
