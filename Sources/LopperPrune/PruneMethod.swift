@@ -51,9 +51,13 @@ public struct PruneOutcome {
     /// Per-tensor figures for the report (`ctx.report(key, value)` in plugins).
     public var figures: [String: Double]
     public var notes: [String]
+    /// The `compareDelta` figures of an `.output` result, when the pass that made it measured them.
+    public var comparison: DeltaComparison?
 
-    public init(_ result: Result, rescale: Double? = nil, figures: [String: Double] = [:], notes: [String] = []) {
+    public init(_ result: Result, rescale: Double? = nil, figures: [String: Double] = [:], notes: [String] = [],
+                comparison: DeltaComparison? = nil) {
         self.result = result; self.rescale = rescale; self.figures = figures; self.notes = notes
+        self.comparison = comparison
     }
 }
 
@@ -85,7 +89,9 @@ extension PruneMethod {
     public func run(_ job: PruneJob) throws -> (output: Tensor, report: TensorReport) {
         let outcome = try prune(job)
         let output = try finish(outcome.result, job: job)
-        let comparison = try compareDelta(base: job.base, finetuned: job.finetuned, output: output, isMerged: job.output == .merged)
+        let measured: DeltaComparison? = if case .output(let tensor) = outcome.result, tensor === output { outcome.comparison } else { nil }
+        let comparison = try measured
+            ?? compareDelta(base: job.base, finetuned: job.finetuned, output: output, isMerged: job.output == .merged)
         if comparison.nonFiniteBefore > 0 {
             throw PruneError("tensor \"\(job.name)\": \(comparison.nonFiniteBefore) NaN or infinite values in the base or fine-tuned weights")
         }

@@ -50,6 +50,30 @@ final class KernelDispatchTests: XCTestCase {
         }
     }
 
+    /// The figures a wide kernel measures in the same pass equal a separate `compareDelta`
+    /// pass over its output, exactly: whole blocks, redone groups (ties, NaN), partial blocks.
+    func testMeasuredFiguresEqualACompareDeltaPass() throws {
+        for dtype in [DType.bf16, .f32, .f16] {
+            for count in [100, 1024, 5000, 65536 * 2 + 1000, 1 << 20] {
+                let (base, fine) = try inputs(count, dtype)
+                let b = base.floats(), f = fine.floats()
+                let nonFinite = (0..<count).filter { !(Double(f[$0]) - Double(b[$0])).isFinite }.count
+                XCTAssertTrue(count < 5000 || nonFinite > 0, "the inputs hold NaN and Inf")
+                for (keep, output) in [(0.3, DeltaOutput.merged), (0.5, .delta), (1, .merged)] {
+                    for path in KernelPath.available {
+                        KernelPath.active = path
+                        let key = RandomKey(seed: 8, name: "m\(count)")
+                        let (result, figures) = try fusedDareMeasured(base: base, finetuned: fine, keep: keep, rescale: .dividedBy(Float(keep)),
+                                                                      key: key, output: output)
+                        let reference = try compareDelta(base: base, finetuned: fine, output: result, isMerged: output == .merged)
+                        XCTAssertEqual(figures, reference, "\(path) \(dtype) n=\(count) keep=\(keep) \(output)")
+                        XCTAssertEqual(figures.nonFiniteBefore, nonFinite)
+                    }
+                }
+            }
+        }
+    }
+
     /// Past the streaming threshold the wide kernels write around the caches: same bits.
     func testStreamingStoresGiveTheSameBits() throws {
         for dtype in [DType.bf16, .f32] {

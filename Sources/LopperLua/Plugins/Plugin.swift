@@ -41,6 +41,8 @@ public final class Plugin: PruneMethod {
         var rescale: Double?
         var figures: [String: Double] = [:]
         var notes: [String] = []
+        /// The report's figures, when the pass that made the output measured them.
+        var comparison: DeltaComparison?
         init(_ job: PruneJob, serial: Int) { self.job = job; self.serial = serial }
     }
 
@@ -103,8 +105,9 @@ public final class Plugin: PruneMethod {
         if rate == 0 {   // every method is the identity at p = 0: only the host's scale is left
             if scale == 1 { return PruneOutcome(.unchanged) }
             let delta = try scaled(try LazyTensor.delta(base: job.base, finetuned: job.finetuned), by: scale)
-            return PruneOutcome(.output(try delta.finish(base: job.base, output: job.output, dtype: job.outputDType)),
-                                figures: ["layer_scale": scale])
+            let (output, comparison) = try delta.finish(base: job.base, output: job.output, dtype: job.outputDType,
+                                                        measuredAgainst: job.finetuned)
+            return PruneOutcome(.output(output), figures: ["layer_scale": scale], comparison: comparison)
         }
         return try withHook(job) { state, result, ctx, delta in
             let outcome: PruneOutcome.Result
@@ -113,7 +116,8 @@ public final class Plugin: PruneMethod {
             case .score: outcome = try selected(scoresAt: result, job, rate: rate, state: state, ctx: ctx, delta: delta)
             }
             if scale != 1 { state.figures["layer_scale"] = scale }
-            return PruneOutcome(outcome, rescale: state.rescale, figures: state.figures, notes: state.notes)
+            return PruneOutcome(outcome, rescale: state.rescale, figures: state.figures, notes: state.notes,
+                                comparison: state.comparison)
         }
     }
 
@@ -171,14 +175,20 @@ public final class Plugin: PruneMethod {
         if stack.isNoneOrNil(index) {
             if scale == 1 { return .unchanged }
             let delta = try scaled(try LazyTensor.delta(base: job.base, finetuned: job.finetuned), by: scale)
-            return .output(try delta.finish(base: job.base, output: job.output, dtype: job.outputDType))
+            let (output, comparison) = try delta.finish(base: job.base, output: job.output, dtype: job.outputDType,
+                                                        measuredAgainst: job.finetuned)
+            state.comparison = comparison
+            return .output(output)
         }
         if let lazy = LazyUserdata.lazy(at: index, on: stack) {
             guard lazy.shape == job.base.shape else {
                 throw PluginError("prune returned shape \(lazy.shape.shapeText) for a tensor of shape \(job.base.shape.shapeText)")
             }
             if state.rescale == nil { state.rescale = lazy.dareRescale(base: job.base) }
-            return .output(try scaled(lazy, by: scale).finish(base: job.base, output: job.output, dtype: job.outputDType))
+            let (output, comparison) = try scaled(lazy, by: scale).finish(base: job.base, output: job.output, dtype: job.outputDType,
+                                                                          measuredAgainst: job.finetuned)
+            state.comparison = comparison
+            return .output(output)
         }
         guard let tensor = TensorUserdata.tensor(at: index, on: stack) else {
             throw PluginError("prune must return the pruned delta (a tensor) or nil, got \(stack.typeName(index))")
@@ -221,8 +231,10 @@ public final class Plugin: PruneMethod {
         }
         state.rescale = scale
         let factor = scale * (parameters["layer_scale"]?.number ?? 1)
-        return .output(try fusedMask(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(factor),
-                                            output: job.output, dtype: job.outputDType))
+        let (output, comparison) = try fusedMaskMeasured(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(factor),
+                                                         output: job.output, dtype: job.outputDType)
+        state.comparison = comparison
+        return .output(output)
     }
 }
 
