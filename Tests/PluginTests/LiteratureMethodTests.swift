@@ -74,6 +74,15 @@ final class LiteratureMethodTests: XCTestCase {
         XCTAssertEqual(try deltas("ties-applied"), try deltas("ties-merged"))
         try lopper(["reproduce", root + "/ties-applied", "--base", base, "--finetuned", finetuned])
 
+        // In parts (one shard each), every part finds the same model-wide threshold: layer 1's
+        // part drops its tied 2 because layer 0's part keeps one, without writing layer 0.
+        for part in 1...3 {
+            try lopper(["prune", "--base", base, "--finetuned", finetuned, "--method", "ties", "--set", rate, "--output", "delta",
+                        "--shard-size", "20", "--quiet", "--out", root + "/ties-parts", "--part", "\(part)/3"])
+        }
+        try lopper(["merge-parts", "--out", root + "/ties-parts"])
+        XCTAssertEqual(try deltas("ties-parts"), kept)
+
         // One top-k needs one rate.
         let error = try lopper(["prune", "--base", base, "--finetuned", finetuned, "--method", "ties", "--set", "rate=[0.5,0.9]",
                                 "--out", root + "/none"], expect: 1)
