@@ -94,20 +94,7 @@ extension ShardParts {
     /// Builds `output` from the checked shards, under a temporary name.
     private static func assemble(_ output: String, shards: [(source: String, name: String)], layout: [[SafetensorsWriter.Entry]],
                                  stem: String, otherFilesOf folder: String) throws -> Int {
-        let temporary = TemporaryPath(beside: output)
-        try? FileManager.default.removeItem(atPath: temporary.path)
-        let parent = (temporary.path as NSString).deletingLastPathComponent
-        do {
-            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
-        } catch {
-            temporary.release()
-            throw SafetensorsError(output, "cannot create the folder \(parent): \(plainReason(error))")
-        }
-        guard mkdir(temporary.path, 0o755) == 0 else {
-            let why = String(cString: strerror(errno))
-            temporary.release()
-            throw SafetensorsError(output, "cannot create the output folder: \(why)")
-        }
+        let temporary = try ShardedWriter.temporaryFolder(beside: output)
         do {
             var bytes = 0
             for shard in shards {

@@ -79,11 +79,17 @@ public final class ShardedWriter {
         shardNames = part.map { Array(names[$0.shards]) } ?? names
         partFiles = part?.files
         self.stem = stem
-        temporary = TemporaryPath(beside: folder)
-        try? fileManager.removeItem(atPath: temporary.path)
+        temporary = try Self.temporaryFolder(beside: folder)
+    }
+
+    /// A new, empty, registered temporary folder beside `folder` (its parents created), to
+    /// build an output in and rename into place.
+    static func temporaryFolder(beside folder: String) throws -> TemporaryPath {
+        let temporary = TemporaryPath(beside: folder)
+        try? FileManager.default.removeItem(atPath: temporary.path)
         let parent = URL(fileURLWithPath: temporary.path).deletingLastPathComponent().path
         do {
-            try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {
             temporary.release()
             throw SafetensorsError(folder, "cannot create the folder \(parent): \(plainReason(error))")
@@ -93,6 +99,7 @@ public final class ShardedWriter {
             temporary.release()
             throw SafetensorsError(folder, "cannot create the output folder: \(why)")
         }
+        return temporary
     }
 
     deinit { if !finished { abandon() } }

@@ -12,7 +12,7 @@ final class KernelDispatchTests: XCTestCase {
         let u = try uniform([2 * count], key: RandomKey(seed: 5, name: "dispatch")).floats()
         var base = (0..<count).map { (u[$0] - 0.5) * 4 }
         var fine = (0..<count).map { base[$0] + (u[count + $0] - 0.5) * 0.1 }
-        let specials: [Float] = [0, -0, .infinity, -.infinity, .nan, 1e-40, -1e-40, 3.0e38]
+        let specials: [Float] = [0, -0, .infinity, -.infinity, .nan, .leastNormalMagnitude / 4, -.leastNormalMagnitude / 4, 3.0e38]
         for (offset, value) in specials.enumerated() where offset * 997 < count {
             base[offset * 997] = value
             fine[offset * 997 + 1 < count ? offset * 997 + 1 : offset * 997] = value

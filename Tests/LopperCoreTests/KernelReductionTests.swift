@@ -180,6 +180,26 @@ final class KernelReductionTests: XCTestCase {
 
     /// F32 results of f64 (or 64-value f32 block) accumulation: within one F32 rounding
     /// of the result plus 64 f32 roundings of `scale` (the magnitudes summed).
+    func testCountNonFiniteMatchesAScalarCount() throws {
+        var generator = SplitMix(seed: 42)
+        for dtype in KernelHarnessTests.computeTypes {
+            for size in [0, 1, 15, 16, 1023, 1025, 70001] {
+                let values = (0..<size).map { _ -> Float in
+                    switch generator.int(below: 10) {
+                    case 0: return .nan
+                    case 1: return generator.int(below: 2) == 0 ? .infinity : -.infinity
+                    case 2: return .greatestFiniteMagnitude
+                    default: return generator.float(in: -3...3)
+                    }
+                }
+                let tensor = Tensor(values, dtype: dtype), widened = tensor.floats()
+                let counts = try countNonFinite(tensor)
+                XCTAssertEqual(counts.nan, widened.filter(\.isNaN).count, "\(dtype) \(size)")
+                XCTAssertEqual(counts.infinite, widened.filter(\.isInfinite).count, "\(dtype) \(size)")
+            }
+        }
+    }
+
     /// A fused mask pass that measures as it writes gives exactly the figures of a separate
     /// `compareDelta` pass over its output: whole and partial blocks, chunk edges, NaN.
     func testMeasuredMaskPassEqualsACompareDeltaPass() throws {
