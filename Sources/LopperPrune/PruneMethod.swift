@@ -20,6 +20,8 @@ public struct PruneJob {
     /// Calibration statistics of this tensor's layer (`input_mean`, `input_norm`: F32
     /// per input feature), when the run has them.
     public var statistics: [String: Tensor] = [:]
+    /// The run's model-wide selection, when this tensor selects at `granularity = model`.
+    public var modelSelection: ModelSelection?
 
     public var key: RandomKey { RandomKey(seed: seed, name: name) }
 
@@ -67,10 +69,17 @@ public protocol PruneMethod: AnyObject {
     /// Where its code came from (plugins), recorded in every output.
     var provenance: MethodProvenance? { get }
     func prune(_ job: PruneJob) throws -> PruneOutcome
+    /// The importance a `score` method gives `job`'s entries (`granularity = model`).
+    func scores(_ job: PruneJob) throws -> Tensor
 }
 
 extension PruneMethod {
     public var provenance: MethodProvenance? { nil }
+
+    /// The importance of each entry (a `score` method), for the host's model-wide pass.
+    public func scores(_ job: PruneJob) throws -> Tensor {
+        throw PruneError("method \(name) has no score hook: granularity=model selects over the scores of a score method")
+    }
 }
 
 extension PruneMethod {

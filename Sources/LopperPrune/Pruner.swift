@@ -59,6 +59,8 @@ public final class Pruner {
     public private(set) var plan: [PlannedTensor] = []
     public let layerCount: Int
     public let calibration: CalibrationStatistics?
+    /// `granularity = model`'s first pass, made when the first tensor is processed.
+    var preparedModelSelection: PreparedModelSelection?
 
     public init(_ configuration: PruneConfiguration, method: PruneMethod) throws {
         self.configuration = configuration
@@ -183,6 +185,7 @@ public final class Pruner {
 
     /// One tensor: the output to write and its report line.
     func process(_ tensor: PlannedTensor) throws -> (Tensor, TensorReport) {
+        let selection = try modelSelection()
         if configuration.output == .adapter { return try processFactor(tensor) }
         let layer = layerIndex(of: tensor.name)
         let finetunedTensor = try finetuned.tensor(tensor.name)
@@ -191,13 +194,20 @@ public final class Pruner {
             if case .keep(let reason) = tensor.decision { line.reason = reason }
             return (try keptOutput(tensor, finetunedTensor), line)
         }
-        let baseTensor = try base.tensor(tensor.name)
-        let parameters = try method.schema.resolve(configuration.settings, name: tensor.name, layer: layer, layerCount: layerCount)
-        var job = PruneJob(name: tensor.name, layerCount: layerCount, base: baseTensor,
-                           finetuned: finetunedTensor, parameters: parameters, seed: configuration.seed,
-                           output: configuration.output, outputDType: tensor.outputDType)
-        if let calibration { job.statistics = try calibration.statistics(for: tensor.name) }
+        var job = try job(for: tensor, finetuned: finetunedTensor)
+        job.modelSelection = selection
         return try method.run(job)
+    }
+
+    /// What the method is given for a pruned tensor.
+    func job(for tensor: PlannedTensor, finetuned finetunedTensor: Tensor? = nil) throws -> PruneJob {
+        let parameters = try method.schema.resolve(configuration.settings, name: tensor.name,
+                                                   layer: layerIndex(of: tensor.name), layerCount: layerCount)
+        var job = PruneJob(name: tensor.name, layerCount: layerCount, base: try base.tensor(tensor.name),
+                           finetuned: try finetunedTensor ?? finetuned.tensor(tensor.name), parameters: parameters,
+                           seed: configuration.seed, output: configuration.output, outputDType: tensor.outputDType)
+        if let calibration { job.statistics = try calibration.statistics(for: tensor.name) }
+        return job
     }
 
     private func keptOutput(_ tensor: PlannedTensor, _ finetunedTensor: Tensor) throws -> Tensor {

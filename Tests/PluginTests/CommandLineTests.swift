@@ -52,7 +52,7 @@ final class CommandLineTests: XCTestCase {
         let cases: [([String], String)] = [
             (["--method", "dare", "--set", "rate=7"], "outside 0..1"),
             (["--method", "dare", "--set", "speed=1"], "unknown parameter 'speed'"),
-            (["--method", "nonesuch"], "no method named 'nonesuch'; available: breadcrumbs, dare, dare_l1, darex_q, magnitude, structural, wanda"),
+            (["--method", "nonesuch"], "no method named 'nonesuch'; available: breadcrumbs, dare, dare_l1, darex_q, della, magnitude, structural, ties, wanda"),
             (["--method", failing], "failing.lua:3: layer one is cursed"),
             (["--method", "dare", "--dtype", "int8"], "'int8' is invalid for '--dtype <dtype>'"),
             (["--method", "dare", "--shard-size", "lots"], "'lots' is invalid for '--shard-size <size>'"),
