@@ -84,7 +84,7 @@ public final class ShardedWriter {
 
     /// A new, empty, registered temporary folder beside `folder` (its parents created), to
     /// build an output in and rename into place.
-    static func temporaryFolder(beside folder: String) throws -> TemporaryPath {
+    public static func temporaryFolder(beside folder: String) throws -> TemporaryPath {
         let temporary = TemporaryPath(beside: folder)
         try? FileManager.default.removeItem(atPath: temporary.path)
         let parent = URL(fileURLWithPath: temporary.path).deletingLastPathComponent().path
