@@ -43,5 +43,21 @@ func benchRandom(elements: Int) {
                seconds: bestTime(repeats: 3) {
                    _ = try! fusedDare(base: base, finetuned: finetuned, keep: 1, scale: 100, key: key)
                }, baseline: baseline)
+        // Every dispatch path of the wide kernels on this CPU (same bits, other speeds).
+        let active = KernelPath.active
+        defer { KernelPath.active = active }
+        for path in KernelPath.available {
+            KernelPath.active = path
+            report("fused DARE BF16, \(path) path", bytesMoved: elements * 6,
+                   seconds: bestTime(repeats: 3) {
+                       _ = try! fusedDare(base: base, finetuned: finetuned, keep: 0.01, scale: 100, key: key)
+                   }, baseline: baseline)
+            report("fused DARE BF16 + report figures, \(path) path", bytesMoved: elements * 6,
+                   seconds: bestTime(repeats: 3) {
+                       _ = try! fusedDareMeasured(base: base, finetuned: finetuned, keep: 0.01, rescale: .times(100), key: key)
+                   }, baseline: baseline)
+            report("uniform F32, \(path) path", bytesMoved: elements * 4,
+                   seconds: bestTime(repeats: 3) { _ = try! uniform([elements], key: key) }, baseline: baseline)
+        }
     }
 }

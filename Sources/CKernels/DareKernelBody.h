@@ -62,8 +62,26 @@ CK_INLINE u32x16 CK_NAME(dare_lanes)(f32x16 b, f32x16 f, i32x16 keep, float scal
 /// Whether any lane of `draw` equals `high` (a tie that needs the refinement draw).
 CK_INLINE int CK_NAME(any_tie)(i32x16 draw, int32_t high) { return __builtin_reduce_or(draw == high) != 0; }
 
+/// Adds sixteen elements to the block's sums exactly as `compareDelta` does: D = f - b,
+/// D' = o - b (merged) or o, where `o` is the value as stored.
+CK_INLINE void CK_NAME(accumulate)(ck_sums *s, f32x16 b, f32x16 f, f32x16 o, int merged) {
+    const f32x16 before = f - b, after = merged ? o - b : o, difference = after - before;
+    s->sum_before += before; s->squares_before += before * before;
+    s->sum_after += after; s->squares_after += after * after;
+    s->error += difference * difference;
+    s->nonzero_before += (0u - (CK_NAME(as_bits)(before) & 0x7FFFFFFFu)) >> 31;
+    s->nonzero_after += (0u - (CK_NAME(as_bits)(after) & 0x7FFFFFFFu)) >> 31;
+}
+
+CK_INLINE void CK_NAME(store_sums)(ck_delta_sums *target, const ck_sums *s) {
+    *(f32x16_u *)target->sum_before = s->sum_before; *(f32x16_u *)target->squares_before = s->squares_before;
+    *(f32x16_u *)target->sum_after = s->sum_after; *(f32x16_u *)target->squares_after = s->squares_after;
+    *(f32x16_u *)target->error = s->error;
+    *(u32x16_u *)target->nonzero_before = s->nonzero_before; *(u32x16_u *)target->nonzero_after = s->nonzero_after;
+}
+
 CK_INLINE void CK_NAME(dare_bf16_group)(const ck_dare_args *a, int64_t group, const u32x16 w[4], int half, uint8_t *redo,
-                               int divide, int merged, int stream) {
+                               int divide, int merged, int stream, int stats, ck_sums *sums) {
     const uint16_t *b = (const uint16_t *)a->base + group * 64, *f = (const uint16_t *)a->finetuned + group * 64;
     uint16_t *out = (uint16_t *)a->output + group * 64;
     const int32_t high = (int32_t)a->high;
@@ -78,6 +96,10 @@ CK_INLINE void CK_NAME(dare_bf16_group)(const ck_dare_args *a, int64_t group, co
         const u32x16 v = CK_NAME(dare_lanes)(CK_NAME(as_float)(bb), CK_NAME(as_float)(fb), keep, a->scale, divide, merged);
         flags |= (i32x16)((v & 0x7FFFFFFFu) > 0x7F800000u);   // NaN: needs the careful rounding
         const u16x16 rounded = __builtin_convertvector((v + 0x7FFFu + ((v >> 16) & 1u)) >> 16, u16x16);
+        if (stats) {
+            const f32x16 stored = CK_NAME(as_float)(__builtin_convertvector(rounded, u32x16) << 16);
+            CK_NAME(accumulate)(sums, CK_NAME(as_float)(bb), CK_NAME(as_float)(fb), stored, merged);
+        }
         if (stream) __builtin_nontemporal_store(rounded, (u16x16 *)(out + 16 * j));
         else *(u16x16_u *)(out + 16 * j) = rounded;
     }
@@ -85,7 +107,7 @@ CK_INLINE void CK_NAME(dare_bf16_group)(const ck_dare_args *a, int64_t group, co
 }
 
 CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, const u32x16 w[4], int half, uint8_t *redo,
-                              int divide, int merged, int stream) {
+                              int divide, int merged, int stream, int stats, ck_sums *sums) {
     const float *b = (const float *)a->base + group * 64, *f = (const float *)a->finetuned + group * 64;
     float *out = (float *)a->output + group * 64;
     const int32_t high = (int32_t)a->high;
@@ -94,39 +116,55 @@ CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, con
         const i32x16 draw = a->high >= 65536 ? (i32x16)0 : CK_NAME(draws)(w[j], half);
         const i32x16 keep = draw < high;
         if (a->low != 0) tie |= CK_NAME(any_tie)(draw, high);
-        const f32x16 v = CK_NAME(as_float)(CK_NAME(dare_lanes)(*(const f32x16_u *)(b + 16 * j), *(const f32x16_u *)(f + 16 * j),
-                                             keep, a->scale, divide, merged));
+        const f32x16 bv = *(const f32x16_u *)(b + 16 * j), fv = *(const f32x16_u *)(f + 16 * j);
+        const f32x16 v = CK_NAME(as_float)(CK_NAME(dare_lanes)(bv, fv, keep, a->scale, divide, merged));
+        if (stats) CK_NAME(accumulate)(sums, bv, fv, v, merged);
         if (stream) __builtin_nontemporal_store(v, (f32x16 *)(out + 16 * j));
         else *(f32x16_u *)(out + 16 * j) = v;
     }
     *redo = (uint8_t)tie;
 }
 
-/// Four groups per Philox call (two sets of sixteen blocks), then the last ones.
-#define CK_DARE_LOOP(GROUP, a, first, groups, redo, divide, merged, stream)                       \
+/// Four groups per Philox call (two sets of sixteen blocks), then the last ones; with
+/// `stats`, the sums of each whole block of sixteen groups go to `a->sums`.
+#define CK_DARE_LOOP(GROUP, a, first, groups, redo, divide, merged, stream, stats)                \
     do {                                                                                          \
         u32x16 w[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                   \
+        ck_sums sums = {0, 0, 0, 0, 0, 0, 0};                                                     \
         for (int64_t g = 0; g < (groups); g += 4) {                                               \
             const int64_t group = (first) + g;                                                    \
             if ((a)->high < 65536) CK_NAME(philox16)((uint64_t)group * 8, (a)->seed, (a)->name_hash, w); \
-            for (int q = 0; q < 4 && g + q < (groups); q++)                                       \
-                GROUP(a, group + q, w + 4 * (q >> 1), q & 1, (redo) + g + q, divide, merged, stream); \
+            for (int q = 0; q < 4 && g + q < (groups); q++) {                                     \
+                GROUP(a, group + q, w + 4 * (q >> 1), q & 1, (redo) + g + q, divide, merged, stream, stats, &sums); \
+                if (stats && (g + q) % 16 == 15) {                                                \
+                    CK_NAME(store_sums)((a)->sums + (g + q) / 16, &sums);                         \
+                    sums = (ck_sums){0, 0, 0, 0, 0, 0, 0};                                        \
+                }                                                                                 \
+            }                                                                                     \
         }                                                                                         \
     } while (0)
 
 /// The loop with its loop-invariant choices turned into constants, so each body is straight code.
 #define CK_DARE_KERNEL(NAME, GROUP)                                                                \
     void NAME(const ck_dare_args *a, int64_t first, int64_t groups, uint8_t *redo) {               \
-        const int key = a->divide * 4 + a->merged * 2 + a->stream;                                 \
+        const int key = a->divide * 8 + a->merged * 4 + a->stream * 2 + (a->sums != 0);            \
         switch (key) {                                                                             \
-        case 0: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 0, 0); break;                       \
-        case 1: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 0, 1); break;                       \
-        case 2: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 1, 0); break;                       \
-        case 3: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 1, 1); break;                       \
-        case 4: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 0, 0); break;                       \
-        case 5: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 0, 1); break;                       \
-        case 6: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 1, 0); break;                       \
-        default: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 1, 1); break;                      \
+        case 0: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 0, 0, 0); break;                    \
+        case 1: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 0, 0, 1); break;                    \
+        case 2: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 0, 1, 0); break;                    \
+        case 3: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 0, 1, 1); break;                    \
+        case 4: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 1, 0, 0); break;                    \
+        case 5: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 1, 0, 1); break;                    \
+        case 6: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 1, 1, 0); break;                    \
+        case 7: CK_DARE_LOOP(GROUP, a, first, groups, redo, 0, 1, 1, 1); break;                    \
+        case 8: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 0, 0, 0); break;                    \
+        case 9: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 0, 0, 1); break;                    \
+        case 10: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 0, 1, 0); break;                   \
+        case 11: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 0, 1, 1); break;                   \
+        case 12: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 1, 0, 0); break;                   \
+        case 13: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 1, 0, 1); break;                   \
+        case 14: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 1, 1, 0); break;                   \
+        default: CK_DARE_LOOP(GROUP, a, first, groups, redo, 1, 1, 1, 1); break;                   \
         }                                                                                          \
         if (a->stream) _mm_sfence();                                                               \
     }

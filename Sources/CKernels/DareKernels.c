@@ -29,6 +29,10 @@ typedef uint32_t u32x8 __attribute__((ext_vector_type(8)));
 typedef u16x16 u16x16_u __attribute__((aligned(1)));
 typedef f32x16 f32x16_u __attribute__((aligned(1)));
 typedef u32x8 u32x8_u __attribute__((aligned(1)));
+typedef u32x16 u32x16_u __attribute__((aligned(1)));
+
+/// The running sums of one block, in registers while its sixteen groups are made.
+typedef struct { f32x16 sum_before, squares_before, sum_after, squares_after, error; u32x16 nonzero_before, nonzero_after; } ck_sums;
 
 int ck_cpu_level(void) {
 #if defined(__x86_64__)

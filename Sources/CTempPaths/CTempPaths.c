@@ -174,3 +174,11 @@ int lopper_rename_exchange(const char *from, const char *to) {
     return -1;
 #endif
 }
+
+void lopper_start_writeback(int descriptor, long long offset, long long length) {
+#if defined(__linux__)
+    (void)sync_file_range(descriptor, offset, length, SYNC_FILE_RANGE_WRITE);
+#else
+    (void)descriptor; (void)offset; (void)length;
+#endif
+}

@@ -1,6 +1,7 @@
 #if canImport(Glibc)
 import Glibc
 #endif
+import CTempPaths
 import LopperCore
 
 /// Writes one safetensors file, streaming: the header is planned first from names,
@@ -23,6 +24,9 @@ public final class SafetensorsWriter {
     private var descriptor: Int32
     private var next = 0
     private var finished = false
+    /// Bytes written so far, and the part of them already handed to writeback.
+    private var fileOffset = 0
+    private var writebackStarted = 0
 
     /// Opens `path` for writing `entries` with `metadata` (`format: pt` is always added).
     public init(path: String, entries: [Entry], metadata: [String: String] = [:]) throws {
@@ -134,8 +138,22 @@ public final class SafetensorsWriter {
                 throw SafetensorsError(path, "write failed: \(why)")
             }
             offset += written
+            fileOffset += written
         }
+        startWriteback()
     }
+
+    /// Starts writeback of what was written since the last call (asynchronously): the disk
+    /// works while the next tensors are computed, `finish`'s fsync waits only for the rest,
+    /// and the page cache never fills with dirty pages that throttle the writer.
+    private func startWriteback() {
+        guard fileOffset - writebackStarted >= Self.writebackUnit else { return }
+        lopper_start_writeback(descriptor, Int64(writebackStarted), Int64(fileOffset - writebackStarted))
+        writebackStarted = fileOffset
+    }
+
+    /// Writeback is started in steps of this many bytes.
+    static let writebackUnit = 8 << 20
 }
 
 /// Writes `tensors` (name, tensor) to one safetensors file.

@@ -14,6 +14,7 @@ public final class ShardedWriter {
     private let plan: [[SafetensorsWriter.Entry]]
     private let metadata: [String: String]
     private let stem: String
+    private let partFiles: [(name: String, data: Data)]?
     private var shardIndex = 0
     private var positionInShard = 0
     private var current: SafetensorsWriter?
@@ -23,6 +24,11 @@ public final class ShardedWriter {
 
     public convenience init(folder: String, entries: [SafetensorsWriter.Entry], maxShardBytes: Int = defaultShardBytes,
                             metadata: [String: String] = [:], overwrite: Bool = false) throws {
+        try self.init(folder: folder, shards: Self.layout(entries, maxShardBytes: maxShardBytes), metadata: metadata, overwrite: overwrite)
+    }
+
+    /// `entries` grouped into shards of at most `maxShardBytes`, in order.
+    public static func layout(_ entries: [SafetensorsWriter.Entry], maxShardBytes: Int) -> [[SafetensorsWriter.Entry]] {
         var shards: [[SafetensorsWriter.Entry]] = [[]]
         var bytes = 0
         for entry in entries {
@@ -32,14 +38,32 @@ public final class ShardedWriter {
             shards[shards.count - 1].append(entry)
             bytes += entry.byteCount
         }
-        try self.init(folder: folder, shards: shards, metadata: metadata, overwrite: overwrite)
+        return shards
+    }
+
+    /// The file names of `count` shards: `STEM.safetensors` alone, else `STEM-00001-of-00003.safetensors`, ...
+    public static func shardNames(count: Int, stem: String = "model") -> [String] {
+        func pad(_ n: Int) -> String { let text = String(n); return String(repeating: "0", count: max(0, 5 - text.count)) + text }
+        return count <= 1 ? ["\(stem).safetensors"] : (1...count).map { "\(stem)-\(pad($0))-of-\(pad(count)).safetensors" }
+    }
+
+    /// The text of `STEM.safetensors.index.json` for `shards` written as `names`.
+    public static func indexText(shards: [[SafetensorsWriter.Entry]], names: [String]) -> String {
+        var map: [(String, JSON)] = []
+        var total = 0
+        for (index, entries) in shards.enumerated() {
+            for entry in entries { map.append((entry.name, .string(names[index]))); total += entry.byteCount }
+        }
+        return JSON.object([("metadata", .object([("total_size", .int(total))])), ("weight_map", .object(map))]).text + "\n"
     }
 
     /// Writes the tensors grouped exactly as `shards` (for example the layout of the
     /// checkpoint an output derives from). Empty groups are dropped. `stem` names the files
-    /// (`adapter_model` for a PEFT adapter).
+    /// (`adapter_model` for a PEFT adapter). `part` writes only some shards of the layout
+    /// (`prune --part`), under the layout's names, with `files` in place of the index.
     public init(folder: String, shards: [[SafetensorsWriter.Entry]], metadata: [String: String] = [:],
-                overwrite: Bool = false, stem: String = "model") throws {
+                overwrite: Bool = false, stem: String = "model",
+                part: (shards: Range<Int>, files: [(name: String, data: Data)])? = nil) throws {
         let fileManager = FileManager.default
         self.folder = folder
         self.metadata = metadata
@@ -49,16 +73,23 @@ public final class ShardedWriter {
             if !empty && !overwrite { throw SafetensorsError(folder, "output exists; choose another folder or pass --overwrite") }
         }
         let nonEmpty = shards.filter { !$0.isEmpty }
-        plan = nonEmpty.isEmpty ? [[]] : nonEmpty
-        let total = plan.count
-        func pad(_ n: Int) -> String { let text = String(n); return String(repeating: "0", count: max(0, 5 - text.count)) + text }
-        shardNames = total == 1 ? ["\(stem).safetensors"] : (1...total).map { "\(stem)-\(pad($0))-of-\(pad(total)).safetensors" }
+        let layout = nonEmpty.isEmpty ? [[]] : nonEmpty
+        let names = Self.shardNames(count: layout.count, stem: stem)
+        plan = part.map { Array(layout[$0.shards]) } ?? layout
+        shardNames = part.map { Array(names[$0.shards]) } ?? names
+        partFiles = part?.files
         self.stem = stem
-        temporary = TemporaryPath(beside: folder)
-        try? fileManager.removeItem(atPath: temporary.path)
+        temporary = try Self.temporaryFolder(beside: folder)
+    }
+
+    /// A new, empty, registered temporary folder beside `folder` (its parents created), to
+    /// build an output in and rename into place.
+    public static func temporaryFolder(beside folder: String) throws -> TemporaryPath {
+        let temporary = TemporaryPath(beside: folder)
+        try? FileManager.default.removeItem(atPath: temporary.path)
         let parent = URL(fileURLWithPath: temporary.path).deletingLastPathComponent().path
         do {
-            try fileManager.createDirectory(atPath: parent, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(atPath: parent, withIntermediateDirectories: true)
         } catch {
             temporary.release()
             throw SafetensorsError(folder, "cannot create the folder \(parent): \(plainReason(error))")
@@ -68,6 +99,7 @@ public final class ShardedWriter {
             temporary.release()
             throw SafetensorsError(folder, "cannot create the output folder: \(why)")
         }
+        return temporary
     }
 
     deinit { if !finished { abandon() } }
@@ -105,23 +137,29 @@ public final class ShardedWriter {
     }
 
     /// Writes every planned tensor in plan order, each made by `tensor` just before it is
-    /// written (so one is in memory at a time; `written` runs after each, to drop input
-    /// pages), then finishes. The one streaming loop of prune, apply and `lopper.save`;
-    /// a failure anywhere leaves nothing behind. `progress` gets (tensors done, bytes
-    /// done, the next tensor's name).
+    /// written, then finishes. The one streaming loop of prune, apply and `lopper.save`; a
+    /// failure anywhere leaves nothing behind. Writing overlaps computing: tensor i is written
+    /// by a writer thread while `tensor` makes tensor i + 1 (one write in flight, so two
+    /// outputs at most are in memory); `written` runs on that thread after each write, to drop
+    /// input pages. `progress` gets (tensors done, bytes done, the next tensor's name).
     public func writeAll(copying checkpoint: Checkpoint? = nil, progress: ((Int, Int, String) -> Void)? = nil,
                          tensor: (SafetensorsWriter.Entry) throws -> Tensor,
-                         written: (SafetensorsWriter.Entry) -> Void = { _ in }) throws {
+                         written: @escaping (SafetensorsWriter.Entry) -> Void = { _ in }) throws {
+        let writes = BackgroundWrite()
         var done = 0, bytes = 0
-        while let entry = nextEntry {
+        for entry in plan.joined() {
             progress?(done, bytes, entry.name)
             let value: Tensor
-            do { value = try tensor(entry) } catch { abandon(); throw error }
-            try write(value, name: entry.name)
-            written(entry)
+            do { value = try tensor(entry) } catch { _ = writes.wait(); abandon(); throw error }
+            if let error = writes.wait() { abandon(); throw error }
+            writes.start { [self] in
+                try write(value, name: entry.name)
+                written(entry)
+            }
             done += 1
             bytes += entry.byteCount
         }
+        if let error = writes.wait() { abandon(); throw error }
         try finish(copying: checkpoint)
         progress?(done, bytes, "")
     }
@@ -133,14 +171,10 @@ public final class ShardedWriter {
                 throw SafetensorsError(folder, "not every planned tensor was written")
             }
             if plan == [[]] { _ = try writer(); try current?.finish(); current = nil }
-            if shardNames.count > 1 {
-                var map: [(String, JSON)] = []
-                var total = 0
-                for (index, entries) in plan.enumerated() {
-                    for entry in entries { map.append((entry.name, .string(shardNames[index]))); total += entry.byteCount }
-                }
-                let index = JSON.object([("metadata", .object([("total_size", .int(total))])), ("weight_map", .object(map))])
-                try writeFile(Data((index.text + "\n").utf8), to: temporaryFolder + "/\(stem).safetensors.index.json")
+            if let partFiles {
+                for file in partFiles { try writeFile(file.data, to: temporaryFolder + "/" + file.name) }
+            } else if shardNames.count > 1 {
+                try writeFile(Data(Self.indexText(shards: plan, names: shardNames).utf8), to: temporaryFolder + "/\(stem).safetensors.index.json")
             }
             try checkpoint?.copyOtherFiles(to: temporaryFolder)
             try WriteCancellation.check(folder)
@@ -159,5 +193,28 @@ public final class ShardedWriter {
         try? FileManager.default.removeItem(atPath: temporaryFolder)
         temporary.release()
         finished = true
+    }
+}
+
+/// One write at a time on a thread of its own: `start` runs a write there, `wait` blocks
+/// until it is done and returns its error, if any.
+private final class BackgroundWrite: @unchecked Sendable {
+    private let queue = DispatchQueue(label: "lopper.writer")
+    private let idle = DispatchSemaphore(value: 1)
+    private var failure: Error?
+
+    func start(_ work: @escaping () throws -> Void) {
+        idle.wait()
+        queue.async { [self] in
+            do { try work() } catch { failure = error }
+            idle.signal()
+        }
+    }
+
+    /// Waits for the write in flight; its error (then later writes are not started).
+    func wait() -> Error? {
+        idle.wait()
+        defer { idle.signal() }
+        return failure
     }
 }

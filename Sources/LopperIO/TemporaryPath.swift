@@ -82,7 +82,7 @@ public enum WriteCancellation {
 /// Puts the finished `temporary` in place of `target`. An existing folder is swapped out
 /// atomically (Linux `RENAME_EXCHANGE`) and then removed, so readers see the old output
 /// or the new one, never neither.
-func moveIntoPlace(_ temporary: TemporaryPath, over target: String) throws {
+public func moveIntoPlace(_ temporary: TemporaryPath, over target: String) throws {
     let fileManager = FileManager.default
     var info = stat()
     // A file is replaced atomically by rename(2) itself; a folder needs the exchange.

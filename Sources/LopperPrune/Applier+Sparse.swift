@@ -16,12 +16,7 @@ extension Applier {
         let entries = records.map { name, record in
             SafetensorsWriter.Entry(name: name, dtype: dtype.flatMap { record.dtype.isComputable ? $0 : nil } ?? record.dtype, shape: record.shape)
         }
-        var metadata = delta.shards.first?.metadata.filter { $0.key.hasPrefix("lopper.") && !$0.key.hasPrefix("lopper.sparse.") } ?? [:]
-        metadata["lopper.output"] = "merged"
-        metadata["lopper.applied_to"] = basePath
-        let writer = try ShardedWriter(folder: outputPath, entries: entries, maxShardBytes: shardSize,
-                                       metadata: metadata, overwrite: overwrite)
-        let progress = showProgress ? Progress(tensors: entries.count, bytes: entries.reduce(0) { $0 + $1.byteCount }) : nil
+        let (writer, progress) = try makeWriter(entries, delta: delta, showProgress: showProgress, dropping: "lopper.sparse.")
         var counts = (added: 0, fromDelta: 0, copied: 0)
         try writer.writeAll(copying: delta, progress: { done, bytes, name in
             progress?.update(tensors: done, bytes: bytes, current: name)

@@ -37,12 +37,7 @@ public struct Applier {
             let outputDType = dtype.flatMap { info.dtype.isComputable ? $0 : nil } ?? info.dtype
             entries.append(.init(name: name, dtype: outputDType, shape: info.shape))
         }
-        var metadata = delta.shards.first?.metadata.filter { $0.key.hasPrefix("lopper.") } ?? [:]
-        metadata["lopper.output"] = "merged"
-        metadata["lopper.applied_to"] = basePath
-        let writer = try ShardedWriter(folder: outputPath, entries: entries, maxShardBytes: shardSize,
-                                       metadata: metadata, overwrite: overwrite)
-        let progress = showProgress ? Progress(tensors: entries.count, bytes: entries.reduce(0) { $0 + $1.byteCount }) : nil
+        let (writer, progress) = try makeWriter(entries, delta: delta, showProgress: showProgress)
         var counts = (added: 0, fromDelta: 0, copied: 0)
         try writer.writeAll(copying: base, progress: { done, bytes, name in
             progress?.update(tensors: done, bytes: bytes, current: name)
@@ -74,12 +69,26 @@ public struct Applier {
 
     /// A NaN or infinity in a delta would silently poison the merged model.
     private func requireFinite(_ tensor: Tensor, _ name: String) throws {
-        let figures = try stats(tensor)
-        if figures.nanCount > 0 {
-            throw PruneError("\(deltaPath): tensor \"\(name)\" holds \(figures.nanCount) NaN value\(figures.nanCount == 1 ? "" : "s"); a delta must be finite")
+        let counts = try countNonFinite(tensor)
+        if counts.nan > 0 {
+            throw PruneError("\(deltaPath): tensor \"\(name)\" holds \(counts.nan) NaN value\(counts.nan == 1 ? "" : "s"); a delta must be finite")
         }
-        if figures.count > 0, !figures.min.isFinite || !figures.max.isFinite {
+        if counts.infinite > 0 {
             throw PruneError("\(deltaPath): tensor \"\(name)\" holds infinite values; a delta must be finite")
         }
+    }
+
+    /// The output writer (the base's run metadata carried over, less `dropping` keys) and
+    /// the progress bar, shared by dense and sparse deltas.
+    func makeWriter(_ entries: [SafetensorsWriter.Entry], delta: Checkpoint, showProgress: Bool,
+                    dropping dropped: String? = nil) throws -> (ShardedWriter, Progress?) {
+        var metadata = delta.shards.first?.metadata.filter { key, _ in
+            key.hasPrefix("lopper.") && !(dropped.map { key.hasPrefix($0) } ?? false)
+        } ?? [:]
+        metadata["lopper.output"] = "merged"
+        metadata["lopper.applied_to"] = basePath
+        let writer = try ShardedWriter(folder: outputPath, entries: entries, maxShardBytes: shardSize,
+                                       metadata: metadata, overwrite: overwrite)
+        return (writer, showProgress ? Progress(tensors: entries.count, bytes: entries.reduce(0) { $0 + $1.byteCount }) : nil)
     }
 }

@@ -21,25 +21,31 @@ public enum DARExQ {
         return (1 - 2 * p) / Foundation.log((1 - p) / p)
     }
 
-    /// The paper's per-row "analytical" q: for each row, the q on the grid
-    /// `1-p, 1-p+0.001, ..., 1` minimising
-    /// `B_i(q) = eta (1-(1-p)/q) S_i + eta^2 Phi(p) Q_i / (4 q^2) + log(2/gamma)`;
-    /// the layer's q is the mean of the row q's. Returns both.
-    public static func analytical(p: Double, eta: Double, gamma: Double = 0.05,
+    /// The paper's per-row "analytical" q, as the official code (`analytical_resolve_new`) runs
+    /// it: q walks `1-p, 1-p+0.001, ..., 0.998`; each row keeps the q with the smallest
+    /// `|B_i(q)|`, `B_i(q) = eta (1-(1-p)/q) S_i + eta^2 Phi(p) Q_i / (4 q^2) + log(2/gamma)`
+    /// (ties move to the larger q); a row whose bound stops decreasing is marked, and the walk ends
+    /// once `stopFraction` of the rows are marked (outlier features would otherwise drag it on).
+    /// The layer's q is the mean of the row q's. Returns both. (The official grid starts at
+    /// floor(1000 (1-p)) / 1000; here it starts at the first step not below 1-p, so q >= 1-p.)
+    public static func analytical(p: Double, eta: Double, gamma: Double = 0.05, stopFraction: Double = 0.8,
                                   rowSums: [Double], rowSquares: [Double]) -> (q: Double, rows: [Double]) {
         guard p > 0, p < 1, !rowSums.isEmpty else { return (1, rowSums.map { _ in 1 }) }
         let keep = 1 - p, factor = phi(p), constant = Foundation.log(2 / gamma)
-        let steps = Int(((1 - keep) / 0.001).rounded(.down))
-        let grid = (0...steps).map { keep + Double($0) * 0.001 }
-        var rows = [Double](repeating: 1, count: rowSums.count)
-        for row in rowSums.indices {
-            let s = rowSums[row], q2 = rowSquares[row]
-            var best = grid[0], bestValue = Double.infinity
-            for q in grid where q > 0 {
-                let value = eta * (1 - keep / q) * s + eta * eta * factor * q2 / (4 * q * q) + constant
-                if value < bestValue { bestValue = value; best = q }
+        let first = Swift.max(1, Int((keep * 1000 - 1e-9).rounded(.up)))
+        var rows = [Double](repeating: keep, count: rowSums.count)
+        var best = [Double](repeating: 10_000, count: rowSums.count)
+        var stopped = [Bool](repeating: false, count: rowSums.count), stoppedCount = 0
+        var step = first
+        while step < 999 {
+            let q = Double(step) * 0.001
+            for row in rowSums.indices {
+                let bound = Swift.abs(eta * (1 - keep / q) * rowSums[row] + eta * eta * factor * rowSquares[row] / (4 * q * q) + constant)
+                if bound >= best[row], !stopped[row] { stopped[row] = true; stoppedCount += 1 }
+                if bound <= best[row] { best[row] = bound; rows[row] = q }
             }
-            rows[row] = best
+            if Double(stoppedCount) >= stopFraction * Double(rowSums.count) { break }
+            step += 1
         }
         return (rows.reduce(0, +) / Double(rows.count), rows)
     }

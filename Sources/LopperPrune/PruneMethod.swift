@@ -20,6 +20,8 @@ public struct PruneJob {
     /// Calibration statistics of this tensor's layer (`input_mean`, `input_norm`: F32
     /// per input feature), when the run has them.
     public var statistics: [String: Tensor] = [:]
+    /// The run's model-wide selection, when this tensor selects at `granularity = model`.
+    public var modelSelection: ModelSelection?
 
     public var key: RandomKey { RandomKey(seed: seed, name: name) }
 
@@ -49,9 +51,13 @@ public struct PruneOutcome {
     /// Per-tensor figures for the report (`ctx.report(key, value)` in plugins).
     public var figures: [String: Double]
     public var notes: [String]
+    /// The `compareDelta` figures of an `.output` result, when the pass that made it measured them.
+    public var comparison: DeltaComparison?
 
-    public init(_ result: Result, rescale: Double? = nil, figures: [String: Double] = [:], notes: [String] = []) {
+    public init(_ result: Result, rescale: Double? = nil, figures: [String: Double] = [:], notes: [String] = [],
+                comparison: DeltaComparison? = nil) {
         self.result = result; self.rescale = rescale; self.figures = figures; self.notes = notes
+        self.comparison = comparison
     }
 }
 
@@ -63,10 +69,17 @@ public protocol PruneMethod: AnyObject {
     /// Where its code came from (plugins), recorded in every output.
     var provenance: MethodProvenance? { get }
     func prune(_ job: PruneJob) throws -> PruneOutcome
+    /// The importance a `score` method gives `job`'s entries (`granularity = model`).
+    func scores(_ job: PruneJob) throws -> Tensor
 }
 
 extension PruneMethod {
     public var provenance: MethodProvenance? { nil }
+
+    /// The importance of each entry (a `score` method), for the host's model-wide pass.
+    public func scores(_ job: PruneJob) throws -> Tensor {
+        throw PruneError("method \(name) has no score hook: granularity=model selects over the scores of a score method")
+    }
 }
 
 extension PruneMethod {
@@ -76,7 +89,9 @@ extension PruneMethod {
     public func run(_ job: PruneJob) throws -> (output: Tensor, report: TensorReport) {
         let outcome = try prune(job)
         let output = try finish(outcome.result, job: job)
-        let comparison = try compareDelta(base: job.base, finetuned: job.finetuned, output: output, isMerged: job.output == .merged)
+        let measured: DeltaComparison? = if case .output(let tensor) = outcome.result, tensor === output { outcome.comparison } else { nil }
+        let comparison = try measured
+            ?? compareDelta(base: job.base, finetuned: job.finetuned, output: output, isMerged: job.output == .merged)
         if comparison.nonFiniteBefore > 0 {
             throw PruneError("tensor \"\(job.name)\": \(comparison.nonFiniteBefore) NaN or infinite values in the base or fine-tuned weights")
         }

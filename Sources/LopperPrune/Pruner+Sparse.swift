@@ -33,6 +33,7 @@ extension Pruner {
         defer { spill.remove() }
         var entries: [SafetensorsWriter.Entry] = [], offsets: [Int] = [], records: [Any] = []
         var bytesDone = 0
+        _ = try modelSelection()   // its first pass before any mask draw is logged
         for (done, tensor) in plan.enumerated() {
             progress?.update(tensors: done, bytes: bytesDone, current: tensor.name)
             let log = MaskDrawLog()

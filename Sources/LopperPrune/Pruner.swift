@@ -23,6 +23,10 @@ public struct PruneConfiguration {
     public var calibrationPath: String?
     /// The command line that asked for the run, recorded in the output.
     public var commandLine: [String] = []
+    /// Write only this part of the output's shards (`--part i/n`, Pruner+Parts.swift).
+    public var part: ShardPart?
+    /// More `__metadata__` entries for the output (e.g. `lopper.q_choice`).
+    public var extraMetadata: [String: String] = [:]
 
     public init(basePath: String, finetunedPath: String, outputPath: String) {
         self.basePath = basePath; self.finetunedPath = finetunedPath; self.outputPath = outputPath
@@ -55,6 +59,8 @@ public final class Pruner {
     public private(set) var plan: [PlannedTensor] = []
     public let layerCount: Int
     public let calibration: CalibrationStatistics?
+    /// `granularity = model`'s first pass, made when the first tensor is processed.
+    var preparedModelSelection: PreparedModelSelection?
 
     public init(_ configuration: PruneConfiguration, method: PruneMethod) throws {
         self.configuration = configuration
@@ -70,6 +76,7 @@ public final class Pruner {
         layerCount = try LopperPrune.layerCount(of: finetuned.names)
         calibration = try configuration.calibrationPath.map { try CalibrationStatistics(path: $0) }
         plan = try makePlan()
+        try checkPart()
         if let calibration {
             try calibration.check(against: plan.filter(\.isPruned).map { ($0.name, $0.shape) })
         }
@@ -151,7 +158,7 @@ public final class Pruner {
             report.bytesRead += tensor.shape.reduce(1, *) * tensor.sourceDType.byteSize * (tensorReport.action == "pruned" ? 2 : 1)
             report.tensors.append(tensorReport)
             return output
-        }, written: { entry in
+        }, written: { [finetuned, base] entry in
             finetuned.releasePages(of: entry.name)
             base.releasePages(of: entry.name)
         })
@@ -161,25 +168,24 @@ public final class Pruner {
         return report
     }
 
-    /// The output's `__metadata__`: how the run was made (`RunProvenance`).
+    /// The output's `__metadata__`: how the run was made (`RunProvenance`), then `extraMetadata`.
     func runMetadata(_ report: RunReport) throws -> [String: String] {
         try RunProvenance(configuration: configuration, method: method, parameters: report.parameters).metadata
+            .merging(configuration.extraMetadata) { own, _ in own }
     }
 
     private func makeWriter(metadata: [String: String]) throws -> ShardedWriter {
-        let entries = plan.map { SafetensorsWriter.Entry(name: $0.name, dtype: $0.outputDType, shape: $0.shape) }
-        if let shardSize = configuration.shardSize {
-            return try ShardedWriter(folder: configuration.outputPath, entries: entries, maxShardBytes: shardSize,
-                                     metadata: metadata, overwrite: configuration.overwrite)
+        if let part = configuration.part {
+            return try ShardParts.writer(folder: configuration.outputPath, layout: outputLayout, part: part,
+                                         metadata: metadata, overwrite: configuration.overwrite)
         }
-        var shards = [[SafetensorsWriter.Entry]](repeating: [], count: max(1, finetuned.shards.count))
-        for (tensor, entry) in zip(plan, entries) { shards[tensor.shard].append(entry) }
-        return try ShardedWriter(folder: configuration.outputPath, shards: shards, metadata: metadata,
+        return try ShardedWriter(folder: configuration.outputPath, shards: outputLayout, metadata: metadata,
                                  overwrite: configuration.overwrite)
     }
 
     /// One tensor: the output to write and its report line.
     func process(_ tensor: PlannedTensor) throws -> (Tensor, TensorReport) {
+        let selection = try modelSelection()
         if configuration.output == .adapter { return try processFactor(tensor) }
         let layer = layerIndex(of: tensor.name)
         let finetunedTensor = try finetuned.tensor(tensor.name)
@@ -188,13 +194,20 @@ public final class Pruner {
             if case .keep(let reason) = tensor.decision { line.reason = reason }
             return (try keptOutput(tensor, finetunedTensor), line)
         }
-        let baseTensor = try base.tensor(tensor.name)
-        let parameters = try method.schema.resolve(configuration.settings, name: tensor.name, layer: layer, layerCount: layerCount)
-        var job = PruneJob(name: tensor.name, layerCount: layerCount, base: baseTensor,
-                           finetuned: finetunedTensor, parameters: parameters, seed: configuration.seed,
-                           output: configuration.output, outputDType: tensor.outputDType)
-        if let calibration { job.statistics = try calibration.statistics(for: tensor.name) }
+        var job = try job(for: tensor, finetuned: finetunedTensor)
+        job.modelSelection = selection
         return try method.run(job)
+    }
+
+    /// What the method is given for a pruned tensor.
+    func job(for tensor: PlannedTensor, finetuned finetunedTensor: Tensor? = nil) throws -> PruneJob {
+        let parameters = try method.schema.resolve(configuration.settings, name: tensor.name,
+                                                   layer: layerIndex(of: tensor.name), layerCount: layerCount)
+        var job = PruneJob(name: tensor.name, layerCount: layerCount, base: try base.tensor(tensor.name),
+                           finetuned: try finetunedTensor ?? finetuned.tensor(tensor.name), parameters: parameters,
+                           seed: configuration.seed, output: configuration.output, outputDType: tensor.outputDType)
+        if let calibration { job.statistics = try calibration.statistics(for: tensor.name) }
+        return job
     }
 
     private func keptOutput(_ tensor: PlannedTensor, _ finetunedTensor: Tensor) throws -> Tensor {

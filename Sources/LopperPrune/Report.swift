@@ -43,6 +43,8 @@ public struct RunReport: Codable, Sendable {
     public var seconds: Double = 0
     public var bytesRead: Int = 0
     public var bytesWritten: Int = 0
+    /// How darex_q's q was chosen (a search's curve included), when the CLI chose it.
+    public var qChoice: QChoice?
 
     public init(lopperVersion: String, method: String, parameters: [String: ParamValue], seed: UInt64, output: String) {
         self.lopperVersion = lopperVersion; self.method = method

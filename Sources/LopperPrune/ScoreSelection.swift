@@ -15,6 +15,9 @@ public enum Granularity: String, CaseIterable, Sendable {
     case rows
     /// Whole columns, ranked likewise.
     case cols
+    /// Over every tensor of the run that selects at this granularity (TIES's trim): the
+    /// host scores them all first (`ModelSelection`). One tensor alone is its own model.
+    case model
 }
 
 /// The factor for kept entries.
@@ -30,12 +33,13 @@ public enum RescaleRule: String, CaseIterable, Sendable {
 }
 
 /// A BOOL mask keeping a fraction `keep` of the highest `scores` at `granularity`
-/// (ties: the lower index first). `n` and `m` are for `.nm`.
+/// (ties: the lower index first). `n` and `m` are for `.nm`. `.model` on one tensor is
+/// `.tensor`: the model-wide pass is the host's (`ModelSelection`).
 public func keepTop(_ scores: Tensor, keep: Double, granularity: Granularity, n: Int = 2, m: Int = 4) throws -> Tensor {
     guard keep.isFinite, keep >= 0, keep <= 1 else { throw PruneError("keep_top: keep must be in [0, 1], got \(keep)") }
-    func count(_ total: Int) -> Int { Int((keep * Double(total) + 0.5).rounded(.down)) }
+    func count(_ total: Int) -> Int { keptCount(keep, of: total) }
     switch granularity {
-    case .tensor:
+    case .tensor, .model:
         return try topKMask(scores, count(scores.count))
     case .row:
         return try topKMaskPerRow(scores, count(scores.shape.last ?? 0))
@@ -70,3 +74,6 @@ public func rescaleFactor(_ rule: RescaleRule, rate: Double, q: Double? = nil, d
         return kept == 0 ? 1 : try norm(delta, p: 1) / kept
     }
 }
+
+/// How many of `total` entries a keep fraction keeps: the nearest integer, halves up.
+public func keptCount(_ keep: Double, of total: Int) -> Int { Int((keep * Double(total) + 0.5).rounded(.down)) }

@@ -31,7 +31,7 @@ struct Calibrate: ParsableCommand {
             self.text.register(in: &paths)
             paths.output("--out", out, .file)
             try paths.check()
-            let data = self.text.data
+            let data = try self.text.requiredData()
             let tokenizer = try Tokenizer(path: self.text.tokenizer ?? model)
             let network = try loadModel(folder: model)
             let text = try CalibrationText(path: data, tokenizer: tokenizer, sequenceLength: self.text.seqLen,

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import LopperCalibration
 import LopperCore
 import LopperModels
 
@@ -26,12 +27,14 @@ struct Eval: ParsableCommand {
     @Option(help: "The model folder (config.json and safetensors).") var model: String
     @Option(help: "A reference model folder: also print the output change of --model against it.") var reference: String?
     @OptionGroup(title: "Text") var text: TextOptions
+    @Option(help: "Also score a sequence classifier on labeled --data ({\"text\", \"label\"} records): accuracy or mcc.")
+    var metric: SearchMetricName?
     @OptionGroup(title: "Threads") var threads: ThreadOptions
 
     func run() throws {
         try reportingErrors {
             threads.apply()
-            let data = self.text.data
+            let data = try self.text.requiredData()
             let config = try ModelConfig.load(folder: model)
             try config.checkFitsInMemory(source: model + "/config.json")
             let referenceConfig = try reference.map { try ModelConfig.load(folder: $0) }
@@ -41,10 +44,22 @@ struct Eval: ParsableCommand {
                     throw ValidationError("--reference \(reference) (\(referenceConfig.modelType), hidden \(referenceConfig.hiddenSize), vocab \(referenceConfig.vocabSize)) does not match --model \(model) (\(config.modelType), hidden \(config.hiddenSize), vocab \(config.vocabSize))")
                 }
             }
+            if let metric {
+                guard metric == .accuracy || metric == .mcc else {
+                    throw ValidationError("--metric takes accuracy or mcc here (eval prints perplexity and, with --reference, the output change by itself)")
+                }
+                let tokenizer = try self.text.loadTokenizer(folders: [model])
+                let records = try LabeledText(path: data, tokenizer: tokenizer, sequenceLength: self.text.seqLen,
+                                              maxSequences: self.text.maxSequences, context: config.maxPositionEmbeddings)
+                let value = try (metric == .accuracy ? LabeledMetric.accuracy : .mcc)
+                    .evaluate(try loadModel(folder: model), on: records, labelNames: LabeledText.labelNames(configFolder: model), modelName: model)
+                print("\(metric.rawValue): \(String(format: "%.4f", value)) (\(records.sequences.count) records of \(data))")
+                return
+            }
             guard config.architecture == .llama || reference != nil else {
                 throw ValidationError("\(model) is an encoder (\(config.modelType)): perplexity needs a decoder; pass --reference DIR to measure the output change")
             }
-            let tokenizer = try loadTokenizer()
+            let tokenizer = try self.text.loadTokenizer(folders: [model] + (reference.map { [$0] } ?? []))
             let text = try CalibrationText(path: data, tokenizer: tokenizer, sequenceLength: self.text.seqLen,
                                            maxSequences: self.text.maxSequences, context: config.maxPositionEmbeddings)
             for warning in text.warnings { fputs("lopper: warning: \(warning)\n", stderr) }
@@ -66,14 +81,5 @@ struct Eval: ParsableCommand {
                 print("output change vs \(reference): \(String(format: "%.6g", change)) (\(metric))")
             }
         }
-    }
-
-    private func loadTokenizer() throws -> Tokenizer {
-        if let tokenizer = text.tokenizer { return try Tokenizer(path: tokenizer) }
-        for folder in [model] + (reference.map { [$0] } ?? []) {
-            let path = (folder as NSString).appendingPathComponent("tokenizer.json")
-            if FileManager.default.fileExists(atPath: path) { return try Tokenizer(path: path) }
-        }
-        throw ValidationError("no tokenizer.json in \(model)\(reference.map { " or \($0)" } ?? ""): pass --tokenizer PATH")
     }
 }

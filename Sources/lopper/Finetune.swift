@@ -64,9 +64,13 @@ struct Finetune: ParsableCommand {
         guard batchSize >= 1, batchSize <= 1 << 16 else { throw ValidationError("--batch-size must be from 1 to 65536, got \(batchSize)") }
     }
 
+    /// --data (required: `run` checks it first).
+    private var dataPath: String { text.data ?? "" }
+
     func run() throws {
         try reportingErrors {
             threads.apply()
+            _ = try text.requiredData()
             guard let out = outputs.out else { throw ValidationError("--out DIR is required") }
             var paths = OutputGuard(overwrite: outputs.overwrite)
             paths.input("--base", base)
@@ -101,7 +105,7 @@ struct Finetune: ParsableCommand {
 
     private func classify(_ config: ModelConfig, _ tokenizer: Tokenizer, out: String) throws {
         let length = min(text.seqLen, config.maxPositionEmbeddings - config.positionOffset)
-        let data = try ClassificationData(path: text.data, tokenizer: tokenizer, sequenceLength: length, modelLabels: try Self.headLabels(base))
+        let data = try ClassificationData(path: dataPath, tokenizer: tokenizer, sequenceLength: length, modelLabels: try Self.headLabels(base))
         let examples = Array(data.examples.prefix(text.maxSequences ?? Int.max))
         let held = try evalData.map { try ClassificationData(path: $0, tokenizer: tokenizer, sequenceLength: length, modelLabels: data.labelNames) }
         if data.truncated > 0 { fputs("lopper: warning: \(data.truncated) record(s) longer than \(length) tokens were truncated\n", stderr) }
@@ -116,7 +120,7 @@ struct Finetune: ParsableCommand {
 
     private func languageModel(_ config: ModelConfig, _ tokenizer: Tokenizer, out: String) throws {
         let context = config.maxPositionEmbeddings > 0 ? config.maxPositionEmbeddings : nil
-        let data = try LanguageModelData.load(path: text.data, tokenizer: tokenizer, sequenceLength: text.seqLen, context: context)
+        let data = try LanguageModelData.load(path: dataPath, tokenizer: tokenizer, sequenceLength: text.seqLen, context: context)
         for warning in data.warnings { fputs("lopper: warning: \(warning)\n", stderr) }
         let examples = Array(data.examples.prefix(text.maxSequences ?? Int.max))
         let held = try evalData.map { try LanguageModelData.load(path: $0, tokenizer: tokenizer, sequenceLength: text.seqLen, context: context).examples }
@@ -156,7 +160,7 @@ struct Finetune: ParsableCommand {
         let tuner = try FineTuner(model: model, optimizer: adam, seed: seed)
         let identity = [
             "base_config_sha256": try SHA256.hex(file: base + "/config.json"), "parameters": String(model.parameters.elementCount),
-            "data_sha256": try SHA256.hex(file: text.data), "task": task.rawValue, "optimizer": optimizer.rawValue, "lr": "\(lr)",
+            "data_sha256": try SHA256.hex(file: dataPath), "task": task.rawValue, "optimizer": optimizer.rawValue, "lr": "\(lr)",
             "lambda": "\(lambda)", "set": JSON.array(settings.map { .string($0) }).text, "batch_size": String(batchSize),
             "seq_len": String(length), "seed": String(seed), "pull_sha256": try pull.map { try SHA256.hex(file: $0) } ?? "none",
         ]
@@ -189,7 +193,7 @@ struct Finetune: ParsableCommand {
             ("epoch_losses", .array(losses.map { .number($0, text: String(format: "%.6g", $0)) })),
         ])
         var metadata = ["lopper.version": lopperVersion, "lopper.finetune": run.text, "lopper.finetune.base": base,
-                        "lopper.finetune.data_sha256": try SHA256.hex(file: text.data),
+                        "lopper.finetune.data_sha256": try SHA256.hex(file: dataPath),
                         "lopper.command_line": JSON.array(CommandLine.arguments.map { .string($0) }).text]
         if let pull { metadata["lopper.finetune.pull_source"] = try String(contentsOfFile: pull, encoding: .utf8) }
         var usage = rusage()

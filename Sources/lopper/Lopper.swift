@@ -9,7 +9,7 @@ struct Lopper: ParsableCommand {
         abstract: "Prune the delta parameters of fine-tuned models, scripted in Lua.",
         version: lopperVersion,
         subcommands: [Inspect.self, Diff.self, Prune.self, Finetune.self, PluginCommand.self, Apply.self, Calibrate.self, SearchQ.self, Eval.self,
-                      Reproduce.self, Run.self, ReplCommand.self, Docs.self]
+                      Reproduce.self, MergeParts.self, Run.self, ReplCommand.self, Docs.self]
     )
 
     /// Every failure is one line on stderr, `lopper: error: ...`, a bad option as much as a

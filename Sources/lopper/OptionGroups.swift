@@ -1,6 +1,8 @@
 import ArgumentParser
+import Foundation
 import LopperCore
 import LopperIO
+import LopperModels
 import LopperPrune
 
 // The option groups every verb that takes them shares: one name, one help text and one
@@ -48,8 +50,8 @@ struct CheckpointOptions: ParsableArguments {
 
 /// `--data`, `--tokenizer`, `--seq-len`, `--max-sequences`: text run through a model.
 struct TextOptions: ParsableArguments {
-    @Option(help: "Text: .jsonl/.json with a \"text\" field per line (one sequence each), or plain text cut into --seq-len chunks.")
-    var data: String
+    @Option(help: "Text: .jsonl/.json with a \"text\" field per line (one sequence each; and a \"label\" for labeled metrics), or plain text cut into --seq-len chunks.")
+    var data: String?
     @Option(help: "A tokenizer.json file or a folder holding one (default: the model folder's).")
     var tokenizer: String?
     @Option(help: "Tokens per sequence (JSONL records are truncated to it).")
@@ -62,9 +64,25 @@ struct TextOptions: ParsableArguments {
         if let maxSequences, maxSequences < 1 { throw ValidationError("--max-sequences must be at least 1, got \(maxSequences)") }
     }
 
+    /// --data, for the verbs that cannot run without it.
+    func requiredData() throws -> String {
+        guard let data else { throw ValidationError("--data FILE is required") }
+        return data
+    }
+
     func register(in paths: inout OutputGuard) {
         paths.input("--data", data)
         paths.input("--tokenizer", tokenizer)
+    }
+
+    /// --tokenizer, else the tokenizer.json of the first of `folders` that has one.
+    func loadTokenizer(folders: [String]) throws -> Tokenizer {
+        if let tokenizer { return try Tokenizer(path: tokenizer) }
+        for folder in folders {
+            let path = (folder as NSString).appendingPathComponent("tokenizer.json")
+            if FileManager.default.fileExists(atPath: path) { return try Tokenizer(path: path) }
+        }
+        throw ValidationError("no tokenizer.json in \(folders.joined(separator: " or ")): pass --tokenizer PATH")
     }
 }
 
@@ -115,3 +133,29 @@ enum OutputKind: String, ExpressibleByArgument, CaseIterable {
 }
 
 extension SparseOptions.Kept: ExpressibleByArgument {}
+
+/// `--metric`, `--seeds`, `--drop-outlier-seed`, `--svg`: how a q search scores its candidates.
+struct QSearchOptions: ParsableArguments {
+    @Option(help: "What the search optimises: output-change (unlabeled, against the fine-tuned model), accuracy or mcc (a sequence classifier on labeled --data), perplexity (a decoder on --data).")
+    var metric: SearchMetricName = .outputChange
+    @Option(help: ArgumentHelp("Mask seeds the search averages over, comma-separated (prune's default: its --seed and the next two).", valueName: "list"))
+    var seeds: SeedList?
+    @Flag(help: "With 3 or more seeds, leave out the seed farthest from their mean (as the DAREx code does).")
+    var dropOutlierSeed = false
+    @Option(help: ArgumentHelp("Plot the search curve (objective over q, DARE's point marked) as SVG to this file.", valueName: "file"))
+    var svg: String?
+}
+
+enum SearchMetricName: String, ExpressibleByArgument, CaseIterable {
+    case outputChange = "output-change", accuracy, mcc, perplexity
+}
+
+/// A comma-separated list of mask seeds (`0,1,2`).
+struct SeedList: ExpressibleByArgument {
+    let seeds: [UInt64]
+    init?(argument: String) {
+        let parsed = argument.split(separator: ",").map { UInt64($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parsed.isEmpty, !parsed.contains(nil) else { return nil }
+        seeds = parsed.compactMap { $0 }
+    }
+}

@@ -12,7 +12,7 @@ final class KernelDispatchTests: XCTestCase {
         let u = try uniform([2 * count], key: RandomKey(seed: 5, name: "dispatch")).floats()
         var base = (0..<count).map { (u[$0] - 0.5) * 4 }
         var fine = (0..<count).map { base[$0] + (u[count + $0] - 0.5) * 0.1 }
-        let specials: [Float] = [0, -0, .infinity, -.infinity, .nan, 1e-40, -1e-40, 3.0e38]
+        let specials: [Float] = [0, -0, .infinity, -.infinity, .nan, .leastNormalMagnitude / 4, -.leastNormalMagnitude / 4, 3.0e38]
         for (offset, value) in specials.enumerated() where offset * 997 < count {
             base[offset * 997] = value
             fine[offset * 997 + 1 < count ? offset * 997 + 1 : offset * 997] = value
@@ -44,6 +44,30 @@ final class KernelDispatchTests: XCTestCase {
                                                "\(path) \(dtype) n=\(count) keep=\(keep) \(output) \(rescale)")
                             }
                         }
+                    }
+                }
+            }
+        }
+    }
+
+    /// The figures a wide kernel measures in the same pass equal a separate `compareDelta`
+    /// pass over its output, exactly: whole blocks, redone groups (ties, NaN), partial blocks.
+    func testMeasuredFiguresEqualACompareDeltaPass() throws {
+        for dtype in [DType.bf16, .f32, .f16] {
+            for count in [100, 1024, 5000, 65536 * 2 + 1000, 1 << 20] {
+                let (base, fine) = try inputs(count, dtype)
+                let b = base.floats(), f = fine.floats()
+                let nonFinite = (0..<count).filter { !(Double(f[$0]) - Double(b[$0])).isFinite }.count
+                XCTAssertTrue(count < 5000 || nonFinite > 0, "the inputs hold NaN and Inf")
+                for (keep, output) in [(0.3, DeltaOutput.merged), (0.5, .delta), (1, .merged)] {
+                    for path in KernelPath.available {
+                        KernelPath.active = path
+                        let key = RandomKey(seed: 8, name: "m\(count)")
+                        let (result, figures) = try fusedDareMeasured(base: base, finetuned: fine, keep: keep, rescale: .dividedBy(Float(keep)),
+                                                                      key: key, output: output)
+                        let reference = try compareDelta(base: base, finetuned: fine, output: result, isMerged: output == .merged)
+                        XCTAssertEqual(figures, reference, "\(path) \(dtype) n=\(count) keep=\(keep) \(output)")
+                        XCTAssertEqual(figures.nonFiniteBefore, nonFinite)
                     }
                 }
             }

@@ -180,6 +180,48 @@ final class KernelReductionTests: XCTestCase {
 
     /// F32 results of f64 (or 64-value f32 block) accumulation: within one F32 rounding
     /// of the result plus 64 f32 roundings of `scale` (the magnitudes summed).
+    func testCountNonFiniteMatchesAScalarCount() throws {
+        var generator = SplitMix(seed: 42)
+        for dtype in KernelHarnessTests.computeTypes {
+            for size in [0, 1, 15, 16, 1023, 1025, 70001] {
+                let values = (0..<size).map { _ -> Float in
+                    switch generator.int(below: 10) {
+                    case 0: return .nan
+                    case 1: return generator.int(below: 2) == 0 ? .infinity : -.infinity
+                    case 2: return .greatestFiniteMagnitude
+                    default: return generator.float(in: -3...3)
+                    }
+                }
+                let tensor = Tensor(values, dtype: dtype), widened = tensor.floats()
+                let counts = try countNonFinite(tensor)
+                XCTAssertEqual(counts.nan, widened.filter(\.isNaN).count, "\(dtype) \(size)")
+                XCTAssertEqual(counts.infinite, widened.filter(\.isInfinite).count, "\(dtype) \(size)")
+            }
+        }
+    }
+
+    /// A fused mask pass that measures as it writes gives exactly the figures of a separate
+    /// `compareDelta` pass over its output: whole and partial blocks, chunk edges, NaN.
+    func testMeasuredMaskPassEqualsACompareDeltaPass() throws {
+        var generator = SplitMix(seed: 41)
+        for (baseType, outType) in [(DType.bf16, DType.bf16), (.f32, .f32), (.f16, .bf16)] {
+            for size in [5, 1024, 3000, 65536 + 2049] {
+                var b = (0..<size).map { _ in generator.float(in: -2...2) }
+                let f = b.map { $0 + generator.float(in: -0.01...0.01) }
+                if size > 100 { b[77] = .nan; b[78] = .infinity }
+                let base = Tensor(b, dtype: baseType), finetuned = Tensor(f, dtype: baseType)
+                let mask = Tensor((0..<size).map { _ in Float(generator.int(below: 3) == 0 ? 1 : 0) }, dtype: .bool)
+                for output in [DeltaOutput.merged, .delta] {
+                    let (result, figures) = try fusedMaskMeasured(base: base, finetuned: finetuned, mask: mask, scale: 3,
+                                                                  output: output, dtype: outType)
+                    let reference = try compareDelta(base: base, finetuned: finetuned, output: result, isMerged: output == .merged)
+                    XCTAssertEqual(figures, reference, "\(baseType)->\(outType) n=\(size) \(output)")
+                    XCTAssertEqual(figures.nonFiniteBefore, size > 100 ? 2 : 0)
+                }
+            }
+        }
+    }
+
     func testDeltaRowMomentsMatchAScalarReference() throws {
         var generator = SplitMix(seed: 26)
         for (rows, cols) in [(1, 1), (3, 17), (129, 1031), (5, 3000), (70001, 2)] {

@@ -45,7 +45,7 @@ final class KernelSelectionTests: XCTestCase {
         let size = 300_007
         for dtype in KernelHarnessTests.computeTypes {
             for distinct in [nil, 5] as [Int?] {
-                let specials: [Float] = [.nan, -.nan, 0, -0, .infinity, -.infinity, 1e-40, -1e-40]
+                let specials: [Float] = [.nan, -.nan, 0, -0, .infinity, -.infinity, .leastNormalMagnitude / 4, -.leastNormalMagnitude / 4]
                 let values = (0..<size).map { index -> Float in
                     if index % 101 == 0 { return specials[(index / 101) % specials.count] }
                     return distinct.map { Float(generator.int(below: $0)) - 2 } ?? generator.float(in: -4...4)

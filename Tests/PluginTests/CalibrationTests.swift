@@ -50,14 +50,14 @@ final class CalibrationTests: XCTestCase {
         let fixture = try ModelPairFixture(deltaScale: 0.02, deltaShift: 0.002)
         defer { fixture.remove() }
         let calibration = try text(fixture)
-        let search = try QSearch(basePath: fixture.base, finetunedPath: fixture.finetuned, rate: 0.99, seeds: [0, 1], text: calibration)
+        let search = try QSearch(basePath: fixture.base, finetunedPath: fixture.finetuned, rate: 0.99, seeds: [0, 1], objective: .outputChange(calibration))
         XCTAssertEqual(search.prunable.count, 7 * ModelPairFixture.layers)
         let result = try search.run()
-        XCTAssertLessThanOrEqual(result.best.value, result.dare.value)
+        XCTAssertLessThanOrEqual(result.best.value, result.dare!.value)
         XCTAssertGreaterThan(result.best.q, 0.01)
-        XCTAssertEqual(result.dare.q, 0.01, accuracy: 1e-12)
+        XCTAssertEqual(result.dare!.q, 0.01, accuracy: 1e-12)
         // On masks the search never saw, the searched q still beats DARE.
-        let fresh = try QSearch(basePath: fixture.base, finetunedPath: fixture.finetuned, rate: 0.99, seeds: [7, 8, 9], text: calibration)
+        let fresh = try QSearch(basePath: fixture.base, finetunedPath: fixture.finetuned, rate: 0.99, seeds: [7, 8, 9], objective: .outputChange(calibration))
         let dare = try fresh.value(q: 0.01), searched = try fresh.value(q: result.best.q)
         XCTAssertLessThan(searched, dare, "searched q \(result.best.q): \(searched) vs DARE \(dare)")
     }

@@ -18,7 +18,8 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(run.status, 0, run.error)
         XCTAssertTrue(run.output.contains("method darex_q, seed 3"), run.output)
         XCTAssertTrue(run.output.contains("kept as fine-tuned:"), run.output)
-        XCTAssertEqual(run.error, "", "no progress bar without a terminal")
+        XCTAssertEqual(run.error, "lopper: note: q chosen in closed form without data; --data FILE searches q on text (better results)\n",
+                       "no progress bar without a terminal; the closed form says that data does better")
         let json = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: report))) as? [String: Any]
         XCTAssertEqual(json?["method"] as? String, "darex_q")
         XCTAssertEqual((json?["tensors"] as? [Any])?.count, 11)
@@ -51,7 +52,7 @@ final class CommandLineTests: XCTestCase {
         let cases: [([String], String)] = [
             (["--method", "dare", "--set", "rate=7"], "outside 0..1"),
             (["--method", "dare", "--set", "speed=1"], "unknown parameter 'speed'"),
-            (["--method", "nonesuch"], "no method named 'nonesuch'; available: breadcrumbs, dare, dare_l1, darex_q, magnitude, structural, wanda"),
+            (["--method", "nonesuch"], "no method named 'nonesuch'; available: breadcrumbs, dare, dare_l1, darex_l2, darex_q, della, magnitude, structural, ties, wanda"),
             (["--method", failing], "failing.lua:3: layer one is cursed"),
             (["--method", "dare", "--dtype", "int8"], "'int8' is invalid for '--dtype <dtype>'"),
             (["--method", "dare", "--shard-size", "lots"], "'lots' is invalid for '--shard-size <size>'"),
@@ -81,7 +82,7 @@ final class CommandLineTests: XCTestCase {
         XCTAssertEqual(list.status, 0, list.error)
         for name in ["dare", "darex_q", "structural", "magnitude"] { XCTAssertTrue(list.output.contains(name), list.output) }
         let info = try lopper(["plugin", "info", "darex-q"], environment: environment)
-        XCTAssertTrue(info.output.contains("mode (string, default closed_form, one of fixed|closed_form|analytical)"), info.output)
+        XCTAssertTrue(info.output.contains("mode (string, default closed_form, one of fixed|closed_form|analytical|search)"), info.output)
 
         let file = home + "-mine.lua"
         defer { try? FileManager.default.removeItem(atPath: file) }

@@ -22,28 +22,40 @@ final class DARExQTests: XCTestCase {
         XCTAssertEqual(DARExQ.mseOptimal(p: 0.5, rowSums: [0.01], rowSquares: [1]), 1, "clipped to 1")
     }
 
-    func testAnalyticalQScansTheBoundPerRow() {
+    func testAnalyticalQScansTheBoundPerRowAsTheDARExCodeDoes() {
         let p = 0.9, eta = 2.0, gamma = 0.05
         XCTAssertEqual(DARExQ.phi(0.5), 0.5)
         XCTAssertEqual(DARExQ.phi(0.9), (1 - 1.8) / log(0.1 / 0.9), accuracy: 1e-12)
-        let sums = [-0.5, 0.2, 0.01], squares = [0.4, 0.1, 0.3]
-        let (q, rows) = DARExQ.analytical(p: p, eta: eta, gamma: gamma, rowSums: sums, rowSquares: squares)
-        for (row, (s, q2)) in zip(sums, squares).enumerated() {
-            // Reference: brute force over the same grid, written independently.
-            var best = 0.0, bestValue = Double.infinity
-            var k = 0
-            while true {
-                let candidate = 0.1 + Double(k) * 0.001
-                if candidate > 1 + 1e-9 { break }
-                let bound = eta * (1 - 0.1 / candidate) * s + eta * eta * DARExQ.phi(p) * q2 / (4 * candidate * candidate) + log(2 / gamma)
-                if bound < bestValue { bestValue = bound; best = candidate }
-                k += 1
+        // Rows of different signs and sizes; the reference is the official loop, written out here:
+        // q from 1-p by 0.001 below 0.999, |bound| per row, ties move on, stop once 80% of rows stopped improving.
+        let sums = [-0.5, 0.2, 0.01, -2.0, 0.7], squares = [0.4, 0.1, 0.3, 1.5, 0.05]
+        func reference(stopFraction: Double) -> [Double] {
+            var q = [Double](repeating: 0.1, count: sums.count), best = [Double](repeating: 10_000, count: sums.count)
+            var stop = [Double](repeating: 0, count: sums.count)
+            for step in 100..<999 {
+                let candidate = Double(step) * 0.001
+                let values = zip(sums, squares).map { s, q2 in
+                    abs(eta * (1 - 0.1 / candidate) * s + eta * eta * DARExQ.phi(p) * q2 / (4 * candidate * candidate) + log(2 / gamma))
+                }
+                for row in values.indices {
+                    let smaller = values[row] <= best[row], larger = values[row] >= best[row]
+                    if smaller { best[row] = values[row]; q[row] = candidate }
+                    if larger { stop[row] = 1 }
+                }
+                if stop.reduce(0, +) / Double(stop.count) >= stopFraction { break }
             }
-            XCTAssertEqual(rows[row], best, accuracy: 1e-9, "row \(row)")
-            XCTAssertGreaterThanOrEqual(rows[row], 0.1 - 1e-12)
-            XCTAssertLessThanOrEqual(rows[row], 1 + 1e-12)
+            return q
         }
-        XCTAssertEqual(q, rows.reduce(0, +) / 3, accuracy: 1e-12)
+        for fraction in [0.8, 1.0, 0.2] {
+            let (q, rows) = DARExQ.analytical(p: p, eta: eta, gamma: gamma, stopFraction: fraction, rowSums: sums, rowSquares: squares)
+            let expected = reference(stopFraction: fraction)
+            for row in rows.indices { XCTAssertEqual(rows[row], expected[row], accuracy: 1e-9, "row \(row), stop at \(fraction)") }
+            XCTAssertEqual(q, expected.reduce(0, +) / Double(expected.count), accuracy: 1e-12)
+            for value in rows { XCTAssertTrue(value >= 0.1 - 1e-12 && value < 0.999, "\(value)") }
+        }
+        // At p = 0.999 the walk starts at q = 0.001, never below 1 - p.
+        let high = DARExQ.analytical(p: 0.999, eta: 0.5, rowSums: [0.01, -0.3], rowSquares: [0.001, 0.2])
+        XCTAssertTrue(high.rows.allSatisfy { $0 >= 0.001 - 1e-15 }, "\(high.rows)")
     }
 
     func testLuaDarexQMatchesTheSwiftReference() throws {
@@ -81,7 +93,7 @@ final class DARExQTests: XCTestCase {
         let original = try fixture.delta(name)
         for (after, before) in zip(pruned, original) where after != 0 { XCTAssertEqual(after, 4 * before, accuracy: 1e-5) }
         XCTAssertThrowsError(try fixture.prune(try PipelineFixture.plugin("darex_q"), ["rate=0.9", "mode=fixed", "q=0.05"], out: "bad")) { error in
-            XCTAssertTrue("\(error)".contains("must exceed 1 - rate"), "\(error)")
+            XCTAssertTrue("\(error)".contains("must be at least 1 - rate"), "\(error)")
         }
         let closed = try fixture.prune(try PipelineFixture.plugin("darex_q"), ["rate=0.9"], out: "closed")
         let line = try XCTUnwrap(closed.tensors.first { $0.name == name })

@@ -48,6 +48,30 @@ extension LoraAdapterTests {
             culprit: "--output adapter prunes a LoRA adapter's factors", inputs: [base], watched: [scratch + "/out"]))
     }
 
+    /// An adapter's sparse delta, applied to its base, is the merged output of the same run,
+    /// tensor for tensor (both outputs read through the same adapted view).
+    func testASparseDeltaFromAnAdapterAppliesToTheMergedOutput() throws {
+        let base = Self.base("llama"), adapter = Self.lora("llama/adapter")
+        for method in ["dare", "magnitude"] {
+            let merged = scratch + "/\(method)-merged", sparse = scratch + "/\(method)-sparse", applied = scratch + "/\(method)-applied"
+            for (output, folder) in [("merged", merged), ("sparse", sparse)] {
+                let run = try LopperBinary.run(["prune", "--base", base, "--finetuned", adapter, "--method", method, "--set", "rate=0.9",
+                                                "--seed", "3", "--output", output, "--out", folder, "--quiet"])
+                XCTAssertEqual(run.status, 0, run.error)
+            }
+            let apply = try LopperBinary.run(["apply", "--base", base, "--delta", sparse, "--out", applied])
+            XCTAssertEqual(apply.status, 0, apply.error)
+            let expected = try Checkpoint(path: merged), got = try Checkpoint(path: applied)
+            XCTAssertEqual(Set(got.names), Set(expected.names), method)
+            for name in expected.names {
+                let a = try expected.tensor(name), b = try got.tensor(name)
+                XCTAssertEqual(a.dtype, b.dtype, name)
+                XCTAssertEqual(Array(UnsafeRawBufferPointer(start: a.data, count: a.byteCount)),
+                               Array(UnsafeRawBufferPointer(start: b.data, count: b.byteCount)), "\(method) \(name)")
+            }
+        }
+    }
+
     func testLuaLoadsAndDiffsAnAdapter() throws {
         let lua = try LuaState()
         defer { lua.close() }

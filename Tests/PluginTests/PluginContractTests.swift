@@ -22,7 +22,7 @@ final class PluginContractTests: XCTestCase {
 
     func testEveryBundledPluginLoadsAndPassesTheCheck() throws {
         let files = try FileManager.default.contentsOfDirectory(atPath: PipelineFixture.pluginsFolder).filter { $0.hasSuffix(".lua") && !$0.hasSuffix(".test.lua") }
-        XCTAssertEqual(Set(files), ["dare.lua", "darex_q.lua", "structural.lua", "magnitude.lua", "wanda.lua", "breadcrumbs.lua", "dare_l1.lua", "darex_l2.lua"])
+        XCTAssertEqual(Set(files), ["dare.lua", "darex_q.lua", "structural.lua", "magnitude.lua", "wanda.lua", "breadcrumbs.lua", "dare_l1.lua", "della.lua", "ties.lua", "darex_l2.lua"])
         for file in files {
             let plugin = try Plugin(path: PipelineFixture.pluginsFolder + "/" + file)
             XCTAssertEqual(plugin.name + ".lua", file)

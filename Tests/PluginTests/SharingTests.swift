@@ -173,7 +173,7 @@ final class SharingTests: XCTestCase {
     /// The literature plugins' hand-computed cases (NAME.test.lua beside each) pass, and
     /// every plugin that has tests passes the full check with them.
     func testBundledPluginsPassTheirOwnTests() throws {
-        for name in ["breadcrumbs", "dare_l1"] {
+        for name in ["breadcrumbs", "dare_l1", "della", "ties"] {
             let package = try PluginPackage.read(PipelineFixture.pluginsFolder + "/" + name + ".lua")
             let tests = try XCTUnwrap(package.tests, name)
             let plugin = try Plugin(source: package.source, chunkName: "@\(name).lua", path: name)

@@ -13,6 +13,13 @@
 /// 0: portable (the Swift kernels), 1: AVX2, 2: AVX-512 (F, BW, VL).
 int ck_cpu_level(void);
 
+/// The sums `compareDelta` makes of one 1024-element block, in its sixteen f32 lanes
+/// (lane l adds elements l, l + 16, ...): D = finetuned - base and the pruned D'.
+typedef struct {
+    float sum_before[16], squares_before[16], sum_after[16], squares_after[16], error[16];
+    uint32_t nonzero_before[16], nonzero_after[16];
+} ck_delta_sums;
+
 /// One call of the fused DARE pass over whole 64-element groups.
 typedef struct {
     const void *base;        ///< the base tensor's first element
@@ -26,6 +33,9 @@ typedef struct {
     int divide;              ///< 1: kept deltas are divided by `scale`, 0: multiplied
     int merged;              ///< 1: base + masked delta, 0: the masked delta alone
     int stream;              ///< 1: non-temporal stores (16-byte aligned output)
+    /// When not NULL, the sums of each whole block of 16 groups from `first_group` (a
+    /// multiple of 16) go to `sums[block]`; a last partial block is left out.
+    ck_delta_sums *sums;
 } ck_dare_args;
 
 /// Groups `first_group ..< first_group + groups`, whole groups only. Sets `redo[g]` to 1

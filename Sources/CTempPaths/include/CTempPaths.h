@@ -28,5 +28,8 @@ int lopper_temp_cancel_signal(void);
 void lopper_temp_set_forward(void (*hook)(void));
 /// Atomically swaps two existing paths (Linux renameat2 RENAME_EXCHANGE); -1 with errno on failure.
 int lopper_rename_exchange(const char *from, const char *to);
+/// Starts writeback of a written file range without waiting for it (Linux
+/// sync_file_range SYNC_FILE_RANGE_WRITE; a no-op elsewhere).
+void lopper_start_writeback(int descriptor, long long offset, long long length);
 
 #endif

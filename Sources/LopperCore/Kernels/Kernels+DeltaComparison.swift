@@ -43,8 +43,6 @@ public struct DeltaComparison: Sendable, Equatable {
     }
 }
 
-private let comparisonBlock = 1024
-
 /// Compares `D = finetuned - base` with the pruned delta held by `output`: the delta
 /// itself (`isMerged` false) or `base + D'` (`isMerged` true, so `D' = output - base`).
 /// Chunks are fixed by the element count and summed in chunk order, so the figures do
@@ -60,27 +58,59 @@ public func compareDelta(base: Tensor, finetuned: Tensor, output: Tensor, isMerg
     var partials = [DeltaComparison](repeating: DeltaComparison(), count: chunks)
     partials.withUnsafeMutableBufferPointer { partials in
         Parallel.forEachChunk(count: base.count) { range in
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * comparisonBlock) { buffer in
-                let b = buffer.baseAddress!, f = b + comparisonBlock, o = f + comparisonBlock
-                var total = DeltaComparison()
-                var start = range.lowerBound
-                while start < range.upperBound {
-                    let n = Swift.min(comparisonBlock, range.upperBound - start)
-                    loadFloats(base.data + start * base.dtype.byteSize, dtype: base.dtype, into: b, count: n)
-                    loadFloats(finetuned.data + start * finetuned.dtype.byteSize, dtype: finetuned.dtype, into: f, count: n)
-                    loadFloats(output.data + start * output.dtype.byteSize, dtype: output.dtype, into: o, count: n)
-                    var block = compareBlock(b, f, o, n, isMerged: isMerged)
-                    if !(block.sumBefore + block.squaresBefore + block.sumAfter + block.squaresAfter + block.squaredError).isFinite {
-                        block = compareBlockPrecisely(b, f, o, n, isMerged: isMerged)
-                    }
-                    total.merge(block)
-                    start += n
-                }
-                partials[range.lowerBound / Parallel.chunkSize] = total
-            }
+            partials[range.lowerBound / Parallel.chunkSize] = compareRange(base, finetuned, output, range, isMerged: isMerged)
         }
     }
     return partials.reduce(into: DeltaComparison()) { $0.merge($1) }
+}
+
+/// Elements to compare per block (`compareDelta`'s unit; a fused pass that measures as it
+/// goes hands over whole blocks of this size).
+let comparisonBlock = 1024
+
+/// The figures of `range` (a chunk, or a block of one), block by block from its start.
+func compareRange(_ base: Tensor, _ finetuned: Tensor, _ output: Tensor, _ range: Range<Int>, isMerged: Bool) -> DeltaComparison {
+    withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * comparisonBlock) { buffer in
+        let b = buffer.baseAddress!, f = b + comparisonBlock, o = f + comparisonBlock
+        var total = DeltaComparison()
+        var start = range.lowerBound
+        while start < range.upperBound {
+            let n = Swift.min(comparisonBlock, range.upperBound - start)
+            loadFloats(base.data + start * base.dtype.byteSize, dtype: base.dtype, into: b, count: n)
+            loadFloats(finetuned.data + start * finetuned.dtype.byteSize, dtype: finetuned.dtype, into: f, count: n)
+            loadFloats(output.data + start * output.dtype.byteSize, dtype: output.dtype, into: o, count: n)
+            total.merge(compareFloats(b, f, o, n, isMerged: isMerged))
+            start += n
+        }
+        return total
+    }
+}
+
+/// The figures of one block (at most `comparisonBlock` elements) of widened values: in f32
+/// lanes, or element by element in f64 when a lane sum is not finite.
+func compareFloats(_ b: UnsafePointer<Float>, _ f: UnsafePointer<Float>, _ o: UnsafePointer<Float>, _ n: Int,
+                   isMerged: Bool) -> DeltaComparison {
+    let block = compareBlock(b, f, o, n, isMerged: isMerged)
+    return block.isFinite ? block : compareBlockPrecisely(b, f, o, n, isMerged: isMerged)
+}
+
+extension DeltaComparison {
+    /// The figures of `count` elements summed in sixteen f32 lanes (block totals in f64).
+    init(count: Int, sumBefore: SIMD16<Float>, squaresBefore: SIMD16<Float>, sumAfter: SIMD16<Float>,
+         squaresAfter: SIMD16<Float>, error: SIMD16<Float>, nonZeroBefore: SIMD16<UInt32>, nonZeroAfter: SIMD16<UInt32>) {
+        self.init()
+        self.count = count
+        self.sumBefore = Double(sumBefore.lowHalf.sum()) + Double(sumBefore.highHalf.sum())
+        self.squaresBefore = Double(squaresBefore.lowHalf.sum()) + Double(squaresBefore.highHalf.sum())
+        self.sumAfter = Double(sumAfter.lowHalf.sum()) + Double(sumAfter.highHalf.sum())
+        self.squaresAfter = Double(squaresAfter.lowHalf.sum()) + Double(squaresAfter.highHalf.sum())
+        squaredError = Double(error.lowHalf.sum()) + Double(error.highHalf.sum())
+        self.nonZeroBefore = Int(nonZeroBefore.wrappedSum())
+        self.nonZeroAfter = Int(nonZeroAfter.wrappedSum())
+    }
+
+    /// False when a lane sum overflowed or met NaN: the block is then redone precisely.
+    var isFinite: Bool { (sumBefore + squaresBefore + sumAfter + squaresAfter + squaredError).isFinite }
 }
 
 /// One block in SIMD16 lanes; non-zero counts come from the magnitude bits (no masks,
@@ -108,15 +138,8 @@ private func compareBlock(_ b: UnsafePointer<Float>, _ f: UnsafePointer<Float>, 
         nonZeroAfter &+= (0 &- (floatBits(after) & 0x7FFF_FFFF)) &>> 31
         index += 16
     }
-    var block = DeltaComparison()
-    block.count = whole
-    block.sumBefore = Double(sumBefore.lowHalf.sum()) + Double(sumBefore.highHalf.sum())
-    block.squaresBefore = Double(squaresBefore.lowHalf.sum()) + Double(squaresBefore.highHalf.sum())
-    block.sumAfter = Double(sumAfter.lowHalf.sum()) + Double(sumAfter.highHalf.sum())
-    block.squaresAfter = Double(squaresAfter.lowHalf.sum()) + Double(squaresAfter.highHalf.sum())
-    block.squaredError = Double(error.lowHalf.sum()) + Double(error.highHalf.sum())
-    block.nonZeroBefore = Int(nonZeroBefore.wrappedSum())
-    block.nonZeroAfter = Int(nonZeroAfter.wrappedSum())
+    var block = DeltaComparison(count: whole, sumBefore: sumBefore, squaresBefore: squaresBefore, sumAfter: sumAfter,
+                                squaresAfter: squaresAfter, error: error, nonZeroBefore: nonZeroBefore, nonZeroAfter: nonZeroAfter)
     if whole < n {
         block.merge(compareBlockPrecisely(b + whole, f + whole, o + whole, n - whole, isMerged: isMerged))
     }

@@ -4,7 +4,7 @@
 // bucket. Sequential reads, computed keys, exact: the same key introselect finds.
 
 /// Bins of one histogram pass: the 16 bits of a key that it counts.
-private let bins = 1 << 16
+let keyBins = 1 << 16
 
 /// The key of ascending rank `rank` among the order keys of `a` (any computable dtype).
 func histogramSelectKey(_ a: Tensor, rank: Int) -> UInt32 {
@@ -26,7 +26,7 @@ private func bf16Key(bucket: UInt32) -> UInt32 {
 }
 
 /// The bin that holds ascending rank `rank`, and the rank within it.
-private func locate(_ rank: Int, in counts: [Int]) -> (UInt32, Int) {
+func locate(_ rank: Int, in counts: [Int]) -> (UInt32, Int) {
     var remaining = rank
     for (bin, count) in counts.enumerated() {
         if remaining < count { return (UInt32(bin), remaining) }
@@ -39,16 +39,16 @@ private func locate(_ rank: Int, in counts: [Int]) -> (UInt32, Int) {
 /// keys whose high bits are `within`; summed over one contiguous part per thread (exact
 /// integers: the same totals on any thread count). Two interleaved tables per part, so
 /// that runs of keys in one bin do not wait on each other's increments.
-private func keyHistogram(_ a: Tensor, within bucket: UInt32?) -> [Int] {
+func keyHistogram(_ a: Tensor, within bucket: UInt32?) -> [Int] {
     let parts = Swift.max(1, Swift.min(Parallel.threads, a.count / (1 << 18)))
     let partSize = (a.count + parts - 1) / parts
     let tables = 2 * parts
-    let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: tables * bins)
+    let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: tables * keyBins)
     defer { counts.deallocate() }
-    counts.initialize(repeating: 0, count: tables * bins)
+    counts.initialize(repeating: 0, count: tables * keyBins)
     let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count
     Parallel.forEach(parts) { part in
-        let even = counts + 2 * part * bins, odd = even + bins
+        let even = counts + 2 * part * keyBins, odd = even + keyBins
         let start = part * partSize, end = Swift.min(count, start + partSize)
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kernelBlock) { buffer in
             let keys = buffer.baseAddress!
@@ -71,9 +71,9 @@ private func keyHistogram(_ a: Tensor, within bucket: UInt32?) -> [Int] {
             }
         }
     }
-    var total = [Int](repeating: 0, count: bins)
+    var total = [Int](repeating: 0, count: keyBins)
     for table in 0..<tables {
-        for bin in 0..<bins { total[bin] += Int(counts[table * bins + bin]) }
+        for bin in 0..<keyBins { total[bin] += Int(counts[table * keyBins + bin]) }
     }
     return total
 }

@@ -58,6 +58,12 @@ public func max(_ a: Tensor) throws -> Float {
     return extrema.sawNaN ? .nan : extrema.maximum
 }
 
+/// Numbers of NaN and of infinite elements: one pass at memory speed (a check of inputs).
+public func countNonFinite(_ a: Tensor) throws -> (nan: Int, infinite: Int) {
+    let counts = try reduce("countNonFinite", a, NonFiniteReducer())
+    return (counts.nan, counts.infinite)
+}
+
 /// Number of elements that are not zero (NaN counts; -0 does not).
 public func countNonZero(_ a: Tensor) throws -> Int {
     if a.dtype == .bool || a.dtype == .u8 || a.dtype == .i8 {

@@ -264,6 +264,27 @@ struct NonZeroReducer: Reducer {
     mutating func merge(_ next: Self) { total += next.total }
 }
 
+/// Counts of NaN and of infinite values, from the bits (no float compares, no masks).
+struct NonFiniteReducer: Reducer {
+    var nanBlock = SIMD16<UInt32>(), infiniteBlock = SIMD16<UInt32>()
+    var nan = 0, infinite = 0
+
+    @inline(__always) mutating func add(_ x: SIMD16<Float>) {
+        let magnitude = floatBits(x) & 0x7FFF_FFFF
+        nanBlock &+= (0x7F80_0000 &- magnitude) &>> 31                  // magnitude above Inf's
+        infiniteBlock &+= ((magnitude ^ 0x7F80_0000) &- 1) &>> 31       // exactly Inf's
+    }
+    @inline(__always) mutating func add(_ x: SIMD16<Float>, live: SIMDMask<SIMD16<Int32>>) {
+        add(x.replacing(with: 0, where: .!live))
+    }
+    @inline(__always) mutating func endBlock() -> Bool {
+        nan += Int(nanBlock.wrappedSum()); infinite += Int(infiniteBlock.wrappedSum())
+        nanBlock = SIMD16<UInt32>(); infiniteBlock = SIMD16<UInt32>()
+        return true
+    }
+    mutating func merge(_ next: Self) { nan += next.nan; infinite += next.infinite }
+}
+
 /// Sum of |x|^p in f64 (any p > 0; the slow general norm).
 struct PowerSumReducer: Reducer {
     let p: Double

@@ -23,14 +23,20 @@ public func topKMask(_ a: Tensor, _ k: Int) throws -> Tensor {
     guard k >= 0 && k <= a.count else {
         throw TensorError.invalid("topKMask: k = \(k) is outside 0...\(a.count) for a tensor of shape \(a.shape.shapeText)")
     }
+    guard k > 0 else { return try Tensor(zeros: a.shape, dtype: .bool) }
+    return try maskAtThreshold(a, thresholdKey(a, k)) { above, _ in k - above }.mask
+}
+
+/// BOOL mask of the keys above `threshold` and, in index order, the first
+/// `tiesToKeep(above, equal)` keys equal to it (given the counts of both); with the counts.
+func maskAtThreshold(_ a: Tensor, _ threshold: UInt32, tiesToKeep: (_ above: Int, _ equal: Int) -> Int) throws
+    -> (mask: Tensor, above: Int, equal: Int) {
     let result = try Tensor(zeros: a.shape, dtype: .bool)
-    guard k > 0 else { return result }
-    let threshold = try thresholdKey(a, k)
     let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count, chunk = Parallel.chunkSize
     let chunks = (count + chunk - 1) / chunk
     let output = result.data.assumingMemoryBound(to: UInt8.self)
     // One pass writes 1 above the threshold and a provisional 2 on keys equal to it, and
-    // counts both per chunk. Then the first (k - above) equal keys in index order become 1,
+    // counts both per chunk. Then the first ties-to-keep equal keys in index order become 1,
     // the others 0: only chunks that hold equal keys are read again, and only their bytes.
     var above = [Int](repeating: 0, count: chunks), equal = [Int](repeating: 0, count: chunks)
     above.withUnsafeMutableBufferPointer { above in
@@ -51,7 +57,8 @@ public func topKMask(_ a: Tensor, _ k: Int) throws -> Tensor {
             }
         }
     }
-    var tiesLeft = k - above.reduce(0, +)
+    let totalAbove = above.reduce(0, +), totalEqual = equal.reduce(0, +)
+    var tiesLeft = Swift.max(0, Swift.min(totalEqual, tiesToKeep(totalAbove, totalEqual)))
     var quota = [Int](repeating: 0, count: chunks)
     for index in 0..<chunks {
         quota[index] = Swift.min(tiesLeft, equal[index])
@@ -70,7 +77,7 @@ public func topKMask(_ a: Tensor, _ k: Int) throws -> Tensor {
             }
         }
     }
-    return result
+    return (result, totalAbove, totalEqual)
 }
 
 /// BOOL mask with exactly k ones in each row of a 2-D tensor (a 1-D tensor is one row).

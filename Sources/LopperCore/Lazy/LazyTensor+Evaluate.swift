@@ -17,13 +17,25 @@ extension LazyTensor {
     /// (merged) or `D'`, rounded to `dtype`; the same bits as `add(base, evaluate(),
     /// dtype:)` or `evaluate().converted(to:)`.
     public func finish(base: Tensor, output: DeltaOutput, dtype: DType) throws -> Tensor {
+        try finish(base: base, output: output, dtype: dtype, measuredAgainst: nil).output
+    }
+
+    /// `finish`, and where the DARE kernel runs on `finetuned` itself, the `compareDelta`
+    /// figures of `finetuned - base` against the output, measured in the same pass.
+    public func finish(base: Tensor, output: DeltaOutput, dtype: DType,
+                       measuredAgainst finetuned: Tensor?) throws -> (output: Tensor, comparison: DeltaComparison?) {
         guard base.shape == shape else { throw TensorError.shapeMismatch("finish", shape, base.shape) }
         guard !isMask else { throw TensorError.unsupportedDType("finish", .bool) }
         if let form = dareForm(base: base) {
-            return try fusedDare(base: base, finetuned: form.finetuned, keep: form.keep, rescale: form.rescale,
-                                 key: form.key, output: output, dtype: dtype)
+            if let finetuned, form.finetuned === finetuned {
+                let (result, comparison) = try fusedDareMeasured(base: base, finetuned: finetuned, keep: form.keep,
+                                                                 rescale: form.rescale, key: form.key, output: output, dtype: dtype)
+                return (result, comparison)
+            }
+            return (try fusedDare(base: base, finetuned: form.finetuned, keep: form.keep, rescale: form.rescale,
+                                  key: form.key, output: output, dtype: dtype), nil)
         }
-        return try run(plus: output == .merged ? base : nil, dtype: dtype)
+        return (try run(plus: output == .merged ? base : nil, dtype: dtype), nil)
     }
 
     /// The factor kept entries are multiplied by when `finish(base:...)` takes the

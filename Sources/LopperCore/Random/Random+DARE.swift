@@ -15,8 +15,6 @@ public enum DeltaOutput: String, Sendable {
     case adapter
 }
 
-private let fusedBlock = 2048
-
 /// How kept delta entries are rescaled. `delta * s` and `delta / s` differ in the last
 /// bit, and a fused pass computes exactly the one the method wrote.
 public enum Rescale: Sendable, Equatable {
@@ -60,27 +58,42 @@ public func fusedDare(base: Tensor, finetuned: Tensor, keep: Double, scale: Floa
 /// The fused DARE pass with kept entries multiplied or divided as `rescale` says.
 public func fusedDare(base: Tensor, finetuned: Tensor, keep: Double, rescale: Rescale, key: RandomKey,
                       output: DeltaOutput = .merged, dtype: DType? = nil) throws -> Tensor {
+    try fusedDare(base, finetuned, keep, rescale, key, output, dtype, measure: false).0
+}
+
+/// The fused DARE pass and its `compareDelta` figures, measured in the same pass where a
+/// wide kernel runs (the same figures: the same blocks summed in the same order), by a
+/// second pass otherwise.
+public func fusedDareMeasured(base: Tensor, finetuned: Tensor, keep: Double, rescale: Rescale, key: RandomKey,
+                              output: DeltaOutput = .merged, dtype: DType? = nil) throws -> (output: Tensor, comparison: DeltaComparison) {
+    let (result, measured) = try fusedDare(base, finetuned, keep, rescale, key, output, dtype, measure: true)
+    let comparison = try measured ?? compareDelta(base: base, finetuned: finetuned, output: result, isMerged: output == .merged)
+    return (result, comparison)
+}
+
+private func fusedDare(_ base: Tensor, _ finetuned: Tensor, _ keep: Double, _ rescale: Rescale, _ key: RandomKey,
+                       _ output: DeltaOutput, _ dtype: DType?, measure: Bool) throws -> (Tensor, DeltaComparison?) {
     MaskDrawLog.record(keep: keep, key: key, count: base.count)
     switch rescale {
-    case .times(let s): return try fusedDare(base, finetuned, keep, Times(s: s), key, output, dtype)
-    case .dividedBy(let s): return try fusedDare(base, finetuned, keep, DividedBy(s: s), key, output, dtype)
+    case .times(let s): return try fusedDare(base, finetuned, keep, Times(s: s), key, output, dtype, measure: measure)
+    case .dividedBy(let s): return try fusedDare(base, finetuned, keep, DividedBy(s: s), key, output, dtype, measure: measure)
     }
 }
 
 private func fusedDare<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _ keep: Double, _ scale: Step, _ key: RandomKey,
-                                          _ output: DeltaOutput, _ dtype: DType?) throws -> Tensor {
+                                          _ output: DeltaOutput, _ dtype: DType?, measure: Bool) throws -> (Tensor, DeltaComparison?) {
     let rule = try KeepRule(keep)
     let outputType = dtype ?? finetuned.dtype
     if base.shape == finetuned.shape, base.dtype == finetuned.dtype, outputType == base.dtype {
         switch base.dtype {
-        case .bf16: return try dareBF16(base, finetuned, rule, scale, key, output)
-        case .f16: return try dareLanes(F16Lanes.self, base, finetuned, rule, scale, key, output)
-        case .f32: return try dareLanes(F32Lanes.self, base, finetuned, rule, scale, key, output)
+        case .bf16: return try dareBF16(base, finetuned, rule, scale, key, output, measure: measure)
+        case .f16: return try dareLanes(F16Lanes.self, base, finetuned, rule, scale, key, output, measure: measure)
+        case .f32: return try dareLanes(F32Lanes.self, base, finetuned, rule, scale, key, output, measure: measure)
         default: break
         }
     }
     // Mixed dtypes: the general block path, with the mask bytes of the same rule.
-    return try fusedDelta("dare", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
+    return try fusedDelta("dare", base: base, finetuned: finetuned, output: output, dtype: dtype, measure: measure) { range, delta in
         withUnsafeTemporaryAllocation(of: UInt8.self, capacity: fusedBlock + 64) { buffer in
             // `fill` writes at the element's index: shift the buffer so `range` lands at 0.
             let kept = buffer.baseAddress! - range.lowerBound
@@ -96,26 +109,31 @@ private func fusedDare<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _
 /// the same f32 operations in the same order, and a dropped lane is +0 like the block
 /// path's literal 0.
 func dareLanes<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule,
-                                          _ scale: Step, _ key: RandomKey, _ output: DeltaOutput) throws -> Tensor {
+                                          _ scale: Step, _ key: RandomKey, _ output: DeltaOutput,
+                                          measure: Bool) throws -> (Tensor, DeltaComparison?) {
     let result = try Tensor(uninitialized: base.shape, dtype: base.dtype)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
     let merged = output == .merged
     let wide = Lanes.self == F32Lanes.self ? wideDareKernel(.f32) : nil
     let stream = base.count >= streamingThreshold && ck_has_streaming_stores() != 0
+    let measured = MeasuredChunks(count: base.count, active: measure && wide != nil)
     Parallel.forEachChunk(count: base.count) { range in
         precondition(range.lowerBound & 63 == 0, "chunks must start on a 64-element group")
         var index = range.lowerBound
+        var figures: (DeltaComparison, end: Int)?
         if let wide {
             let whole = range.lowerBound / 64..<range.upperBound / 64
-            dareWide(Lanes.self, wide, b, f, out, groups: whole, rule, scale, key, merged: merged, stream: stream)
+            figures = dareWide(Lanes.self, wide, DareTensors(base: base, finetuned: finetuned, output: result), groups: whole,
+                               rule, scale, key, merged: merged, stream: stream, measure: measured.active)
             index = whole.upperBound * 64
         }
         while index < range.upperBound {
             dareGroup(Lanes.self, b, f, out, index, left: range.upperBound - index, rule, scale, key, merged)
             index += 64
         }
+        if let figures { measured.finish(range, figures, DareTensors(base: base, finetuned: finetuned, output: result), merged: merged) }
     }
-    return result
+    return (result, measured.total)
 }
 
 /// Elements `index ..< index + min(64, left)` of `dareLanes`, `index` a multiple of 64.
@@ -151,53 +169,4 @@ private func dareStep<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ b: 
     var value = floatFromBits(floatBits(delta) & unsafeBitCast(mask, to: SIMD16<UInt32>.self))
     if merged { value = value + low }
     if live == 16 { Lanes.store(value, out, index) } else { Lanes.storePartial(value, out, index, live: live) }
-}
-
-/// The same pass with a given mask: BOOL (kept or not) or a computable tensor of
-/// per-element factors; kept entries are multiplied by `scale`.
-public func fusedMask(base: Tensor, finetuned: Tensor, mask: Tensor, scale: Float,
-                             output: DeltaOutput = .merged, dtype: DType? = nil) throws -> Tensor {
-    guard mask.shape == base.shape else { throw TensorError.shapeMismatch("fusedMask", mask.shape, base.shape) }
-    guard mask.dtype == .bool || mask.dtype.isComputable else { throw TensorError.unsupportedDType("fusedMask", mask.dtype) }
-    return try fusedDelta("fusedMask", base: base, finetuned: finetuned, output: output, dtype: dtype) { range, delta in
-        if mask.dtype == .bool {
-            let bytes = mask.data.assumingMemoryBound(to: UInt8.self) + range.lowerBound
-            for index in 0..<range.count { delta[index] = bytes[index] != 0 ? delta[index] * scale : 0 }
-        } else {
-            withUnsafeTemporaryAllocation(of: Float.self, capacity: fusedBlock) { buffer in
-                let factors = buffer.baseAddress!
-                loadFloats(mask.data + range.lowerBound * mask.dtype.byteSize, dtype: mask.dtype, into: factors, count: range.count)
-                for index in 0..<range.count { delta[index] *= factors[index] * scale }
-            }
-        }
-    }
-}
-
-/// Runs `transform` on each block of `finetuned - base` (in f32, in place), then writes
-/// it, or `base +` it, in the output dtype.
-private func fusedDelta(_ operation: String, base: Tensor, finetuned: Tensor, output: DeltaOutput, dtype: DType?,
-                        _ transform: (Range<Int>, UnsafeMutablePointer<Float>) -> Void) throws -> Tensor {
-    guard base.shape == finetuned.shape else { throw TensorError.shapeMismatch(operation, finetuned.shape, base.shape) }
-    for type in [base.dtype, finetuned.dtype, dtype ?? finetuned.dtype] where !type.isComputable {
-        throw TensorError.unsupportedDType(operation, type)
-    }
-    let outputType = dtype ?? finetuned.dtype
-    let result = try Tensor(uninitialized: base.shape, dtype: outputType)
-    Parallel.forEachChunk(count: base.count) { chunk in
-      withUnsafeTemporaryAllocation(of: Float.self, capacity: 2 * fusedBlock) { buffer in
-        let b = buffer.baseAddress!, d = b + fusedBlock
-        var start = chunk.lowerBound
-        while start < chunk.upperBound {
-            let n = min(fusedBlock, chunk.upperBound - start)
-            loadFloats(base.data + start * base.dtype.byteSize, dtype: base.dtype, into: b, count: n)
-            loadFloats(finetuned.data + start * finetuned.dtype.byteSize, dtype: finetuned.dtype, into: d, count: n)
-            for index in 0..<n { d[index] -= b[index] }
-            transform(start..<start + n, d)
-            if output == .merged { for index in 0..<n { d[index] += b[index] } }
-            storeFloats(d, into: result.data + start * outputType.byteSize, dtype: outputType, count: n)
-            start += n
-        }
-      }
-    }
-    return result
 }

@@ -15,7 +15,7 @@ import CKernels
 /// (only with NaN in the inputs or Inf - Inf), is redone by `dareGroup` in element order,
 /// as is a group where a draw ties with `H` (probability 2^-16 per element when `L != 0`).
 func dareBF16<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _ rule: KeepRule, _ scale: Step, _ key: RandomKey,
-              _ output: DeltaOutput) throws -> Tensor {
+              _ output: DeltaOutput, measure: Bool) throws -> (Tensor, DeltaComparison?) {
     let result = try Tensor(uninitialized: base.shape, dtype: .bf16)
     let b = UnsafeRawPointer(base.data), f = UnsafeRawPointer(finetuned.data), out = result.data
     let merged = output == .merged
@@ -24,13 +24,16 @@ func dareBF16<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _ rule: Ke
     let stream = base.count >= streamingThreshold && ck_has_streaming_stores() != 0
     precondition(!stream || Int(bitPattern: out) & 15 == 0, "streaming stores need 16-byte alignment")
     let wide = wideDareKernel(.bf16)
+    let measured = MeasuredChunks(count: base.count, active: measure && wide != nil)
+    let tensors = DareTensors(base: base, finetuned: finetuned, output: result)
     Parallel.forEachChunk(count: base.count) { range in
         precondition(range.lowerBound & 63 == 0, "chunks must start on a 64-element group")
         let full = range.lowerBound + (range.count & ~63)
         var index = range.lowerBound
+        var figures: (DeltaComparison, end: Int)?
         if let wide {
-            dareWide(BF16Lanes.self, wide, b, f, out, groups: index / 64..<full / 64, rule, scale, key,
-                     merged: merged, stream: stream)
+            figures = dareWide(BF16Lanes.self, wide, tensors, groups: index / 64..<full / 64, rule, scale, key,
+                               merged: merged, stream: stream, measure: measured.active)
             index = full
         }
         // Loop-invariant branches outside the loop, so that each body is straight code.
@@ -67,8 +70,9 @@ func dareBF16<Step: RescaleStep>(_ base: Tensor, _ finetuned: Tensor, _ rule: Ke
         if full < range.upperBound {
             dareGroup(BF16Lanes.self, b, f, out, full, left: range.upperBound - full, rule, scale, key, merged)
         }
+        if let figures { measured.finish(range, figures, tensors, merged: merged) }
     }
-    return result
+    return (result, measured.total)
 }
 
 /// Elements from which `dareBF16` writes its output with non-temporal stores (8 MiB of

@@ -68,16 +68,21 @@ enum SearchFunctions {
             guard value.isFinite else { throw LuaError("search_q: metric returned \(value.isNaN ? "NaN" : "\(value)"), expected a finite number") }
             return value
         } : nil
+        let objective: SearchObjective = score.map { .custom(name: "metric", higherIsBetter: maximize, score: $0) } ?? .outputChange(text)
+        let dropOutlier = try field("drop_outlier")?.boolean ?? false
+        let (qMin, qMax) = (try field("q_min")?.number, try field("q_max")?.number)
+        let steps = try field("steps")?.number.map { Int($0) }
         let search = try ModelFunctions.wrap(function) {
-            try QSearch(basePath: base, finetunedPath: finetuned, rate: rate, seeds: seeds, text: text,
-                        score: score, higherIsBetter: maximize)
+            try QSearch(basePath: base, finetunedPath: finetuned, rate: rate, seeds: seeds, objective: objective, dropOutlierSeed: dropOutlier)
         }
-        let result = try ModelFunctions.wrap(function) { try search.run() }
+        let result = try ModelFunctions.wrap(function) {
+            try search.run(grid: try QGridSearch.Grid.q(rate: rate, lower: qMin, upper: qMax, steps: steps))
+        }
         lua_createtable(stack.state, 0, 4)
         let table = stack.top
         stack.push(result.best.q); stack.setField("q", in: table)
         stack.push(result.best.value); stack.setField("value", in: table)
-        pushPoint(result.dare, on: stack); stack.setField("dare", in: table)
+        if let dare = result.dare { pushPoint(dare, on: stack); stack.setField("dare", in: table) }
         lua_createtable(stack.state, Int32(result.curve.count), 0)
         for (index, point) in result.curve.enumerated() {
             pushPoint(point, on: stack)

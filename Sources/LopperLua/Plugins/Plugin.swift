@@ -41,6 +41,8 @@ public final class Plugin: PruneMethod {
         var rescale: Double?
         var figures: [String: Double] = [:]
         var notes: [String] = []
+        /// The report's figures, when the pass that made the output measured them.
+        var comparison: DeltaComparison?
         init(_ job: PruneJob, serial: Int) { self.job = job; self.serial = serial }
     }
 
@@ -99,8 +101,35 @@ public final class Plugin: PruneMethod {
     // MARK: - Pruning
 
     public func prune(_ job: PruneJob) throws -> PruneOutcome {
-        let rate = job.parameters["rate"]?.number ?? 0
-        if rate == 0 { return PruneOutcome(.unchanged) }   // every method is the identity at p = 0
+        let rate = job.parameters["rate"]?.number ?? 0, scale = job.parameters["layer_scale"]?.number ?? 1
+        if rate == 0 {   // every method is the identity at p = 0: only the host's scale is left
+            if scale == 1 { return PruneOutcome(.unchanged) }
+            let delta = try scaled(try LazyTensor.delta(base: job.base, finetuned: job.finetuned), by: scale)
+            let (output, comparison) = try delta.finish(base: job.base, output: job.output, dtype: job.outputDType,
+                                                        measuredAgainst: job.finetuned)
+            return PruneOutcome(.output(output), figures: ["layer_scale": scale], comparison: comparison)
+        }
+        return try withHook(job) { state, result, ctx, delta in
+            let outcome: PruneOutcome.Result
+            switch manifest.hook {
+            case .prune: outcome = try prunedDelta(at: result, job, state: state)
+            case .score: outcome = try selected(scoresAt: result, job, rate: rate, state: state, ctx: ctx, delta: delta)
+            }
+            if scale != 1 { state.figures["layer_scale"] = scale }
+            return PruneOutcome(outcome, rescale: state.rescale, figures: state.figures, notes: state.notes,
+                                comparison: state.comparison)
+        }
+    }
+
+    /// The importance the `score` hook gives `job`'s entries, for the host's model-wide pass.
+    public func scores(_ job: PruneJob) throws -> Tensor {
+        guard manifest.hook == .score else { throw PluginError("plugin \(name) has a prune hook: granularity=model needs a score hook") }
+        return try withHook(job) { _, result, _, _ in try scoreTensor(at: result, job) }
+    }
+
+    /// Calls the primary hook on `job` with a fresh ctx and the lazy delta, then `body` with
+    /// the job's state and the stack indices of the result, ctx and delta; errors name the tensor.
+    private func withHook<Result>(_ job: PruneJob, _ body: (JobState, Int32, Int32, Int32) throws -> Result) throws -> Result {
         serial += 1
         let state = JobState(job, serial: serial)
         current = state
@@ -115,13 +144,7 @@ public final class Plugin: PruneMethod {
             pushContext(for: state, on: stack)
             LazyUserdata.push(delta, on: stack)
             let ctx = base + 1, deltaIndex = base + 2
-            let result = try call(manifest.hook.rawValue, deltaIndex, ctx)
-            let outcome: PruneOutcome.Result
-            switch manifest.hook {
-            case .prune: outcome = try prunedDelta(at: result, job, state: state)
-            case .score: outcome = try selected(scoresAt: result, job, rate: rate, state: state, ctx: ctx, delta: deltaIndex)
-            }
-            return PruneOutcome(outcome, rescale: state.rescale, figures: state.figures, notes: state.notes)
+            return try body(state, try call(manifest.hook.rawValue, deltaIndex, ctx), ctx, deltaIndex)
         } catch let error as LuaError {
             throw PluginError("plugin \(name) (\(path)), tensor \"\(job.name)\": \(error.message)")
         } catch let error as PluginError {
@@ -148,38 +171,51 @@ public final class Plugin: PruneMethod {
     /// What `prune` returned: the pruned delta, lazy (fused with the base here) or not.
     private func prunedDelta(at index: Int32, _ job: PruneJob, state: JobState) throws -> PruneOutcome.Result {
         let stack = lua.stack
-        if stack.isNoneOrNil(index) { return .unchanged }
+        let scale = job.parameters["layer_scale"]?.number ?? 1
+        if stack.isNoneOrNil(index) {
+            if scale == 1 { return .unchanged }
+            let delta = try scaled(try LazyTensor.delta(base: job.base, finetuned: job.finetuned), by: scale)
+            let (output, comparison) = try delta.finish(base: job.base, output: job.output, dtype: job.outputDType,
+                                                        measuredAgainst: job.finetuned)
+            state.comparison = comparison
+            return .output(output)
+        }
         if let lazy = LazyUserdata.lazy(at: index, on: stack) {
             guard lazy.shape == job.base.shape else {
                 throw PluginError("prune returned shape \(lazy.shape.shapeText) for a tensor of shape \(job.base.shape.shapeText)")
             }
             if state.rescale == nil { state.rescale = lazy.dareRescale(base: job.base) }
-            return .output(try lazy.finish(base: job.base, output: job.output, dtype: job.outputDType))
+            let (output, comparison) = try scaled(lazy, by: scale).finish(base: job.base, output: job.output, dtype: job.outputDType,
+                                                                          measuredAgainst: job.finetuned)
+            state.comparison = comparison
+            return .output(output)
         }
         guard let tensor = TensorUserdata.tensor(at: index, on: stack) else {
             throw PluginError("prune must return the pruned delta (a tensor) or nil, got \(stack.typeName(index))")
         }
-        return .prunedDelta(tensor)
+        return .prunedDelta(scale == 1 ? tensor : try LopperCore.scale(tensor, Float(scale)))
     }
+
 
     /// The host's half of a `score` plugin: keep the top `1 - rate` of the scores at
     /// the granularity asked, rescale as `rescale(ctx, delta, mask)` or the `rescale`
     /// parameter says, in one fused pass.
     private func selected(scoresAt index: Int32, _ job: PruneJob, rate: Double, state: JobState,
                           ctx: Int32, delta: Int32) throws -> PruneOutcome.Result {
-        let stack = lua.stack
-        guard stack.isTensor(index) else { throw PluginError("score must return a tensor of importance, got \(stack.typeName(index))") }
-        let scores = try stack.tensor(index, "score")
-        guard scores.shape == job.base.shape, scores.dtype.isComputable else {
-            throw PluginError("score returned a \(scores.dtype.name) tensor of shape \(scores.shape.shapeText) for a tensor of shape \(job.base.shape.shapeText)")
-        }
+        let stack = lua.stack, scores = try scoreTensor(at: index, job)
         let parameters = job.parameters
         func integer(_ key: String) -> Int { parameters[key]?.number.flatMap { Int(exactly: $0) } ?? 0 }
         guard let granularity = parameters["granularity"].flatMap({ Granularity(rawValue: $0.description) }),
               let rule = parameters["rescale"].flatMap({ RescaleRule(rawValue: $0.description) }) else {
             throw PluginError("granularity or rescale has no value")
         }
-        let mask = try keepTop(scores, keep: 1 - rate, granularity: granularity, n: integer("n"), m: integer("m"))
+        let mask: Tensor
+        if granularity == .model, let selection = job.modelSelection {
+            mask = try selection.mask(scores, name: job.name)
+            state.figures["model_threshold"] = Double(selection.threshold.value)
+        } else {
+            mask = try keepTop(scores, keep: 1 - rate, granularity: granularity, n: integer("n"), m: integer("m"))
+        }
         let scale: Double
         if manifest.hasRescale {
             TensorUserdata.push(mask, on: stack)
@@ -194,8 +230,24 @@ public final class Plugin: PruneMethod {
             scale = try rescaleFactor(rule, rate: rate, q: q, delta: values, mask: mask)
         }
         state.rescale = scale
-        return .output(try fusedMask(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(scale),
-                                            output: job.output, dtype: job.outputDType))
+        let factor = scale * (parameters["layer_scale"]?.number ?? 1)
+        let (output, comparison) = try fusedMaskMeasured(base: job.base, finetuned: job.finetuned, mask: mask, scale: Float(factor),
+                                                         output: job.output, dtype: job.outputDType)
+        state.comparison = comparison
+        return .output(output)
+    }
+}
+
+extension Plugin {
+    /// The `score` hook's result at `index`, checked against the job.
+    fileprivate func scoreTensor(at index: Int32, _ job: PruneJob) throws -> Tensor {
+        let stack = lua.stack
+        guard stack.isTensor(index) else { throw PluginError("score must return a tensor of importance, got \(stack.typeName(index))") }
+        let scores = try stack.tensor(index, "score")
+        guard scores.shape == job.base.shape, scores.dtype.isComputable else {
+            throw PluginError("score returned a \(scores.dtype.name) tensor of shape \(scores.shape.shapeText) for a tensor of shape \(job.base.shape.shapeText)")
+        }
+        return scores
     }
 }
 

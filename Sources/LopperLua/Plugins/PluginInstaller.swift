@@ -58,7 +58,6 @@ public enum PluginInstaller {
         let parent = userFolder + "/" + plugin.name, target = parent + "/" + version
         try manager.createDirectory(atPath: parent, withIntermediateDirectories: true)
         var isFolder: ObjCBool = false
-        var replacing = false
         if manager.fileExists(atPath: target, isDirectory: &isFolder) {
             let installed = (try? Data(contentsOf: URL(fileURLWithPath: target + "/" + recordName)))
                 .flatMap { try? JSONDecoder().decode(Record.self, from: $0) }
@@ -71,26 +70,20 @@ public enum PluginInstaller {
             guard overwrite else {
                 throw PluginError("\(plugin.name) \(version) is installed with other code (SHA-256 \(installed.sha256.prefix(12)), this is \(record.sha256.prefix(12))); give it a new version, or pass --overwrite to replace it")
             }
-            replacing = true
         }
-        let staging = parent + "/.\(version).installing-\(getpid())", old = parent + "/.\(version).replaced-\(getpid())"
-        try? manager.removeItem(atPath: staging)
+        // Built under a registered temporary beside the target (removed on failure or a
+        // signal) and swapped into place atomically, like every output.
+        let staging = try ShardedWriter.temporaryFolder(beside: target)
         do {
-            try manager.createDirectory(atPath: staging, withIntermediateDirectories: false)
-            try package.write(into: staging)
+            try package.write(into: staging.path)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
-            try encoder.encode(record).write(to: URL(fileURLWithPath: staging + "/" + recordName))
-            if replacing { guard rename(target, old) == 0 else { throw PluginError("cannot replace \(target): \(String(cString: strerror(errno)))") } }
-            guard rename(staging, target) == 0 else {
-                let reason = String(cString: strerror(errno))
-                if replacing { _ = rename(old, target) }
-                throw PluginError("cannot install \(target): \(reason)")
-            }
-            if replacing { try? manager.removeItem(atPath: old) }
+            try encoder.encode(record).write(to: URL(fileURLWithPath: staging.path + "/" + recordName))
+            try moveIntoPlace(staging, over: target)
         } catch {
-            try? manager.removeItem(atPath: staging)
-            throw error
+            try? manager.removeItem(atPath: staging.path)
+            staging.release()
+            throw PluginError("cannot install \(target): \(plainReason(error))")
         }
         let installed = try Plugin(path: target + "/" + PluginPackage.sourceName)
         installed.origin = "user"

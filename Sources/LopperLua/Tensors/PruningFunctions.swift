@@ -5,7 +5,7 @@ import LopperPrune
 
 /// The kernels plugins and scripts build methods from, in the `lopper` module of every
 /// state (sandboxed ones too): the fused passes of the hot methods, the host's score
-/// selection and rescale, DAREx-q's choice of q, and per-row/column scaling. Options
+/// selection and rescale, ranks (DELLA), DAREx-q's choice of q, and per-row/column scaling. Options
 /// come as tables (`lopper.keep_top(scores, { keep = 0.1, granularity = "row" })`).
 enum PruningFunctions {
     static let functions: [(String, LuaFunction)] = [
@@ -39,6 +39,17 @@ enum PruningFunctions {
             let keep = try options.required("keep", options.number)
             stack.push(try keepTop(scores, keep: keep, granularity: try options.choice("granularity", Granularity.self) ?? .tensor,
                                    n: try options.integer("n") ?? 2, m: try options.integer("m") ?? 4))
+            return 1
+        }),
+        ("rank", { stack in
+            let function = "rank"
+            let scores = try stack.tensor(1, function)
+            let options = try LuaOptions(stack, 2, function, keys: ["granularity"])
+            switch try options.string("granularity") ?? "tensor" {
+            case "tensor": stack.push(try ranks(scores, perRow: false))
+            case "row": stack.push(try ranks(scores, perRow: true))
+            case let other: throw LuaError("\(function): granularity must be \"tensor\" or \"row\", got \"\(terminalSafe(other))\"")
+            }
             return 1
         }),
         ("rescale_factor", { stack in
