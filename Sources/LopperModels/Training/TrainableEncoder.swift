@@ -78,7 +78,7 @@ public final class TrainableEncoder {
         var embedNorm: LayerNormCache
         var embedMask: [Float]?
         var layers: [LayerTape] = []
-        var cls: Tensor? = nil, clsMask: [Float]? = nil, dense: Tensor? = nil, pooled: Tensor? = nil
+        var cls: Tensor? = nil, clsMask: [Float]? = nil, pooled: Tensor? = nil
         var pooledMask: [Float]? = nil, headInput: Tensor? = nil
     }
 
