@@ -151,6 +151,20 @@ final class LazyTensorTests: XCTestCase {
         }
     }
 
+    /// |delta| (the magnitude score) runs as one kernel with the block program's bits.
+    func testMagnitudeOfTheDeltaEvaluatesWithEagerBits() throws {
+        for dtype in [DType.bf16, .f16, .f32] {
+            for count in [1, 17, (1 << 16) + 5] {
+                var b = try randomTensor(count, dtype, seed: 9, spread: 2).floats()
+                if count > 10 { b[3] = .nan; b[4] = .infinity; b[5] = -0.0 }
+                let base = Tensor(b, shape: [count], dtype: dtype)
+                let finetuned = try add(base, try randomTensor(count, .f32, seed: 10, spread: 0.02), dtype: dtype)
+                let lazy = try LazyTensor.unary(.abs, try LazyTensor.delta(base: base, finetuned: finetuned))
+                XCTAssertEqual(bytes(try lazy.evaluate()), bytes(try abs(try delta(finetuned, base))), "\(dtype) \(count)")
+            }
+        }
+    }
+
     func testMasksCombineOnlyByMultiplicationAndShapesMustAgree() throws {
         let base = Tensor([1, 2, 3], shape: [3]), finetuned = Tensor([2, 2, 5], shape: [3])
         let delta = try LazyTensor.delta(base: base, finetuned: finetuned)

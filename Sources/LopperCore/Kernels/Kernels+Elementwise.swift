@@ -20,6 +20,11 @@ struct AxpyKernel: BinaryKernel {
     @inline(__always) func apply(_ x: SIMD16<Float>, _ y: SIMD16<Float>) -> SIMD16<Float> { alpha * x + y }
 }
 
+/// |x - y|, the same f32 operations as a subtraction followed by `AbsKernel`.
+struct AbsDifferenceKernel: BinaryKernel {
+    @inline(__always) func apply(_ x: SIMD16<Float>, _ y: SIMD16<Float>) -> SIMD16<Float> { floatFromBits(floatBits(x - y) & 0x7FFF_FFFF) }
+}
+
 struct AddScalarKernel: UnaryKernel {
     let value: Float
     @inline(__always) func apply(_ x: SIMD16<Float>) -> SIMD16<Float> { x + value }
@@ -84,6 +89,11 @@ public func axpy(_ alpha: Float, _ x: Tensor, _ y: Tensor, dtype: DType = .f32) 
 /// The delta `finetuned - base` in one pass (widen, subtract, round to `dtype`).
 public func delta(_ finetuned: Tensor, _ base: Tensor, dtype: DType = .f32) throws -> Tensor {
     try mapBinary("delta", finetuned, base, dtype: dtype, SubKernel())
+}
+
+/// |finetuned - base| in f32 (the magnitude of the delta), written as `dtype`.
+public func absDelta(_ finetuned: Tensor, _ base: Tensor, dtype: DType = .f32) throws -> Tensor {
+    try mapBinary("absDelta", finetuned, base, dtype: dtype, AbsDifferenceKernel())
 }
 
 // MARK: - Tensor with scalar

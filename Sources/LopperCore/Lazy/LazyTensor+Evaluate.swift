@@ -9,6 +9,8 @@ extension LazyTensor {
         case .bernoulli(let keep, let key): return try bernoulliMask(shape, keep: keep, key: key)
         case .tensor(let tensor) where tensor.dtype == .bool: return tensor
         case .delta(let base, let finetuned): return try LopperCore.delta(finetuned, base)
+        // |delta|, the magnitude score: one elementwise kernel instead of the block program.
+        case .unary(.abs, .delta(let base, let finetuned)): return try absDelta(finetuned, base)
         default: return try run(plus: nil, dtype: .f32)
         }
     }
