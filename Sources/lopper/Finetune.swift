@@ -31,7 +31,7 @@ struct Finetune: ParsableCommand {
 
         Example:
           lopper finetune --base minilm --data train.jsonl --task classify --optimizer adamr-l2 --lambda 0.1 --out minilm-l2
-          lopper prune --base minilm --finetuned minilm-l2 --method dare --set rate=0.99 --out minilm-l2-dare
+          lopper prune --base minilm --finetuned minilm-l2 --method darex_l2 --set rate=0.99 --out minilm-l2-dare
         """)
 
     enum Task: String, ExpressibleByArgument { case classify, lm }
