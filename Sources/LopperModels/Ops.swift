@@ -134,9 +134,11 @@ struct RotaryTables {
 
     /// Rotates each head of `x` [tokens, heads * headDim], transformers' rotate_half layout:
     /// pairs (i, i + headDim/2). The rows of each of `sequences` take positions 0, 1, ...
-    /// (a packed batch); `ensure(positions:)` must cover the longest.
-    func apply(_ x: Tensor, heads: Int, sequences: [Range<Int>]) {
+    /// (a packed batch); `ensure(positions:)` must cover the longest. `inverse` rotates back
+    /// (the backward pass: the rotation is orthogonal, its transpose is its inverse).
+    func apply(_ x: Tensor, heads: Int, sequences: [Range<Int>], inverse: Bool = false) {
         let p = floats(x), headDim = 2 * half, rowStride = heads * headDim
+        let direction: Float = inverse ? -1 : 1
         cos.withUnsafeBufferPointer { cosTable in
             sin.withUnsafeBufferPointer { sinTable in
                 for rows in sequences {
@@ -147,8 +149,9 @@ struct RotaryTables {
                             let v = p + t * rowStride + h * headDim
                             for i in 0..<half {
                                 let a = v[i], b = v[i + half]
-                                v[i] = a * c[i] - b * s[i]
-                                v[i + half] = b * c[i] + a * s[i]
+                                let sine = direction * s[i]
+                                v[i] = a * c[i] - b * sine
+                                v[i + half] = b * c[i] + a * sine
                             }
                         }
                     }

@@ -66,28 +66,9 @@ extension Activation {
 }
 
 extension RotaryTables {
-    /// The backward of `apply`: each pair is rotated back (the rotation is orthogonal, so its
-    /// transpose is its inverse), in place in the gradient `dx`.
+    /// The backward of `apply`: each pair is rotated back, in place in the gradient `dx`.
     func applyBackward(_ dx: Tensor, heads: Int, sequences: [Range<Int>]) {
-        let p = floats(dx), headDim = 2 * half, rowStride = heads * headDim
-        cos.withUnsafeBufferPointer { cosTable in
-            sin.withUnsafeBufferPointer { sinTable in
-                for rows in sequences {
-                    for t in rows {
-                        let position = t - rows.lowerBound
-                        let c = cosTable.baseAddress! + position * half, s = sinTable.baseAddress! + position * half
-                        for h in 0..<heads {
-                            let v = p + t * rowStride + h * headDim
-                            for i in 0..<half {
-                                let a = v[i], b = v[i + half]
-                                v[i] = a * c[i] + b * s[i]
-                                v[i + half] = b * c[i] - a * s[i]
-                            }
-                        }
-                    }
-                }
-            }
-        }
+        apply(dx, heads: heads, sequences: sequences, inverse: true)
     }
 }
 
