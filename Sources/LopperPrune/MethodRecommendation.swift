@@ -9,11 +9,14 @@ import Foundation
 ///    possible, AdamR-L2 (DAREx-L2) shrinks the delta so that DARE works again.
 /// 2. Small deltas at a high drop rate: DARE's rescale 1/(1-p) blows up the variance of
 ///    the output change; DAREx-q rescales by 1/q with q in (1-p, 1].
+///    Very small deltas (what AdamR-L2 fine-tuning leaves: a fraction of a percent of |W|)
+///    survive DARE's rescale even there: the darex_l2 plugin, with darex_q on top.
 /// 3. Small deltas at a moderate rate: plain DARE (Yu et al. 2023).
 public struct MethodRecommendation: Codable, Sendable, Equatable {
     public enum Method: String, Codable, Sendable {
         case importanceBased = "importance-based"
         case darexQ = "darex_q"
+        case darexL2 = "darex_l2"
         case dare = "dare"
     }
 
@@ -26,6 +29,9 @@ public struct MethodRecommendation: Codable, Sendable, Equatable {
     public static let largeRelativeDelta = 0.1
     /// Mean |D| at or above this counts as large whatever the weights' scale.
     public static let largeAbsoluteDelta = 0.005
+    /// Mean |D| / mean |W1| below this (0.5%) looks AdamR-L2-trained: the deltas the DAREx
+    /// paper prunes with plain DARE at p = 0.99-0.999.
+    public static let adamRRelativeDelta = 0.005
     /// Drop rates at or above this count as high (the DAREx paper's "extreme" regime
     /// starts at p = 0.9, where DARE's rescale is already 10x).
     public static let highRate = 0.9
@@ -59,6 +65,14 @@ public struct MethodRecommendation: Codable, Sendable, Equatable {
                 + "and variance, and importance-based methods that keep the largest |delta| (or |delta| * ||x||) win there "
                 + "(Deng et al. 2024, DAREx decision flow). If you can fine-tune again, AdamR-L2 (DAREx-L2: "
                 + "`lopper finetune --optimizer adamr-l2`, then the darex_l2 plugin) keeps the delta small so that DARE works."
+        } else if rate >= Self.highRate, relative < Self.adamRRelativeDelta {
+            method = .darexL2
+            plugins = ["darex_l2", "darex_q"]
+            explanation = "Recommendation: darex_l2 (DARE for AdamR-trained deltas), or darex_q on top. The deltas are very "
+                + "small (\(sizes); below \(formatted(Self.adamRRelativeDelta * 100, 1))% of |W|, as AdamR-L2 fine-tuning "
+                + "leaves them; \(limits); \(layers)), so DARE's rescale 1/(1-p) = \(compactNumber(1 / (1 - rate))) at "
+                + "p = \(formatted(rate, 3)) keeps the output close (Deng et al. 2024, DAREx-L2); darex_q with `--data` "
+                + "can still gain a little by choosing the rescale."
         } else if rate >= Self.highRate {
             method = .darexQ
             plugins = ["darex_q"]

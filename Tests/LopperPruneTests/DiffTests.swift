@@ -16,6 +16,7 @@ final class DiffTests: XCTestCase {
     static let w0: Float = 1.0 / 16
     static let smallUnit: Float = 1.0 / 2048   // mean |delta| / |W| = 1.6%: small
     static let largeUnit: Float = 1.0 / 64     // mean |delta| / |W| = 50%: large
+    static let tinyUnit: Float = 1.0 / 16384   // mean |delta| / |W| = 0.2%: as AdamR-L2 leaves it
 
     var folder = ""
 
@@ -121,6 +122,17 @@ final class DiffTests: XCTestCase {
         let moderate = MethodRecommendation(statistics: small, rate: 0.5)
         XCTAssertEqual(moderate.method, .dare)
         XCTAssertEqual(moderate.plugins, ["dare"])
+
+        try FileManager.default.removeItem(atPath: folder)
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        let (tinyBase, tinyFinetuned) = try makePair(unit: Self.tinyUnit)
+        let tiny = try DeltaStatistics.compute(base: tinyBase, finetuned: tinyFinetuned)
+        XCTAssertLessThan(tiny.total.relativeSize, MethodRecommendation.adamRRelativeDelta)
+        let adamR = MethodRecommendation(statistics: tiny, rate: 0.99)
+        XCTAssertEqual(adamR.method, .darexL2)
+        XCTAssertEqual(adamR.plugins, ["darex_l2", "darex_q"])
+        XCTAssertTrue(adamR.explanation.contains("AdamR-L2"), adamR.explanation)
+        XCTAssertEqual(MethodRecommendation(statistics: tiny, rate: 0.5).method, .dare)
 
         try FileManager.default.removeItem(atPath: folder)
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
