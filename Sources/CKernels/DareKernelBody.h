@@ -59,8 +59,15 @@ CK_INLINE u32x16 CK_NAME(dare_lanes)(f32x16 b, f32x16 f, i32x16 keep, float scal
     return value;
 }
 
-/// Whether any lane of `draw` equals `high` (a tie that needs the refinement draw).
-CK_INLINE int CK_NAME(any_tie)(i32x16 draw, int32_t high) { return __builtin_reduce_or(draw == high) != 0; }
+/// The keep lanes of sixteen elements (all ones where the draw is below H; all kept when
+/// nothing is drawn), setting `*tie` when a draw equals H while L != 0 (it then needs its
+/// refinement draw: the caller redoes the group).
+CK_INLINE i32x16 CK_NAME(keep_lanes)(const ck_dare_args *a, u32x16 word, int half, int *tie) {
+    const int32_t high = (int32_t)a->high;
+    const i32x16 draw = a->high >= 65536 ? (i32x16)0 : CK_NAME(draws)(word, half);
+    if (a->low != 0) *tie |= __builtin_reduce_or(draw == high) != 0;
+    return draw < high;
+}
 
 /// Adds sixteen elements to the block's sums exactly as `compareDelta` does: D = f - b,
 /// D' = o - b (merged) or o, where `o` is the value as stored.
@@ -84,13 +91,10 @@ CK_INLINE void CK_NAME(dare_bf16_group)(const ck_dare_args *a, int64_t group, co
                                int divide, int merged, int stream, int stats, ck_sums *sums) {
     const uint16_t *b = (const uint16_t *)a->base + group * 64, *f = (const uint16_t *)a->finetuned + group * 64;
     uint16_t *out = (uint16_t *)a->output + group * 64;
-    const int32_t high = (int32_t)a->high;
     i32x16 flags = 0;
     int tie = 0;
     for (int j = 0; j < 4; j++) {
-        const i32x16 draw = a->high >= 65536 ? (i32x16)0 : CK_NAME(draws)(w[j], half);
-        const i32x16 keep = draw < high;
-        if (a->low != 0) tie |= CK_NAME(any_tie)(draw, high);
+        const i32x16 keep = CK_NAME(keep_lanes)(a, w[j], half, &tie);
         const u32x16 bb = __builtin_convertvector(*(const u16x16_u *)(b + 16 * j), u32x16) << 16;
         const u32x16 fb = __builtin_convertvector(*(const u16x16_u *)(f + 16 * j), u32x16) << 16;
         const u32x16 v = CK_NAME(dare_lanes)(CK_NAME(as_float)(bb), CK_NAME(as_float)(fb), keep, a->scale, divide, merged);
@@ -110,12 +114,9 @@ CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, con
                               int divide, int merged, int stream, int stats, ck_sums *sums) {
     const float *b = (const float *)a->base + group * 64, *f = (const float *)a->finetuned + group * 64;
     float *out = (float *)a->output + group * 64;
-    const int32_t high = (int32_t)a->high;
     int tie = 0;
     for (int j = 0; j < 4; j++) {
-        const i32x16 draw = a->high >= 65536 ? (i32x16)0 : CK_NAME(draws)(w[j], half);
-        const i32x16 keep = draw < high;
-        if (a->low != 0) tie |= CK_NAME(any_tie)(draw, high);
+        const i32x16 keep = CK_NAME(keep_lanes)(a, w[j], half, &tie);
         const f32x16 bv = *(const f32x16_u *)(b + 16 * j), fv = *(const f32x16_u *)(f + 16 * j);
         const f32x16 v = CK_NAME(as_float)(CK_NAME(dare_lanes)(bv, fv, keep, a->scale, divide, merged));
         if (stats) CK_NAME(accumulate)(sums, bv, fv, v, merged);

@@ -51,6 +51,19 @@ func rmsNorm(_ x: Tensor, _ weight: [Float], eps: Float) throws -> Tensor {
     return out
 }
 
+/// A row's mean and `1 / sqrt(var + eps)` (population variance): what LayerNorm divides
+/// by, for the forward pass here and in training.
+@inline(__always)
+func layerNormStatistics(_ row: UnsafePointer<Float>, _ cols: Int, eps: Float) -> (mean: Float, inverseStd: Float) {
+    var mean: Float = 0
+    for c in 0..<cols { mean += row[c] }
+    mean /= Float(cols)
+    var variance: Float = 0
+    for c in 0..<cols { let d = row[c] - mean; variance += d * d }
+    variance /= Float(cols)
+    return (mean, 1 / (variance + eps).squareRoot())
+}
+
 /// LayerNorm over the last axis, in place: `(x - mean) / sqrt(var + eps) * w + b`.
 func layerNormInPlace(_ x: Tensor, _ weight: [Float], _ bias: [Float], eps: Float) {
     let cols = weight.count, rows = x.count / cols
@@ -59,13 +72,7 @@ func layerNormInPlace(_ x: Tensor, _ weight: [Float], _ bias: [Float], eps: Floa
         bias.withUnsafeBufferPointer { b in
             for r in 0..<rows {
                 let row = p + r * cols
-                var mean: Float = 0
-                for c in 0..<cols { mean += row[c] }
-                mean /= Float(cols)
-                var variance: Float = 0
-                for c in 0..<cols { let d = row[c] - mean; variance += d * d }
-                variance /= Float(cols)
-                let scale = 1 / (variance + eps).squareRoot()
+                let (mean, scale) = layerNormStatistics(row, cols, eps: eps)
                 for c in 0..<cols { row[c] = (row[c] - mean) * scale * w[c] + b[c] }
             }
         }

@@ -64,12 +64,7 @@ func layerNormForward(_ x: Tensor, _ w: Parameter, _ b: Parameter, eps: Float) t
     let src = floats(x), dst = floats(y), n = floats(xhat), gamma = w.values, beta = b.values
     for r in 0..<rows {
         let row = src + r * cols
-        var mean: Float = 0
-        for c in 0..<cols { mean += row[c] }
-        mean /= Float(cols)
-        var variance: Float = 0
-        for c in 0..<cols { let d = row[c] - mean; variance += d * d }
-        let scale = 1 / (variance / Float(cols) + eps).squareRoot()
+        let (mean, scale) = layerNormStatistics(row, cols, eps: eps)
         inverse[r] = scale
         for c in 0..<cols {
             let v = (row[c] - mean) * scale
