@@ -92,10 +92,7 @@ enum CheckpointFunctions {
     }
 
     static func checkpoint(_ stack: LuaStack, _ index: Int32, _ function: String) throws -> LuaCheckpoint {
-        guard let checkpoint = object(stack, index) else {
-            throw LuaError.badArgument(index, function, "checkpoint", got: stack.typeName(index))
-        }
-        return checkpoint
+        try stack.object(index, metatable: metatable, as: LuaCheckpoint.self, function, kind: "checkpoint")
     }
 
     /// A checkpoint argument: a Checkpoint value or a path to open (with `base`, a path may

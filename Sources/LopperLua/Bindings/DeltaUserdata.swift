@@ -68,10 +68,7 @@ enum DeltaUserdata {
     }
 
     static func delta(_ stack: LuaStack, _ index: Int32, _ function: String) throws -> LuaDelta {
-        guard let delta = object(stack, index) else {
-            throw LuaError.badArgument(index, function, "delta", got: stack.typeName(index))
-        }
-        return delta
+        try stack.object(index, metatable: metatable, as: LuaDelta.self, function, kind: "delta")
     }
 
     static let methods: [(String, LuaFunction)] = [

@@ -157,10 +157,7 @@ enum ModelFunctions {
     }
 
     static func model(_ stack: LuaStack, _ index: Int32, _ function: String) throws -> LuaModel {
-        guard let model = stack.object(index, metatable: metatable, as: LuaModel.self) else {
-            throw LuaError.badArgument(index, function, "model", got: stack.typeName(index))
-        }
-        return model
+        try stack.object(index, metatable: metatable, as: LuaModel.self, function, kind: "model")
     }
 
     /// Token id sequences from the argument at `index`: a string (one sequence), a list

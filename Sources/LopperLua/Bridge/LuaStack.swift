@@ -148,6 +148,14 @@ public struct LuaStack {
         return Unmanaged<AnyObject>.fromOpaque(pointer).takeUnretainedValue() as? T
     }
 
+    /// The object at `index`, or a bad-argument error of `function` naming `kind` ("checkpoint").
+    public func object<T: AnyObject>(_ index: Int32, metatable: String, as type: T.Type, _ function: String, kind: String) throws -> T {
+        guard let object = object(index, metatable: metatable, as: type) else {
+            throw LuaError.badArgument(index, function, kind, got: typeName(index))
+        }
+        return object
+    }
+
     // MARK: - Pushing results
 
     public func pushNil() { lua_pushnil(state) }
