@@ -68,7 +68,7 @@ let package = Package(
         .executableTarget(name: "lopper-bench", dependencies: ["LopperCore", "LopperIO", "LopperLua", "LopperModels"],
                           path: "Sources/Bench", swiftSettings: kernelFlags),
         .testTarget(name: "LopperCoreTests", dependencies: ["LopperCore"]),
-        .testTarget(name: "LopperIOTests", dependencies: ["LopperIO", "LopperCore"],
+        .testTarget(name: "LopperIOTests", dependencies: ["LopperIO", "LopperCore", "CTempPaths"],
                     resources: [.copy("Fixtures")]),
         .testTarget(name: "LopperPruneTests", dependencies: ["LopperPrune", "LopperIO", "LopperCore"]),
         .testTarget(name: "LopperModelsTests", dependencies: ["LopperModels", "LopperIO", "LopperCore"],

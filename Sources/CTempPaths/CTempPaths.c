@@ -182,3 +182,15 @@ void lopper_start_writeback(int descriptor, long long offset, long long length) 
     (void)descriptor; (void)offset; (void)length;
 #endif
 }
+
+int lopper_set_direct(int descriptor, int on) {
+#if defined(__linux__) && defined(O_DIRECT)
+    int flags = fcntl(descriptor, F_GETFL);
+    if (flags < 0) return -1;
+    return fcntl(descriptor, F_SETFL, on ? (flags | O_DIRECT) : (flags & ~O_DIRECT));
+#else
+    (void)descriptor; (void)on;
+    errno = EINVAL;
+    return -1;
+#endif
+}

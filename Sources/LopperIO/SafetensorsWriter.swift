@@ -1,7 +1,6 @@
 #if canImport(Glibc)
 import Glibc
 #endif
-import CTempPaths
 import LopperCore
 
 /// Writes one safetensors file, streaming: the header is planned first from names,
@@ -21,12 +20,9 @@ public final class SafetensorsWriter {
     public let entries: [Entry]
     private let temporary: TemporaryPath
     var temporaryPath: String { temporary.path }
-    private var descriptor: Int32
+    private let output: StagedFileOutput
     private var next = 0
     private var finished = false
-    /// Bytes written so far, and the part of them already handed to writeback.
-    private var fileOffset = 0
-    private var writebackStarted = 0
 
     /// Opens `path` for writing `entries` with `metadata` (`format: pt` is always added).
     public init(path: String, entries: [Entry], metadata: [String: String] = [:]) throws {
@@ -38,11 +34,9 @@ public final class SafetensorsWriter {
             guard entry.name != "__metadata__" else { throw SafetensorsError(path, "a tensor cannot be named __metadata__") }
         }
         temporary = TemporaryPath(beside: path)
-        descriptor = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
-        guard descriptor >= 0 else {
-            let why = String(cString: strerror(errno))
+        do { output = try StagedFileOutput(creating: temporary.path, reportedAs: path) } catch {
             temporary.release()
-            throw SafetensorsError(path, "cannot create: \(why)")
+            throw error
         }
         do {
             let header = Array(Self.header(entries: entries, metadata: metadata).utf8)
@@ -104,18 +98,16 @@ public final class SafetensorsWriter {
         guard next == entries.count else {
             throw SafetensorsError(path, "only \(next) of \(entries.count) planned tensors were written")
         }
-        guard fsync(descriptor) == 0 || errno == EINVAL else {
-            throw SafetensorsError(path, "cannot flush: \(String(cString: strerror(errno)))")
-        }
-        close(descriptor)
-        descriptor = -1
-        do { try moveIntoPlace(temporary, over: path) } catch { abandon(); throw error }
+        do {
+            try output.finish()
+            try moveIntoPlace(temporary, over: path)
+        } catch { abandon(); throw error }
         finished = true
     }
 
     /// Drops the partial file.
     public func abandon() {
-        if descriptor >= 0 { close(descriptor); descriptor = -1 }
+        output.close()
         unlink(temporary.path)
         temporary.release()
         finished = true
@@ -126,34 +118,8 @@ public final class SafetensorsWriter {
     }
 
     private func writeAll(_ bytes: UnsafeRawBufferPointer) throws {
-        var offset = 0
-        while offset < bytes.count {
-            do { try WriteCancellation.check(path) } catch { abandon(); throw error }
-            let piece = min(bytes.count - offset, 1 << 24)
-            let written = Glibc.write(descriptor, bytes.baseAddress! + offset, piece)
-            if written < 0 {
-                if errno == EINTR { continue }
-                let why = String(cString: strerror(errno))
-                abandon()
-                throw SafetensorsError(path, "write failed: \(why)")
-            }
-            offset += written
-            fileOffset += written
-        }
-        startWriteback()
+        do { try output.append(bytes) } catch { abandon(); throw error }
     }
-
-    /// Starts writeback of what was written since the last call (asynchronously): the disk
-    /// works while the next tensors are computed, `finish`'s fsync waits only for the rest,
-    /// and the page cache never fills with dirty pages that throttle the writer.
-    private func startWriteback() {
-        guard fileOffset - writebackStarted >= Self.writebackUnit else { return }
-        lopper_start_writeback(descriptor, Int64(writebackStarted), Int64(fileOffset - writebackStarted))
-        writebackStarted = fileOffset
-    }
-
-    /// Writeback is started in steps of this many bytes.
-    static let writebackUnit = 8 << 20
 }
 
 /// Writes `tensors` (name, tensor) to one safetensors file.

@@ -1,7 +1,8 @@
 import Foundation
 import XCTest
 import LopperCore
-import LopperIO
+@testable import LopperIO
+import CTempPaths
 
 final class SafetensorsWriteTests: XCTestCase {
     var folder: String!
@@ -33,6 +34,38 @@ final class SafetensorsWriteTests: XCTestCase {
         }
         let leftovers = try FileManager.default.contentsOfDirectory(atPath: folder)
         XCTAssertEqual(leftovers, ["m.safetensors"], "no temporary files left")
+    }
+
+    /// Writes go through aligned staging buffers, with O_DIRECT where the file system allows:
+    /// pieces of every size across buffer boundaries, and a tail that is not a whole block,
+    /// must give the same bytes as the buffered path and as the pieces joined here.
+    func testDirectAndBufferedWritesGiveTheSameBytes() throws {
+        var generator = SystemRandomNumberGenerator()
+        let sizes = [7, StagedFileOutput.stagingBytes - 7, 1, 2 * StagedFileOutput.stagingBytes + 4095, 4096, 12_345]
+        let pieces = sizes.map { count in (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) } }
+        let expected = Data(pieces.joined())
+        let saved = StagedFileOutput.directWrites
+        defer { StagedFileOutput.directWrites = saved }
+        for direct in [true, false] {
+            StagedFileOutput.directWrites = direct
+            let path = folder + "/staged-\(direct)"
+            let output = try StagedFileOutput(creating: path, reportedAs: path)
+            for piece in pieces { try piece.withUnsafeBytes { try output.append($0) } }
+            try output.finish()
+            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), expected, "direct writes: \(direct)")
+            if !direct { XCTAssertEqual(output.directBytes, 0) }
+            if direct && Self.fileSystemTakesDirectWrites(folder) {
+                XCTAssertEqual(output.directBytes, expected.count / StagedFileOutput.stagingBytes * StagedFileOutput.stagingBytes,
+                               "every full staging buffer went with O_DIRECT")
+            }
+        }
+    }
+
+    static func fileSystemTakesDirectWrites(_ folder: String) -> Bool {
+        let probe = folder + "/probe"
+        let descriptor = open(probe, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(descriptor); unlink(probe) }
+        return descriptor >= 0 && lopper_set_direct(descriptor, 1) == 0
     }
 
     func testUnfinishedWriteLeavesNothing() throws {

@@ -31,5 +31,9 @@ int lopper_rename_exchange(const char *from, const char *to);
 /// Starts writeback of a written file range without waiting for it (Linux
 /// sync_file_range SYNC_FILE_RANGE_WRITE; a no-op elsewhere).
 void lopper_start_writeback(int descriptor, long long offset, long long length);
+/// Sets (`on` != 0) or clears O_DIRECT on an open file: writes then go from the caller's
+/// (block-aligned) buffer to the disk without a copy into the page cache. 0, or -1 with
+/// errno (EINVAL where the file system does not support it; always -1 off Linux).
+int lopper_set_direct(int descriptor, int on);
 
 #endif

@@ -1,0 +1,113 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import CTempPaths
+import Synchronization
+
+/// The bytes of one new file, appended in order through a block-aligned staging buffer.
+/// Where the file system allows, each full buffer goes to the disk with O_DIRECT: no copy
+/// into the page cache and little CPU, so on a small machine the writer thread leaves the
+/// cores to the kernels, and `finish`'s fsync has almost nothing left to wait for.
+/// Elsewhere (tmpfs, some network file systems, or `LOPPER_DIRECT_WRITES=0`) the same
+/// buffers are written through the page cache, with writeback started as they go so dirty
+/// pages never pile up and throttle the writer.
+final class StagedFileOutput {
+    /// For messages.
+    let path: String
+    private var descriptor: Int32
+    private let staging: UnsafeMutableRawPointer
+    private var staged = 0
+    private var direct: Bool
+    /// Bytes handed to the file so far, and the part of them already handed to writeback.
+    private var fileOffset = 0
+    private var writebackStarted = 0
+    /// Bytes that went to the file with O_DIRECT (for tests).
+    private(set) var directBytes = 0
+
+    /// Staging buffer size: a multiple of every block size O_DIRECT may require.
+    static let stagingBytes = 8 << 20
+    static let alignment = 4096
+
+    /// Whether new files try O_DIRECT (default: yes, unless `LOPPER_DIRECT_WRITES=0`).
+    /// Tests turn it off to check that both paths write the same bytes.
+    static var directWrites: Bool {
+        get { directSetting.load(ordering: .relaxed) }
+        set { directSetting.store(newValue, ordering: .relaxed) }
+    }
+    private static let directSetting = Atomic<Bool>(getenv("LOPPER_DIRECT_WRITES").map { String(cString: $0) != "0" } ?? true)
+
+    /// Creates (truncates) `file`; messages name `path` (the name it will be renamed to).
+    init(creating file: String, reportedAs path: String) throws {
+        self.path = path
+        descriptor = open(file, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else { throw SafetensorsError(path, "cannot create: \(String(cString: strerror(errno)))") }
+        direct = Self.directWrites && lopper_set_direct(descriptor, 1) == 0
+        staging = UnsafeMutableRawPointer.allocate(byteCount: Self.stagingBytes, alignment: Self.alignment)
+    }
+
+    deinit {
+        close()
+        staging.deallocate()
+    }
+
+    /// Appends `bytes`; full staging buffers are written on the way.
+    func append(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        while offset < bytes.count {
+            let piece = min(bytes.count - offset, Self.stagingBytes - staged)
+            memcpy(staging + staged, bytes.baseAddress! + offset, piece)
+            staged += piece
+            offset += piece
+            if staged == Self.stagingBytes { try writeStaged() }
+        }
+    }
+
+    /// Writes what is staged, makes the file durable (fsync) and closes it.
+    func finish() throws {
+        if direct && staged % Self.alignment != 0 { try useBufferedWrites() }  // the tail is not a whole block
+        try writeStaged()
+        guard fsync(descriptor) == 0 || errno == EINVAL else {
+            throw SafetensorsError(path, "cannot flush: \(String(cString: strerror(errno)))")
+        }
+        close()
+    }
+
+    /// Closes without flushing (the caller removes the file).
+    func close() {
+        if descriptor >= 0 { Glibc.close(descriptor); descriptor = -1 }
+    }
+
+    private func writeStaged() throws {
+        var done = 0
+        while done < staged {
+            try WriteCancellation.check(path)
+            let count = write(descriptor, staging + done, staged - done)
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EINVAL && direct { try useBufferedWrites(); continue }  // alignment the file system refuses
+                throw SafetensorsError(path, "write failed: \(String(cString: strerror(errno)))")
+            }
+            done += count
+            fileOffset += count
+            if direct { directBytes += count }
+        }
+        staged = 0
+        startWriteback()
+    }
+
+    private func useBufferedWrites() throws {
+        guard lopper_set_direct(descriptor, 0) == 0 else {
+            throw SafetensorsError(path, "write failed: cannot leave direct I/O: \(String(cString: strerror(errno)))")
+        }
+        direct = false
+        writebackStarted = fileOffset
+    }
+
+    /// Buffered writes only: starts writeback of what was written since the last call,
+    /// asynchronously, so the disk works while the next tensors are computed.
+    private func startWriteback() {
+        guard !direct, fileOffset - writebackStarted >= Self.stagingBytes else { return }
+        lopper_start_writeback(descriptor, Int64(writebackStarted), Int64(fileOffset - writebackStarted))
+        writebackStarted = fileOffset
+    }
+}
