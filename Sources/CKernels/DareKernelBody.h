@@ -187,6 +187,25 @@ CK_INLINE void CK_NAME(philox_words)(uint64_t seed, uint64_t hash, int64_t first
     }
 }
 
+void CK_NAME(ck_keep_mask)(uint64_t seed, uint64_t hash, uint32_t high, uint32_t low, int64_t first, int64_t groups,
+                           uint8_t *target, uint8_t *redo) {
+    ck_dare_args a;
+    memset(&a, 0, sizeof a);
+    a.high = high; a.low = low;
+    for (int64_t g = 0; g < groups; g += 4) {
+        u32x16 w[8];
+        CK_NAME(philox16)((uint64_t)(first + g) * 8, seed, hash, w);
+        for (int q = 0; q < 4 && g + q < groups; q++) {
+            int tie = 0;
+            for (int j = 0; j < 4; j++) {
+                const i32x16 keep = CK_NAME(keep_lanes)(&a, w[4 * (q >> 1) + j], q & 1, &tie);
+                *(u8x16_u *)(target + (g + q) * 64 + 16 * j) = __builtin_convertvector(keep & 1, u8x16);
+            }
+            redo[g + q] = (uint8_t)tie;
+        }
+    }
+}
+
 CK_DARE_KERNEL(CK_NAME(ck_dare_bf16), CK_NAME(dare_bf16_group))
 CK_DARE_KERNEL(CK_NAME(ck_dare_f32), CK_NAME(dare_f32_group))
 

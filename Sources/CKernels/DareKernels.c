@@ -23,6 +23,7 @@ typedef uint32_t u32x16 __attribute__((ext_vector_type(16)));
 typedef int32_t i32x16 __attribute__((ext_vector_type(16)));
 typedef uint64_t u64x16 __attribute__((ext_vector_type(16)));
 typedef uint16_t u16x16 __attribute__((ext_vector_type(16)));
+typedef uint8_t u8x16 __attribute__((ext_vector_type(16)));
 typedef float f32x16 __attribute__((ext_vector_type(16)));
 typedef uint32_t u32x8 __attribute__((ext_vector_type(8)));
 // Unaligned access to the same vectors.
@@ -30,6 +31,7 @@ typedef u16x16 u16x16_u __attribute__((aligned(1)));
 typedef f32x16 f32x16_u __attribute__((aligned(1)));
 typedef u32x8 u32x8_u __attribute__((aligned(1)));
 typedef u32x16 u32x16_u __attribute__((aligned(1)));
+typedef u8x16 u8x16_u __attribute__((aligned(1)));
 
 /// The running sums of one block, in registers while its sixteen groups are made.
 typedef struct { f32x16 sum_before, squares_before, sum_after, squares_after, error; u32x16 nonzero_before, nonzero_after; } ck_sums;
@@ -65,5 +67,7 @@ void ck_dare_f32_avx2(const ck_dare_args *a, int64_t first, int64_t groups, uint
 void ck_dare_f32_avx512(const ck_dare_args *a, int64_t first, int64_t groups, uint8_t *redo) { (void)a; (void)first; memset(redo, 1, (size_t)groups); }
 void ck_philox_words_avx2(uint64_t s, uint64_t h, int64_t f, int64_t g, uint32_t *t) { (void)s; (void)h; (void)f; (void)g; (void)t; }
 void ck_philox_words_avx512(uint64_t s, uint64_t h, int64_t f, int64_t g, uint32_t *t) { (void)s; (void)h; (void)f; (void)g; (void)t; }
+void ck_keep_mask_avx2(uint64_t s, uint64_t h, uint32_t hi, uint32_t lo, int64_t f, int64_t g, uint8_t *t, uint8_t *redo) { (void)s; (void)h; (void)hi; (void)lo; (void)f; (void)t; memset(redo, 1, (size_t)g); }
+void ck_keep_mask_avx512(uint64_t s, uint64_t h, uint32_t hi, uint32_t lo, int64_t f, int64_t g, uint8_t *t, uint8_t *redo) { (void)s; (void)h; (void)hi; (void)lo; (void)f; (void)t; memset(redo, 1, (size_t)g); }
 
 #endif

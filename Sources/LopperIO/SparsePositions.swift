@@ -19,7 +19,7 @@ public enum SparseCodes {
         let bits = UnsafePointer(mask.data.assumingMemoryBound(to: UInt8.self))
         return chunkedSum(mask.count) { range in
             var sum: UInt64 = 0
-            for index in range where bits[index] != 0 { sum &+= mix64(UInt64(index)) }
+            forEachSet(bits, in: range) { sum &+= mix64(UInt64($0)) }
             return sum
         }
     }
@@ -71,7 +71,7 @@ public enum SparseCodes {
         let bits = UnsafePointer(mask.data.assumingMemoryBound(to: UInt8.self))
         var bytes: [UInt8] = []
         var previous = -1
-        for index in 0..<mask.count where bits[index] != 0 {
+        forEachSet(bits, in: 0..<mask.count) { index in
             var gap = UInt64(index - previous - 1)
             while gap >= 0x80 { bytes.append(UInt8(gap & 0x7F) | 0x80); gap >>= 7 }
             bytes.append(UInt8(gap))
@@ -104,7 +104,9 @@ public enum SparseCodes {
     public static func bitmap(_ mask: Tensor) -> [UInt8] {
         let bits = UnsafePointer(mask.data.assumingMemoryBound(to: UInt8.self))
         var bytes = [UInt8](repeating: 0, count: (mask.count + 7) / 8)
-        for index in 0..<mask.count where bits[index] != 0 { bytes[index >> 3] |= 1 << UInt8(index & 7) }
+        bytes.withUnsafeMutableBufferPointer { target in
+            forEachSet(bits, in: 0..<mask.count) { target[$0 >> 3] |= 1 << UInt8($0 & 7) }
+        }
         return bytes
     }
 

@@ -18,7 +18,9 @@ struct SparseTensor {
 /// stored positions. Otherwise LEB128 gaps, a bitmap, or the dense tensor, the smallest.
 enum SparseEncoder {
     /// What apply rebuilds the positions that are not stored from.
-    static func baseline(_ base: Tensor, dtype: DType) throws -> Tensor { try add(base, 0, dtype: dtype) }
+    static func baseline(_ base: Tensor, dtype: DType) throws -> Tensor {
+        base.dtype == dtype ? try addingZero(base) : try add(base, 0, dtype: dtype)
+    }
 
     static func dense(_ name: String, _ output: Tensor) -> SparseTensor {
         SparseTensor(record: SparseRecord(shape: output.shape, dtype: output.dtype, encoding: .dense, count: output.count,

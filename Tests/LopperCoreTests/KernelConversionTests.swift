@@ -31,6 +31,25 @@ final class KernelConversionTests: XCTestCase {
 
     /// f32 -> BF16/F16 rounding for ties, neighbours of ties, subnormals, NaN, Inf, max values,
     /// every exponent with edge mantissas, and many random patterns.
+    /// `addingZero` (a copy with a check) gives `add(x, 0)`'s bits for every 16-bit pattern,
+    /// in order and shuffled so that -0, Inf and NaN share runs with ordinary values, and
+    /// for lengths that end inside a run.
+    func testAddingZeroMatchesTheGeneralKernel() throws {
+        var generator = SystemRandomNumberGenerator()
+        let ordered = (0...0xFFFF).map { UInt16($0) }
+        for dtype in [DType.bf16, .f16, .f32] {
+            for patterns in [ordered, ordered.shuffled(using: &generator), Array(ordered[0x7F00..<0x7F8B])] {
+                let count = dtype == .f32 ? patterns.count / 2 : patterns.count
+                let tensor = try Tensor(uninitialized: [count], dtype: dtype)
+                patterns.withUnsafeBytes { tensor.data.copyMemory(from: $0.baseAddress!, byteCount: count * dtype.byteSize) }
+                let fast = try addingZero(tensor), general = try add(tensor, 0, dtype: dtype)
+                XCTAssertEqual(fast.dtype, dtype)
+                XCTAssertEqual(Array(UnsafeRawBufferPointer(start: fast.data, count: fast.byteCount)),
+                               Array(UnsafeRawBufferPointer(start: general.data, count: general.byteCount)), "\(dtype)")
+            }
+        }
+    }
+
     func testNarrowingRoundsToNearestEven() {
         let patterns = narrowingPatterns()
         for dtype in [DType.bf16, .f16] {

@@ -1,5 +1,5 @@
 import XCTest
-import LopperCore
+@testable import LopperCore
 
 /// Every dispatch path of the wide kernels (portable Swift, AVX2, AVX-512: those this CPU
 /// has) gives the same bits, including the groups a wide kernel hands back (ties with the
@@ -96,6 +96,35 @@ final class KernelDispatchTests: XCTestCase {
                 results.append(bytes(try uniform([count], key: RandomKey(seed: 1, name: "u"))))
             }
             XCTAssertEqual(Set(results).count, 1, "n=\(count)")
+        }
+    }
+
+    /// Keep masks (Bernoulli draws, `apply`'s regenerated positions): whole tensors, and
+    /// ranges that start and end inside a 64-element group; ties with the threshold
+    /// (keep 0.3: L != 0) are redone off the wide kernel.
+    func testKeepMasksAreTheSameOnEveryPath() throws {
+        for keep in [0.3, 0.5, 0.01, 0.999, 0, 1] {
+            for count in [1, 63, 64, 65, 129, 65536 * 3 + 17, 1 << 20] {
+                var results: [[UInt8]] = []
+                for path in KernelPath.available {
+                    KernelPath.active = path
+                    results.append(bytes(try bernoulliMask([count], keep: keep, key: RandomKey(seed: 3, name: "m\(count)"))))
+                }
+                XCTAssertEqual(Set(results).count, 1, "keep \(keep), n=\(count)")
+            }
+            let rule = try KeepRule(keep), key = RandomKey(seed: 9, name: "ranges")
+            for range in [5..<70, 64..<128, 1..<1000, 100..<65536 * 2 + 3] {
+                var results: [[UInt8]] = []
+                for path in KernelPath.available {
+                    KernelPath.active = path
+                    var target = [UInt8](repeating: 7, count: range.upperBound + 64)
+                    target.withUnsafeMutableBufferPointer { rule.fill(range, key: key, into: $0.baseAddress!) }
+                    XCTAssertTrue(target[..<range.lowerBound].allSatisfy { $0 == 7 } && target[range.upperBound...].allSatisfy { $0 == 7 },
+                                  "only the range is written")
+                    results.append(target)
+                }
+                XCTAssertEqual(Set(results).count, 1, "keep \(keep), range \(range)")
+            }
         }
     }
 

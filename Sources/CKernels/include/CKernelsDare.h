@@ -51,4 +51,13 @@ void ck_dare_f32_avx512(const ck_dare_args *args, int64_t first_group, int64_t g
 void ck_philox_words_avx2(uint64_t seed, uint64_t name_hash, int64_t first_group, int64_t groups, uint32_t *target);
 void ck_philox_words_avx512(uint64_t seed, uint64_t name_hash, int64_t first_group, int64_t groups, uint32_t *target);
 
+/// Keep-mask bytes (1 kept, 0 dropped) of groups `first_group ..< first_group + groups`
+/// (64 elements a group, from element 64 first_group) into `target`, by the keep rule
+/// (`high`, `low`) of `KeepRule` (`high` < 65536). `redo[g]` is 1 for a group with a draw
+/// equal to H while L != 0: its bytes must be redone with the refinement draws.
+void ck_keep_mask_avx2(uint64_t seed, uint64_t name_hash, uint32_t high, uint32_t low, int64_t first_group, int64_t groups,
+                       uint8_t *target, uint8_t *redo);
+void ck_keep_mask_avx512(uint64_t seed, uint64_t name_hash, uint32_t high, uint32_t low, int64_t first_group, int64_t groups,
+                         uint8_t *target, uint8_t *redo);
+
 #endif

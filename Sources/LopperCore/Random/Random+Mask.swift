@@ -1,3 +1,4 @@
+import CKernels
 /// Bernoulli keep decisions on 16-bit draws, 64 elements per Philox call of 8 blocks,
 /// shared by `bernoulliMask` and `fusedDare` so both select exactly the same elements.
 
@@ -68,6 +69,41 @@ struct KeepRule {
             (target + range.lowerBound).update(repeating: 1, count: range.count)
             return
         }
+        var element = range.lowerBound
+        // Whole groups inside the range on the wide kernel, where the CPU has one.
+        let firstWhole = (range.lowerBound + 63) >> 6, endWhole = range.upperBound >> 6
+        if endWhole > firstWhole, fillWide(groups: firstWhole..<endWhole, key: key, into: target) {
+            fillGroups(element..<firstWhole << 6, key: key, into: target)
+            element = endWhole << 6
+        }
+        fillGroups(element..<range.upperBound, key: key, into: target)
+    }
+
+    /// `fill` on the wide kernel of `path` for whole groups; false on the portable path.
+    func fillWide(groups: Range<Int>, key: RandomKey, into target: UnsafeMutablePointer<UInt8>, _ path: KernelPath = .active) -> Bool {
+        guard path != .portable else { return false }
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 256) { redo in
+            var first = groups.lowerBound
+            while first < groups.upperBound {
+                let count = min(256, groups.upperBound - first)
+                let bytes = target + first << 6
+                if path == .avx512 {
+                    ck_keep_mask_avx512(key.seed, key.nameHash, UInt32(high), UInt32(low), Int64(first), Int64(count), bytes, redo.baseAddress!)
+                } else {
+                    ck_keep_mask_avx2(key.seed, key.nameHash, UInt32(high), UInt32(low), Int64(first), Int64(count), bytes, redo.baseAddress!)
+                }
+                for index in 0..<count where redo[index] != 0 {
+                    let group = first + index
+                    fillGroups(group << 6..<(group + 1) << 6, key: key, into: target)
+                }
+                first += count
+            }
+        }
+        return true
+    }
+
+    /// `fill` on the portable kernel.
+    private func fillGroups(_ range: Range<Int>, key: RandomKey, into target: UnsafeMutablePointer<UInt8>) {
         var element = range.lowerBound
         while element < range.upperBound {
             let group = element >> 6, start = group << 6
