@@ -176,6 +176,25 @@ final class GradientTests: XCTestCase {
         XCTAssertEqual(Array(try forward().0.floats()[(5 * 16)..<(6 * 16)]), Array(before[(5 * 16)..<(6 * 16)]))
     }
 
+    /// Attention runs its (sequence, key/value head) units on several threads: the same bits
+    /// on one thread and on four, with grouped heads, sequences of several lengths and dropout.
+    func testAttentionIsTheSameOnAnyThreadCount() throws {
+        let sequences = [0..<5, 5..<6, 6..<16, 16..<16, 16..<23], shape = AttentionShape(heads: 6, kvHeads: 3, headDim: 4)
+        let q = Self.tensor([23, 24], seed: 40), k = Self.tensor([23, 12], seed: 41), v = Self.tensor([23, 12], seed: 42)
+        let r = Self.tensor([23, 24], seed: 43)
+        let saved = Parallel.threads
+        defer { Parallel.threads = saved }
+        var results: [[[Float]]] = []
+        for threads in [1, 4] {
+            Parallel.threads = threads
+            let (out, cache) = try attentionForward(q: q, k: k, v: v, shape: shape, sequences: sequences,
+                                                    dropout: DropoutStream(seed: 3, step: 1), rate: 0.2, site: "t")
+            let (dq, dk, dv) = try attentionBackward(r, cache, shape: shape, sequences: sequences)
+            results.append([out.floats(), cache.probabilities, dq.floats(), dk.floats(), dv.floats()])
+        }
+        XCTAssertEqual(results[0], results[1])
+    }
+
     func testNextTokenLoss() throws {
         let packed = PackedBatch([[3, 1, 4], [1], [5, 9]]), logits = Self.tensor([6, 10], seed: 32, scale: 2)
         let (loss, grad, predicted) = try nextTokenLoss(logits, packed: packed)

@@ -59,6 +59,22 @@ struct AttentionShape {
     }
 }
 
+/// The units attention work is split into: one sequence and one key/value head with the
+/// query heads of its group. Units write disjoint parts of every output (the sequence's
+/// rows; the group's columns), and each unit's sums run in one fixed order, so the result
+/// is the same on any thread count.
+private func forEachAttentionUnit(_ sequences: [Range<Int>], _ a: AttentionShape,
+                                  scratch: Int, _ body: (_ s: Int, _ rows: Range<Int>, _ kv: Int, _ scratch: UnsafeMutablePointer<Float>) -> Void) {
+    let units = sequences.count * a.kvHeads
+    Parallel.forEach(units) { unit in
+        let s = unit / a.kvHeads, rows = sequences[s], n = rows.count
+        guard n > 0 else { return }
+        let buffer = UnsafeMutablePointer<Float>.allocate(capacity: scratch * n * n)
+        defer { buffer.deallocate() }
+        body(s, rows, unit % a.kvHeads, buffer)
+    }
+}
+
 /// Softmax attention over a packed batch, each sequence seeing only itself, with dropout on
 /// the probabilities as transformers applies it. q [T, heads*d], k and v [T, kvHeads*d].
 func attentionForward(q: Tensor, k: Tensor, v: Tensor, shape a: AttentionShape, sequences: [Range<Int>],
@@ -69,25 +85,22 @@ func attentionForward(q: Tensor, k: Tensor, v: Tensor, shape a: AttentionShape, 
     var probabilities = [Float](repeating: 0, count: total)
     let mask = try dropout?.mask(site, rate: rate, count: total)
     let out = try Tensor(zeros: [q.shape[0], qw])
-    var dropped = [Float](repeating: 0, count: sequences.map { $0.count * $0.count }.max() ?? 0)
     probabilities.withUnsafeMutableBufferPointer { pBuffer in
-        dropped.withUnsafeMutableBufferPointer { dBuffer in
-            for (s, rows) in sequences.enumerated() where !rows.isEmpty {
-                let n = rows.count, start = rows.lowerBound
-                for h in 0..<a.heads {
-                    let block = pBuffer.baseAddress! + offsets[s] + h * n * n, kv = h / a.group
-                    sgemm(false, true, m: n, n: n, k: d, alpha: scale, floats(q) + start * qw + h * d, lda: qw,
-                          floats(k) + start * kw + kv * d, ldb: kw, beta: 0, block, ldc: n)
-                    softmaxRows(block, rows: n, cols: n) { a.visible($0, length: n) }
-                    var used = UnsafePointer(block)
-                    if let mask {
-                        let base = offsets[s] + h * n * n
-                        for i in 0..<(n * n) { dBuffer[i] = block[i] * mask[base + i] }
-                        used = UnsafePointer(dBuffer.baseAddress!)
-                    }
-                    sgemm(false, false, m: n, n: d, k: n, used, lda: n, floats(v) + start * kw + kv * d, ldb: kw,
-                          beta: 0, floats(out) + start * qw + h * d, ldc: qw)
+        forEachAttentionUnit(sequences, a, scratch: 1) { s, rows, kv, dropped in
+            let n = rows.count, start = rows.lowerBound
+            for h in kv * a.group..<(kv + 1) * a.group {
+                let block = pBuffer.baseAddress! + offsets[s] + h * n * n
+                sgemm(false, true, m: n, n: n, k: d, alpha: scale, floats(q) + start * qw + h * d, lda: qw,
+                      floats(k) + start * kw + kv * d, ldb: kw, beta: 0, block, ldc: n)
+                softmaxRows(block, rows: n, cols: n) { a.visible($0, length: n) }
+                var used = UnsafePointer(block)
+                if let mask {
+                    let base = offsets[s] + h * n * n
+                    for i in 0..<(n * n) { dropped[i] = block[i] * mask[base + i] }
+                    used = UnsafePointer(dropped)
                 }
+                sgemm(false, false, m: n, n: d, k: n, used, lda: n, floats(v) + start * kw + kv * d, ldb: kw,
+                      beta: 0, floats(out) + start * qw + h * d, ldc: qw)
             }
         }
     }
@@ -101,34 +114,27 @@ func attentionBackward(_ dOut: Tensor, _ c: AttentionCache, shape a: AttentionSh
                        sequences: [Range<Int>]) throws -> (dq: Tensor, dk: Tensor, dv: Tensor) {
     let d = a.headDim, qw = a.queryWidth, kw = a.keyWidth, scale = 1 / Float(d).squareRoot(), tokens = dOut.shape[0]
     let dq = try Tensor(zeros: [tokens, qw]), dk = try Tensor(zeros: [tokens, kw]), dv = try Tensor(zeros: [tokens, kw])
-    let longest = sequences.map(\.count).max() ?? 0
-    var dropped = [Float](repeating: 0, count: longest * longest), dP = dropped
     c.probabilities.withUnsafeBufferPointer { pBuffer in
-        dropped.withUnsafeMutableBufferPointer { dBuffer in
-            dP.withUnsafeMutableBufferPointer { gBuffer in
-                let g = gBuffer.baseAddress!
-                for (s, rows) in sequences.enumerated() where !rows.isEmpty {
-                    let n = rows.count, start = rows.lowerBound
-                    for h in 0..<a.heads {
-                        let base = c.offsets[s] + h * n * n, p = pBuffer.baseAddress! + base
-                        let oq = start * qw + h * d, ok = start * kw + (h / a.group) * d
-                        var used = p
-                        if let mask = c.mask {
-                            for i in 0..<(n * n) { dBuffer[i] = p[i] * mask[base + i] }
-                            used = UnsafePointer(dBuffer.baseAddress!)
-                        }
-                        sgemm(true, false, m: n, n: d, k: n, used, lda: n, floats(dOut) + oq, ldb: qw, beta: 1, floats(dv) + ok, ldc: kw)
-                        sgemm(false, true, m: n, n: n, k: d, floats(dOut) + oq, lda: qw, floats(c.v) + ok, ldb: kw, beta: 0, g, ldc: n)
-                        if let mask = c.mask { for i in 0..<(n * n) { g[i] *= mask[base + i] } }
-                        for i in 0..<n {
-                            var dot: Float = 0
-                            for j in 0..<n { dot += g[i * n + j] * p[i * n + j] }
-                            for j in 0..<n { g[i * n + j] = p[i * n + j] * (g[i * n + j] - dot) }
-                        }
-                        sgemm(false, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.k) + ok, ldb: kw, beta: 0, floats(dq) + oq, ldc: qw)
-                        sgemm(true, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.q) + oq, ldb: qw, beta: 1, floats(dk) + ok, ldc: kw)
-                    }
+        forEachAttentionUnit(sequences, a, scratch: 2) { s, rows, kv, scratch in
+            let n = rows.count, start = rows.lowerBound, dropped = scratch, g = scratch + n * n
+            for h in kv * a.group..<(kv + 1) * a.group {
+                let base = c.offsets[s] + h * n * n, p = pBuffer.baseAddress! + base
+                let oq = start * qw + h * d, ok = start * kw + kv * d
+                var used = p
+                if let mask = c.mask {
+                    for i in 0..<(n * n) { dropped[i] = p[i] * mask[base + i] }
+                    used = UnsafePointer(dropped)
                 }
+                sgemm(true, false, m: n, n: d, k: n, used, lda: n, floats(dOut) + oq, ldb: qw, beta: 1, floats(dv) + ok, ldc: kw)
+                sgemm(false, true, m: n, n: n, k: d, floats(dOut) + oq, lda: qw, floats(c.v) + ok, ldb: kw, beta: 0, g, ldc: n)
+                if let mask = c.mask { for i in 0..<(n * n) { g[i] *= mask[base + i] } }
+                for i in 0..<n {
+                    var dot: Float = 0
+                    for j in 0..<n { dot += g[i * n + j] * p[i * n + j] }
+                    for j in 0..<n { g[i * n + j] = p[i * n + j] * (g[i * n + j] - dot) }
+                }
+                sgemm(false, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.k) + ok, ldb: kw, beta: 0, floats(dq) + oq, ldc: qw)
+                sgemm(true, false, m: n, n: d, k: n, alpha: scale, g, lda: n, floats(c.q) + oq, ldb: qw, beta: 1, floats(dk) + ok, ldc: kw)
             }
         }
     }
