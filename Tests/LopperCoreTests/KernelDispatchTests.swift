@@ -128,6 +128,28 @@ final class KernelDispatchTests: XCTestCase {
         }
     }
 
+    /// The selection passes (threshold histograms, mask at the threshold) on every path:
+    /// F32 and BF16 past the histogram size, with many ties (BF16 values repeat), NaN, both
+    /// zeros and lengths that end inside a vector.
+    func testSelectionIsTheSameOnEveryPath() throws {
+        for dtype in [DType.f32, .bf16] {
+            for count in [(1 << 18) + 5, (1 << 20) + 13] {
+                let (base, _) = try inputs(count, dtype)
+                for (values, k) in [try abs(base, dtype: dtype), base].flatMap({ v in [1, count / 100, count / 2, count - 3].map { (v, $0) } }) {
+                    var masks: [[UInt8]] = [], thresholds: [UInt32] = []
+                    for path in KernelPath.available {
+                        KernelPath.active = path
+                        masks.append(bytes(try topKMask(values, k)))
+                        thresholds.append(try kthLargest(values, k).bitPattern)
+                    }
+                    XCTAssertEqual(Set(masks).count, 1, "\(dtype) n=\(count) k=\(k)")
+                    XCTAssertEqual(Set(thresholds).count, 1, "\(dtype) n=\(count) k=\(k)")
+                    XCTAssertEqual(masks[0].reduce(0) { $0 + Int($1) }, k)
+                }
+            }
+        }
+    }
+
     func testPathsAreSelectable() {
         KernelPath.active = .portable
         XCTAssertEqual(KernelPath.active, .portable)

@@ -60,4 +60,15 @@ void ck_keep_mask_avx2(uint64_t seed, uint64_t name_hash, uint32_t high, uint32_
 void ck_keep_mask_avx512(uint64_t seed, uint64_t name_hash, uint32_t high, uint32_t low, int64_t first_group, int64_t groups,
                          uint8_t *target, uint8_t *redo);
 
+/// Selection passes over the order keys of F32 (`bf16` 0) or BF16 values (SelectKernels.c),
+/// elements `start ..< start + count`: `ck_key_low_counts` adds 1 to `table[key & 0xFFFF]`
+/// for each key whose high 16 bits are `bucket`; `ck_mask_at_threshold` writes 1 for a key
+/// above `threshold`, 2 for one equal to it, else 0, to `target[i]`, and counts both.
+void ck_key_low_counts_avx2(const void *data, int bf16, int64_t start, int64_t count, uint32_t bucket, uint32_t *table);
+void ck_key_low_counts_avx512(const void *data, int bf16, int64_t start, int64_t count, uint32_t bucket, uint32_t *table);
+void ck_mask_at_threshold_avx2(const void *data, int bf16, int64_t start, int64_t count, uint32_t threshold,
+                               uint8_t *target, int64_t *above, int64_t *equal);
+void ck_mask_at_threshold_avx512(const void *data, int bf16, int64_t start, int64_t count, uint32_t threshold,
+                                 uint8_t *target, int64_t *above, int64_t *equal);
+
 #endif

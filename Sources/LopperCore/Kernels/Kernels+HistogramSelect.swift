@@ -46,10 +46,14 @@ func keyHistogram(_ a: Tensor, within bucket: UInt32?) -> [Int] {
     let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: tables * keyBins)
     defer { counts.deallocate() }
     counts.initialize(repeating: 0, count: tables * keyBins)
-    let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count
+    let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count, wide = WideSelect(dtype)
     Parallel.forEach(parts) { part in
         let even = counts + 2 * part * keyBins, odd = even + keyBins
         let start = part * partSize, end = Swift.min(count, start + partSize)
+        if let bucket, let wide, start < end {
+            wide.lowCounts(base, start..<end, bucket: bucket, into: even)
+            return
+        }
         withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kernelBlock) { buffer in
             let keys = buffer.baseAddress!
             var block = start

@@ -41,7 +41,13 @@ func maskAtThreshold(_ a: Tensor, _ threshold: UInt32, tiesToKeep: (_ above: Int
     var above = [Int](repeating: 0, count: chunks), equal = [Int](repeating: 0, count: chunks)
     above.withUnsafeMutableBufferPointer { above in
         equal.withUnsafeMutableBufferPointer { equal in
+            let wide = WideSelect(dtype)
             Parallel.forEachChunk(count: count, chunk: chunk) { range in
+                if let wide {
+                    (above[range.lowerBound / chunk], equal[range.lowerBound / chunk]) =
+                        wide.maskAtThreshold(base, range, threshold: threshold, into: output)
+                    return
+                }
                 var greater = 0, same = 0
                 forEachKeyBlock(base, dtype, range) { keys, start, length in
                     let target = output + start
@@ -68,12 +74,21 @@ func maskAtThreshold(_ a: Tensor, _ threshold: UInt32, tiesToKeep: (_ above: Int
         equal.withUnsafeBufferPointer { equal in
             Parallel.forEachChunk(count: count, chunk: chunk) { range in
                 guard equal[range.lowerBound / chunk] > 0 else { return }
-                var kept = 0
+                var kept = 0, index = range.lowerBound
                 let limit = quota[range.lowerBound / chunk]
-                for index in range where output[index] == 2 {
+                func settle(_ index: Int) {
+                    guard output[index] == 2 else { return }
                     output[index] = kept < limit ? 1 : 0
                     kept += 1
                 }
+                // Eight bytes at a time: words without a provisional 2 are skipped.
+                while index + 8 <= range.upperBound {
+                    if UnsafeRawPointer(output + index).loadUnaligned(as: UInt64.self) & 0x0202_0202_0202_0202 != 0 {
+                        for offset in 0..<8 { settle(index + offset) }
+                    }
+                    index += 8
+                }
+                while index < range.upperBound { settle(index); index += 1 }
             }
         }
     }

@@ -64,7 +64,7 @@ public final class FineTuner {
                     throw FineTuneError(description: "the loss is \(loss) at step \(step) (epoch \(epoch + 1)); nothing was written: try a smaller --lr")
                 }
                 try optimizer.update()
-                if let bad = model.parameters.all.first(where: { p in !(0..<p.count).allSatisfy { p.values[$0].isFinite } }) {
+                if let bad = try model.parameters.all.first(where: { try countNonFinite($0.value) != (0, 0) }) {
                     throw FineTuneError(description: "\(bad.name) is no longer finite after step \(step); nothing was written: try a smaller --lr")
                 }
                 sum += loss

@@ -1,0 +1,74 @@
+// The body of the wide selection kernels, included once per instruction set by
+// SelectKernels.c (see DareKernelBody.h for the scheme). Order keys as `orderKeys` makes
+// them: the bits of x + 0 (one key for both zeros), negative values inverted, positive
+// ones with the top bit set, NaN 0; so keys compare as the values do.
+
+#define CK_PASTE2(a, b) a##_##b
+#define CK_PASTE(a, b) CK_PASTE2(a, b)
+#define CK_NAME(name) CK_PASTE(name, CK_ISA)
+
+/// The keys of sixteen elements from `i` on (F32 when `bf16` is 0, else BF16).
+CK_INLINE u32x16 CK_NAME(keys16)(const void *data, int bf16, int64_t i) {
+    u32x16 bits = bf16 ? __builtin_convertvector(*(const u16x16_u *)((const uint16_t *)data + i), u32x16) << 16
+                       : *(const u32x16_u *)((const uint32_t *)data + i);
+    const u32x16 magnitude = bits & 0x7FFFFFFFu;
+    bits &= (u32x16)(magnitude != 0);                                  // -0 is +0
+    const u32x16 negative = (u32x16)((i32x16)bits >> 31);
+    const u32x16 key = bits ^ (negative | 0x80000000u);
+    return key & (u32x16)(magnitude <= 0x7F800000u);                   // NaN is 0
+}
+
+CK_INLINE uint32_t CK_NAME(key1)(const void *data, int bf16, int64_t i) {
+    uint32_t bits = bf16 ? (uint32_t)((const uint16_t *)data)[i] << 16 : ((const uint32_t *)data)[i];
+    const uint32_t magnitude = bits & 0x7FFFFFFFu;
+    if (magnitude > 0x7F800000u) return 0;
+    if (magnitude == 0) bits = 0;
+    return bits ^ ((uint32_t)((int32_t)bits >> 31) | 0x80000000u);
+}
+
+void CK_NAME(ck_key_low_counts)(const void *data, int bf16, int64_t start, int64_t count, uint32_t bucket, uint32_t *table) {
+    int64_t i = start;
+    const int64_t end = start + count;
+    for (; i + 16 <= end; i += 16) {
+        const u32x16 keys = CK_NAME(keys16)(data, bf16, i);
+        const bool16 hit = __builtin_convertvector((keys >> 16) == bucket, bool16);
+        uint16_t hits;
+        __builtin_memcpy(&hits, &hit, sizeof hits);   // one bit a lane
+        if (hits == 0) continue;
+        uint32_t lanes[16];
+        *(u32x16_u *)lanes = keys;
+        for (; hits != 0; hits &= (uint16_t)(hits - 1)) table[lanes[__builtin_ctz(hits)] & 0xFFFFu] += 1;
+    }
+    for (; i < end; i++) {
+        const uint32_t key = CK_NAME(key1)(data, bf16, i);
+        if (key >> 16 == bucket) table[key & 0xFFFFu] += 1;
+    }
+}
+
+void CK_NAME(ck_mask_at_threshold)(const void *data, int bf16, int64_t start, int64_t count, uint32_t threshold,
+                                   uint8_t *target, int64_t *above, int64_t *equal) {
+    int64_t i = start, greater = 0, same = 0;
+    const int64_t end = start + count;
+    u32x16 greater_lanes = 0, same_lanes = 0;
+    for (; i + 16 <= end; i += 16) {
+        const u32x16 keys = CK_NAME(keys16)(data, bf16, i);
+        const u32x16 is_above = (u32x16)(keys > threshold) & 1u, is_equal = (u32x16)(keys == threshold) & 1u;
+        greater_lanes += is_above;
+        same_lanes += is_equal;
+        *(u8x16_u *)(target + i) = __builtin_convertvector(is_above | (is_equal << 1), u8x16);
+    }
+    greater += __builtin_reduce_add(greater_lanes);
+    same += __builtin_reduce_add(same_lanes);
+    for (; i < end; i++) {
+        const uint32_t key = CK_NAME(key1)(data, bf16, i);
+        greater += key > threshold;
+        same += key == threshold;
+        target[i] = key > threshold ? 1 : key == threshold ? 2 : 0;
+    }
+    *above = greater;
+    *equal = same;
+}
+
+#undef CK_NAME
+#undef CK_PASTE
+#undef CK_PASTE2

@@ -1,0 +1,33 @@
+import CKernels
+
+/// The selection passes on the wide kernels (Sources/CKernels/SelectKernels.c) for F32 and
+/// BF16 values on AVX2 or AVX-512; nil elsewhere (the Swift loops then run). Counts and
+/// mask bytes are integers: the same on every path.
+struct WideSelect {
+    private let bf16: Int32
+    private let path: KernelPath
+
+    init?(_ dtype: DType, _ path: KernelPath = .active) {
+        guard path != .portable, dtype == .f32 || dtype == .bf16 else { return nil }
+        bf16 = dtype == .bf16 ? 1 : 0
+        self.path = path
+    }
+
+    /// Adds the low 16 bits of each key in elements `range` whose high 16 bits are `bucket` to `table`.
+    func lowCounts(_ base: UnsafeRawPointer, _ range: Range<Int>, bucket: UInt32, into table: UnsafeMutablePointer<UInt32>) {
+        let start = Int64(range.lowerBound), count = Int64(range.count)
+        if path == .avx512 { ck_key_low_counts_avx512(base, bf16, start, count, bucket, table) }
+        else { ck_key_low_counts_avx2(base, bf16, start, count, bucket, table) }
+    }
+
+    /// Mask bytes of elements `range` at `target[range]`: 1 above `threshold`, 2 equal, 0
+    /// below; with the counts of keys above and equal.
+    func maskAtThreshold(_ base: UnsafeRawPointer, _ range: Range<Int>, threshold: UInt32,
+                         into target: UnsafeMutablePointer<UInt8>) -> (above: Int, equal: Int) {
+        var above: Int64 = 0, equal: Int64 = 0
+        let start = Int64(range.lowerBound), count = Int64(range.count)
+        if path == .avx512 { ck_mask_at_threshold_avx512(base, bf16, start, count, threshold, target, &above, &equal) }
+        else { ck_mask_at_threshold_avx2(base, bf16, start, count, threshold, target, &above, &equal) }
+        return (Int(above), Int(equal))
+    }
+}
