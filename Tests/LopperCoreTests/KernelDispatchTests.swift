@@ -147,6 +147,19 @@ final class KernelDispatchTests: XCTestCase {
                     XCTAssertEqual(masks[0].reduce(0) { $0 + Int($1) }, k)
                 }
             }
+            // Per row (WANDA): the threshold of each row, then its mask.
+            let (rows, _) = try inputs(257 * 1031, dtype)
+            for values in [rows, try abs(rows, dtype: dtype)] {
+                for k in [1, 10, 515, 1030] {
+                    var masks: [[UInt8]] = []
+                    for path in KernelPath.available {
+                        KernelPath.active = path
+                        masks.append(bytes(try topKMaskPerRow(try values.reshaped([257, 1031]), k)))
+                    }
+                    XCTAssertEqual(Set(masks).count, 1, "\(dtype) per row, k=\(k)")
+                    XCTAssertEqual(masks[0].reduce(0) { $0 + Int($1) }, 257 * k)
+                }
+            }
         }
     }
 

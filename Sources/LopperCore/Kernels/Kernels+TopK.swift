@@ -74,25 +74,29 @@ func maskAtThreshold(_ a: Tensor, _ threshold: UInt32, tiesToKeep: (_ above: Int
         equal.withUnsafeBufferPointer { equal in
             Parallel.forEachChunk(count: count, chunk: chunk) { range in
                 guard equal[range.lowerBound / chunk] > 0 else { return }
-                var kept = 0, index = range.lowerBound
-                let limit = quota[range.lowerBound / chunk]
-                func settle(_ index: Int) {
-                    guard output[index] == 2 else { return }
-                    output[index] = kept < limit ? 1 : 0
-                    kept += 1
-                }
-                // Eight bytes at a time: words without a provisional 2 are skipped.
-                while index + 8 <= range.upperBound {
-                    if UnsafeRawPointer(output + index).loadUnaligned(as: UInt64.self) & 0x0202_0202_0202_0202 != 0 {
-                        for offset in 0..<8 { settle(index + offset) }
-                    }
-                    index += 8
-                }
-                while index < range.upperBound { settle(index); index += 1 }
+                settleTies(output, range, keep: quota[range.lowerBound / chunk])
             }
         }
     }
     return (result, totalAbove, totalEqual)
+}
+
+/// Turns the provisional 2s of mask bytes `range` (keys equal to the threshold) into 1 for
+/// the first `keep` of them in index order, 0 for the others. Words without a 2 are skipped.
+private func settleTies(_ output: UnsafeMutablePointer<UInt8>, _ range: Range<Int>, keep: Int) {
+    var kept = 0, index = range.lowerBound
+    func settle(_ index: Int) {
+        guard output[index] == 2 else { return }
+        output[index] = kept < keep ? 1 : 0
+        kept += 1
+    }
+    while index + 8 <= range.upperBound {
+        if UnsafeRawPointer(output + index).loadUnaligned(as: UInt64.self) & 0x0202_0202_0202_0202 != 0 {
+            for offset in 0..<8 { settle(index + offset) }
+        }
+        index += 8
+    }
+    while index < range.upperBound { settle(index); index += 1 }
 }
 
 /// BOOL mask with exactly k ones in each row of a 2-D tensor (a 1-D tensor is one row).
@@ -218,6 +222,14 @@ private func writeMask(_ keys: UnsafePointer<UInt32>, _ length: Int, threshold: 
 private func keepLargest(_ base: UnsafeRawPointer, _ dtype: DType, start: Int, length: Int, k: Int,
                          buffer: UnsafeMutablePointer<UInt32>, into output: UnsafeMutablePointer<UInt8>) {
     let keys = buffer, work = buffer + length
+    if let wide = WideSelect(dtype) {
+        // The mask comes from the values themselves: the keys are only needed for the threshold.
+        computeKeys(base, dtype, start, length, into: work)
+        let threshold = selectKey(work, count: length, rank: length - k)
+        let above = wide.maskAtThreshold(base, start..<start + length, threshold: threshold, into: output - start).above
+        settleTies(output, 0..<length, keep: k - above)
+        return
+    }
     computeKeys(base, dtype, start, length, into: keys)
     work.update(from: keys, count: length)
     let threshold = selectKey(work, count: length, rank: length - k)
