@@ -1,4 +1,4 @@
-// The body of the wide kernels, included once per instruction set by DareKernels.c
+// The body of the wide kernels, included once per instruction set by WideKernels.c
 // under `#pragma clang attribute push(target(...))`, with CK_ISA naming the set: every
 // function here, helpers included, is compiled for that set only and named after it.
 

@@ -1,5 +1,5 @@
 // The body of the wide selection kernels, included once per instruction set by
-// SelectKernels.c (see DareKernelBody.h for the scheme). Order keys as `orderKeys` makes
+// WideKernels.c (see DareKernelBody.h for the scheme). Order keys as `orderKeys` makes
 // them: the bits of x + 0 (one key for both zeros), negative values inverted, positive
 // ones with the top bit set, NaN 0; so keys compare as the values do.
 

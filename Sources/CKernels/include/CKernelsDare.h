@@ -60,7 +60,7 @@ void ck_keep_mask_avx2(uint64_t seed, uint64_t name_hash, uint32_t high, uint32_
 void ck_keep_mask_avx512(uint64_t seed, uint64_t name_hash, uint32_t high, uint32_t low, int64_t first_group, int64_t groups,
                          uint8_t *target, uint8_t *redo);
 
-/// Selection passes over the order keys of F32 (`bf16` 0) or BF16 values (SelectKernels.c),
+/// Selection passes over the order keys of F32 (`bf16` 0) or BF16 values (SelectKernelBody.h),
 /// elements `start ..< start + count`: `ck_key_low_counts` adds 1 to `table[key & 0xFFFF]`
 /// for each key whose high 16 bits are `bucket`; `ck_mask_at_threshold` writes 1 for a key
 /// above `threshold`, 2 for one equal to it, else 0, to `target[i]`, and counts both.

@@ -1,6 +1,6 @@
 import CKernels
 
-/// The selection passes on the wide kernels (Sources/CKernels/SelectKernels.c) for F32 and
+/// The selection passes on the wide kernels (Sources/CKernels/WideKernels.c) for F32 and
 /// BF16 values on AVX2 or AVX-512; nil elsewhere (the Swift loops then run). Counts and
 /// mask bytes are integers: the same on every path.
 struct WideSelect {

@@ -1,6 +1,6 @@
 import CKernels
 
-/// A wide kernel of the fused DARE pass (Sources/CKernels/DareKernels.c) for one dtype.
+/// A wide kernel of the fused DARE pass (Sources/CKernels/WideKernels.c) for one dtype.
 typealias WideDareKernel = @convention(c) (UnsafePointer<ck_dare_args>?, Int64, Int64, UnsafeMutablePointer<UInt8>?) -> Void
 
 /// The wide kernel of `path` for `dtype`, nil where the portable Swift pass runs.

@@ -1,7 +1,9 @@
-// The fused DARE pass and the Philox stream on AVX2 and AVX-512, selected at run time.
+// The wide kernels on AVX2 and AVX-512, selected at run time: the fused DARE pass, the
+// Philox stream and keep masks (DareKernelBody.h), and the selection passes over order
+// keys (SelectKernelBody.h; integer results).
 //
-// Each kernel is written once over 16-lane vectors (clang vector extensions) in
-// DareKernelBody.h, which is compiled twice below, each time with every function under a
+// Each kernel is written once over 16-lane vectors (clang vector extensions) in a body
+// header, which is compiled twice below, each time with every function under a
 // target attribute: clang turns the same operations into two 256-bit halves (AVX2) or one
 // 512-bit register (AVX-512). Same integer stream, same f32 operations in the same order as the Swift
 // kernels (Sources/LopperCore/Random), and no contraction into FMA: identical bits.
@@ -24,6 +26,7 @@ typedef int32_t i32x16 __attribute__((ext_vector_type(16)));
 typedef uint64_t u64x16 __attribute__((ext_vector_type(16)));
 typedef uint16_t u16x16 __attribute__((ext_vector_type(16)));
 typedef uint8_t u8x16 __attribute__((ext_vector_type(16)));
+typedef _Bool bool16 __attribute__((ext_vector_type(16)));
 typedef float f32x16 __attribute__((ext_vector_type(16)));
 typedef uint32_t u32x8 __attribute__((ext_vector_type(8)));
 // Unaligned access to the same vectors.
@@ -50,12 +53,14 @@ int ck_cpu_level(void) {
 #pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
 #define CK_ISA avx2
 #include "DareKernelBody.h"
+#include "SelectKernelBody.h"
 #undef CK_ISA
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl"))), apply_to = function)
 #define CK_ISA avx512
 #include "DareKernelBody.h"
+#include "SelectKernelBody.h"
 #undef CK_ISA
 #pragma clang attribute pop
 
@@ -69,5 +74,10 @@ void ck_philox_words_avx2(uint64_t s, uint64_t h, int64_t f, int64_t g, uint32_t
 void ck_philox_words_avx512(uint64_t s, uint64_t h, int64_t f, int64_t g, uint32_t *t) { (void)s; (void)h; (void)f; (void)g; (void)t; }
 void ck_keep_mask_avx2(uint64_t s, uint64_t h, uint32_t hi, uint32_t lo, int64_t f, int64_t g, uint8_t *t, uint8_t *redo) { (void)s; (void)h; (void)hi; (void)lo; (void)f; (void)t; memset(redo, 1, (size_t)g); }
 void ck_keep_mask_avx512(uint64_t s, uint64_t h, uint32_t hi, uint32_t lo, int64_t f, int64_t g, uint8_t *t, uint8_t *redo) { (void)s; (void)h; (void)hi; (void)lo; (void)f; (void)t; memset(redo, 1, (size_t)g); }
+
+void ck_key_low_counts_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint32_t *t) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; }
+void ck_key_low_counts_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint32_t *t) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; }
+void ck_mask_at_threshold_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint8_t *t, int64_t *a, int64_t *e) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; *a = 0; *e = 0; }
+void ck_mask_at_threshold_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint8_t *t, int64_t *a, int64_t *e) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; *a = 0; *e = 0; }
 
 #endif
