@@ -1,4 +1,3 @@
-import CBLAS
 import LopperCore
 
 /// `y = x W^T (+ b)`: a linear layer as transformers store it (`W` is [out, in]),
@@ -27,10 +26,10 @@ public struct Linear {
         let tokens = x.shape[0]
         let y = try Tensor(uninitialized: [tokens, outFeatures], dtype: .f32)
         if tokens > 0 {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(tokens), Int32(outFeatures), Int32(inFeatures), 1,
-                        x.data.assumingMemoryBound(to: Float.self), Int32(inFeatures),
-                        weight.data.assumingMemoryBound(to: Float.self), Int32(inFeatures), 0,
-                        y.data.assumingMemoryBound(to: Float.self), Int32(outFeatures))
+            sgemm(false, true, m: tokens, n: outFeatures, k: inFeatures,
+                  x.data.assumingMemoryBound(to: Float.self), lda: inFeatures,
+                  weight.data.assumingMemoryBound(to: Float.self), ldb: inFeatures, beta: 0,
+                  y.data.assumingMemoryBound(to: Float.self), ldc: outFeatures)
         }
         if let bias {
             let b = bias.data.assumingMemoryBound(to: Float.self), out = y.data.assumingMemoryBound(to: Float.self)

@@ -1,4 +1,3 @@
-import CBLAS
 import Foundation
 import LopperCore
 
@@ -199,16 +198,16 @@ func attention(q: Tensor, k: Tensor, v: Tensor, heads: Int, kvHeads: Int, headDi
     let group = heads / kvHeads, scale = 1 / Float(d).squareRoot()
     let qs = heads * d, ks = kvHeads * d
     for rows in sequences where !rows.isEmpty {
-        let length = rows.count, n = Int32(length), start = rows.lowerBound
+        let length = rows.count, start = rows.lowerBound
         let visible: (Int) -> Range<Int> = !causal ? { _ in 0..<length }
             : window.map { w in { i in max(0, i - w + 1)..<(i + 1) } } ?? { i in 0..<(i + 1) }
         for h in 0..<heads {
             let kv = h / group
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, Int32(d), scale,
-                        floats(q) + start * qs + h * d, Int32(qs), floats(k) + start * ks + kv * d, Int32(ks), 0, scores, n)
+            sgemm(false, true, m: length, n: length, k: d, alpha: scale,
+                  floats(q) + start * qs + h * d, lda: qs, floats(k) + start * ks + kv * d, ldb: ks, beta: 0, scores, ldc: length)
             softmaxRows(scores, rows: length, cols: length, visible: visible)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, n, Int32(d), n, 1,
-                        scores, n, floats(v) + start * ks + kv * d, Int32(ks), 0, floats(out) + start * qs + h * d, Int32(qs))
+            sgemm(false, false, m: length, n: d, k: length,
+                  scores, lda: length, floats(v) + start * ks + kv * d, ldb: ks, beta: 0, floats(out) + start * qs + h * d, ldc: qs)
         }
     }
     return out

@@ -1,19 +1,8 @@
-import CBLAS
 import Foundation
 import LopperCore
 
 // Reverse-mode pieces of the encoder, each a forward that keeps what its backward needs.
 // Tensors are contiguous F32 [rows, cols]; parameter gradients accumulate (+=).
-
-/// `C = alpha op(A) op(B) + beta C`, row-major.
-@inline(__always)
-func sgemm(_ transA: Bool, _ transB: Bool, m: Int, n: Int, k: Int, alpha: Float = 1,
-           _ a: UnsafePointer<Float>, lda: Int, _ b: UnsafePointer<Float>, ldb: Int, beta: Float,
-           _ c: UnsafeMutablePointer<Float>, ldc: Int) {
-    guard m > 0, n > 0 else { return }
-    cblas_sgemm(CblasRowMajor, transA ? CblasTrans : CblasNoTrans, transB ? CblasTrans : CblasNoTrans,
-                Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
-}
 
 /// `y = x W^T + b` for `x` [T, in], `W` [out, in].
 func linearForward(_ x: Tensor, _ w: Parameter, _ b: Parameter?) throws -> Tensor {
