@@ -109,14 +109,14 @@ extension Activation {
     /// act(x) as a new tensor (x is kept for the backward).
     func forward(_ x: Tensor) throws -> Tensor {
         let y = try Tensor(uninitialized: x.shape), s = floats(x), d = floats(y)
-        for i in 0..<x.count { d[i] = apply(s[i]) }
+        Parallel.forEachChunk(count: x.count) { r in for i in r { d[i] = apply(s[i]) } }
         return y
     }
 
     /// dy * act'(x).
     func backward(_ dy: Tensor, input x: Tensor) throws -> Tensor {
         let dx = try Tensor(uninitialized: x.shape), g = floats(dy), s = floats(x), d = floats(dx)
-        for i in 0..<x.count { d[i] = g[i] * derivative(s[i]) }
+        Parallel.forEachChunk(count: x.count) { r in for i in r { d[i] = g[i] * derivative(s[i]) } }
         return dx
     }
 }

@@ -86,8 +86,11 @@ public final class AdamOptimizer {
         let correction1 = 1 - pow(s.beta1, t), correction2 = 1 - pow(s.beta2, t)
         var total = 0.0, count = 0
         for (i, p) in parameters.enumerated() {
-            total += updateMoments(floats(firstMoments[i]), floats(secondMoments[i]), p.grads, count: p.count, b1: b1, b2: b2,
-                                   a1: Float(1 - s.beta1), a2: Float(1 - s.beta2))
+            let m = floats(firstMoments[i]), v = floats(secondMoments[i]), g = p.grads
+            total += chunkSums(p.count) { r in
+                updateMoments(m + r.lowerBound, v + r.lowerBound, g + r.lowerBound, count: r.count, b1: b1, b2: b2,
+                              a1: Float(1 - s.beta1), a2: Float(1 - s.beta2))
+            }
             count += p.count
         }
         let meanV = count > 0 ? total / correction2 / Double(count) : 0
@@ -100,19 +103,37 @@ public final class AdamOptimizer {
                 guard direction.shape == p.shape, direction.dtype == .f32 else {
                     throw TensorError.invalid("the pull rule gave \(direction.dtype) \(direction.shape.shapeText) for \(p.name) \(p.shape.shapeText); it must give F32 of the same shape")
                 }
-                pullAlong(w, floats(direction), count: n, rate: decay)
-                adamStep(w, floats(firstMoments[i]), floats(secondMoments[i]), count: n, stepSize: stepSize, root2: root2, eps: eps)
-                continue
+                let d = floats(direction)
+                Parallel.forEachChunk(count: n) { r in pullAlong(w + r.lowerBound, d + r.lowerBound, count: r.count, rate: decay) }
+            } else {
+                let origin = origins.map { floats($0[i]) }, factor = 1 - Float(s.learningRate * lambdas[i])
+                Parallel.forEachChunk(count: n) { r in
+                    let w = w + r.lowerBound, o = origin.map { $0 + r.lowerBound }
+                    switch kind {
+                    case .adamw: if lambdas[i] != 0 { scaleInPlace(w, count: r.count, by: factor) }
+                    case .adamrL2 where lambdas[i] != 0: pullL2(w, toward: o!, count: r.count, rate: decay)
+                    case .adamrL1 where lambdas[i] != 0: pullL1(w, toward: o!, count: r.count, rate: decay)
+                    default: break
+                    }
+                }
             }
-            switch kind {
-            case .adamw: if lambdas[i] != 0 { scaleInPlace(w, count: n, by: 1 - Float(s.learningRate * lambdas[i])) }
-            case .adamrL2 where lambdas[i] != 0: pullL2(w, toward: floats(origins![i]), count: n, rate: decay)
-            case .adamrL1 where lambdas[i] != 0: pullL1(w, toward: floats(origins![i]), count: n, rate: decay)
-            default: break
+            let m = floats(firstMoments[i]), v = floats(secondMoments[i])
+            Parallel.forEachChunk(count: n) { r in
+                adamStep(w + r.lowerBound, m + r.lowerBound, v + r.lowerBound, count: r.count, stepSize: stepSize, root2: root2, eps: eps)
             }
-            adamStep(w, floats(firstMoments[i]), floats(secondMoments[i]), count: n, stepSize: stepSize, root2: root2, eps: eps)
         }
     }
+}
+
+/// The sum of `body` over the `Parallel` chunks of `0..<count`, added in chunk order: the
+/// same total on any thread count.
+private func chunkSums(_ count: Int, _ body: (Range<Int>) -> Double) -> Double {
+    let chunks = (count + Parallel.chunkSize - 1) / Parallel.chunkSize
+    var sums = [Double](repeating: 0, count: chunks)
+    sums.withUnsafeMutableBufferPointer { sums in
+        Parallel.forEachChunk(count: count) { r in sums[r.lowerBound / Parallel.chunkSize] = body(r) }
+    }
+    return sums.reduce(0, +)
 }
 
 // SIMD kernels over contiguous F32 arrays, 8 lanes and a scalar tail.
