@@ -20,7 +20,11 @@ public struct DropoutStream: Sendable {
         guard rate > 0, count > 0 else { return nil }
         let keep = 1 - rate, bits = try bernoulliMask([count], keep: keep, key: key(name))
         let b = bits.data.assumingMemoryBound(to: UInt8.self), scale = Float(1 / keep)
-        return (0..<count).map { b[$0] != 0 ? scale : 0 }
+        return [Float](unsafeUninitializedCapacity: count) { values, initialized in
+            let target = values.baseAddress!
+            Parallel.forEachChunk(count: count) { r in for i in r { target[i] = b[i] != 0 ? scale : 0 } }
+            initialized = count
+        }
     }
 }
 
@@ -28,7 +32,9 @@ public struct DropoutStream: Sendable {
 func applyMask(_ t: Tensor, _ mask: [Float]?) {
     guard let mask else { return }
     let p = floats(t)
-    for i in 0..<t.count { p[i] *= mask[i] }
+    mask.withUnsafeBufferPointer { m in
+        Parallel.forEachChunk(count: t.count) { r in for i in r { p[i] *= m[i] } }
+    }
 }
 
 /// What the attention backward needs: the softmax probabilities of every (sequence, head)

@@ -24,14 +24,20 @@ func linearBackward(_ dy: Tensor, input x: Tensor, _ w: Parameter, _ b: Paramete
 }
 
 func addRowInPlace(_ a: Tensor, _ v: UnsafePointer<Float>, cols: Int) {
-    let x = floats(a)
-    for r in 0..<(a.count / max(1, cols)) { for c in 0..<cols { x[r * cols + c] += v[c] } }
+    let x = floats(a), rows = a.count / max(1, cols)
+    Parallel.forEachChunk(count: rows, chunk: max(1, Parallel.chunkSize / max(1, cols))) { range in
+        for r in range { for c in 0..<cols { x[r * cols + c] += v[c] } }
+    }
 }
 
 /// `target[c] += sum over rows of t[r, c]`.
 func sumRows(_ t: Tensor, into target: UnsafeMutablePointer<Float>) {
-    let cols = t.shape[1], p = floats(t)
-    for r in 0..<t.shape[0] { for c in 0..<cols { target[c] += p[r * cols + c] } }
+    // Column blocks on the worker threads; each column adds its rows in order.
+    let cols = t.shape[1], rows = t.shape[0], p = floats(t), block = 64
+    Parallel.forEach((cols + block - 1) / block) { b in
+        let columns = b * block..<min(cols, (b + 1) * block)
+        for r in 0..<rows { for c in columns { target[c] += p[r * cols + c] } }
+    }
 }
 
 /// Scatter-add of `dy` [ids.count, dim] into the rows `ids` of an embedding table's gradient.
