@@ -125,7 +125,10 @@ final class FinetuneCommandTests: XCTestCase {
 
     func testSameSeedSameModel() throws {
         let train = try writeData("train.jsonl", try Self.examples(24, seed: 4))
-        for out in ["a", "b"] { XCTAssertEqual(try finetune("adamr-l1", lambda: "0.1", data: train, out: folder + "/" + out).status, 0) }
+        // and on any number of threads
+        for (out, threads) in [("a", "1"), ("b", "3")] {
+            XCTAssertEqual(try finetune("adamr-l1", lambda: "0.1", data: train, out: folder + "/" + out, extra: ["--threads", threads]).status, 0)
+        }
         let a = try Checkpoint(path: folder + "/a"), b = try Checkpoint(path: folder + "/b")
         for name in a.names { XCTAssertEqual(try a.tensor(name).floats(), try b.tensor(name).floats(), name) }
     }
