@@ -69,6 +69,12 @@ CK_INLINE i32x16 CK_NAME(keep_lanes)(const ck_dare_args *a, u32x16 word, int hal
     return draw < high;
 }
 
+/// The keep lanes of elements `i ..< i + 16`: from the given mask's bytes, or drawn.
+CK_INLINE i32x16 CK_NAME(keep_of)(const ck_dare_args *a, u32x16 word, int half, int *tie, int64_t i) {
+    if (a->mask) return (i32x16)(__builtin_convertvector(*(const u8x16_u *)(a->mask + i), u32x16) != 0);
+    return CK_NAME(keep_lanes)(a, word, half, tie);
+}
+
 /// Adds sixteen elements to the block's sums exactly as `compareDelta` does: D = f - b,
 /// D' = o - b (merged) or o, where `o` is the value as stored.
 CK_INLINE void CK_NAME(accumulate)(ck_sums *s, f32x16 b, f32x16 f, f32x16 o, int merged) {
@@ -94,7 +100,7 @@ CK_INLINE void CK_NAME(dare_bf16_group)(const ck_dare_args *a, int64_t group, co
     i32x16 flags = 0;
     int tie = 0;
     for (int j = 0; j < 4; j++) {
-        const i32x16 keep = CK_NAME(keep_lanes)(a, w[j], half, &tie);
+        const i32x16 keep = CK_NAME(keep_of)(a, w[j], half, &tie, group * 64 + 16 * j);
         const u32x16 bb = __builtin_convertvector(*(const u16x16_u *)(b + 16 * j), u32x16) << 16;
         const u32x16 fb = __builtin_convertvector(*(const u16x16_u *)(f + 16 * j), u32x16) << 16;
         const u32x16 v = CK_NAME(dare_lanes)(CK_NAME(as_float)(bb), CK_NAME(as_float)(fb), keep, a->scale, divide, merged);
@@ -116,7 +122,7 @@ CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, con
     float *out = (float *)a->output + group * 64;
     int tie = 0;
     for (int j = 0; j < 4; j++) {
-        const i32x16 keep = CK_NAME(keep_lanes)(a, w[j], half, &tie);
+        const i32x16 keep = CK_NAME(keep_of)(a, w[j], half, &tie, group * 64 + 16 * j);
         const f32x16 bv = *(const f32x16_u *)(b + 16 * j), fv = *(const f32x16_u *)(f + 16 * j);
         const f32x16 v = CK_NAME(as_float)(CK_NAME(dare_lanes)(bv, fv, keep, a->scale, divide, merged));
         if (stats) CK_NAME(accumulate)(sums, bv, fv, v, merged);
@@ -134,7 +140,7 @@ CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, con
         ck_sums sums = {0, 0, 0, 0, 0, 0, 0};                                                     \
         for (int64_t g = 0; g < (groups); g += 4) {                                               \
             const int64_t group = (first) + g;                                                    \
-            if ((a)->high < 65536) CK_NAME(philox16)((uint64_t)group * 8, (a)->seed, (a)->name_hash, w); \
+            if ((a)->high < 65536 && !(a)->mask) CK_NAME(philox16)((uint64_t)group * 8, (a)->seed, (a)->name_hash, w); \
             for (int q = 0; q < 4 && g + q < (groups); q++) {                                     \
                 GROUP(a, group + q, w + 4 * (q >> 1), q & 1, (redo) + g + q, divide, merged, stream, stats, &sums); \
                 if (stats && (g + q) % 16 == 15) {                                                \

@@ -202,11 +202,17 @@ private final class BackgroundWrite: @unchecked Sendable {
     private let queue = DispatchQueue(label: "lopper.writer")
     private let idle = DispatchSemaphore(value: 1)
     private var failure: Error?
+    /// The write in flight (one at a time: `idle` guards it).
+    private var job: (() throws -> Void)?
 
     func start(_ work: @escaping () throws -> Void) {
         idle.wait()
+        job = work
         queue.async { [self] in
-            do { try work() } catch { failure = error }
+            do { try job?() } catch { failure = error }
+            // Drop the job (and the tensor it holds) before the next wait returns: a caller
+            // that finishes must find every mapping it wrote from released.
+            job = nil
             idle.signal()
         }
     }

@@ -74,6 +74,31 @@ final class KernelDispatchTests: XCTestCase {
         }
     }
 
+    /// A given BOOL mask (the host's half of a `score` plugin) on the wide kernels: the same
+    /// bits as the general pass, and figures equal to a `compareDelta` pass.
+    func testFusedMaskIsTheSameOnEveryPath() throws {
+        for dtype in [DType.bf16, .f32] {
+            for count in [1, 63, 64, 1000, 65536 + 100, 1 << 20] {
+                let (base, fine) = try inputs(count, dtype)
+                for keep in [0.3, 0, 1] {
+                    let mask = try bernoulliMask([count], keep: keep, key: RandomKey(seed: 4, name: "given"))
+                    for output in [DeltaOutput.merged, .delta] {
+                        var results: [[UInt8]] = []
+                        for path in KernelPath.available {
+                            KernelPath.active = path
+                            let (result, figures) = try fusedMaskMeasured(base: base, finetuned: fine, mask: mask, scale: 1.7, output: output)
+                            results.append(bytes(result))
+                            XCTAssertEqual(bytes(try fusedMask(base: base, finetuned: fine, mask: mask, scale: 1.7, output: output)), results.last!)
+                            let reference = try compareDelta(base: base, finetuned: fine, output: result, isMerged: output == .merged)
+                            XCTAssertEqual(figures, reference, "\(path) \(dtype) n=\(count) keep=\(keep) \(output)")
+                        }
+                        XCTAssertEqual(Set(results).count, 1, "\(dtype) n=\(count) keep=\(keep) \(output)")
+                    }
+                }
+            }
+        }
+    }
+
     /// Past the streaming threshold the wide kernels write around the caches: same bits.
     func testStreamingStoresGiveTheSameBits() throws {
         for dtype in [DType.bf16, .f32] {

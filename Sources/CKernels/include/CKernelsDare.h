@@ -36,6 +36,9 @@ typedef struct {
     /// When not NULL, the sums of each whole block of 16 groups from `first_group` (a
     /// multiple of 16) go to `sums[block]`; a last partial block is left out.
     ck_delta_sums *sums;
+    /// When not NULL, element i is kept where `mask[i]` is not 0 and nothing is drawn
+    /// (`seed`, `name_hash`, `high` and `low` are unused): the pass of a given mask.
+    const uint8_t *mask;
 } ck_dare_args;
 
 /// Groups `first_group ..< first_group + groups`, whole groups only. Sets `redo[g]` to 1

@@ -18,29 +18,41 @@ func wideDareKernel(_ dtype: DType, _ path: KernelPath = .active) -> WideDareKer
 /// flags (a draw tied with `H`, or a NaN result that needs the careful rounding) are redone
 /// here in element order by `dareGroup`, as the portable pass redoes them: same bits.
 /// With `measure`, also the `compareDelta` figures of the whole comparison blocks from the
-/// first group (`groups.lowerBound` a multiple of 16): the kernel's sums where it made the
-/// block as stored, `compareRange` for a block with a redone group. Returns them and where
-/// they end (the caller compares the rest).
+/// first group (`groups.lowerBound` a multiple of 16): see `wideGroups`.
 func dareWide<Lanes: FloatLanes, Step: RescaleStep>(_: Lanes.Type, _ kernel: WideDareKernel, _ tensors: DareTensors,
                                                     groups: Range<Int>, _ rule: KeepRule, _ scale: Step, _ key: RandomKey,
                                                     merged: Bool, stream: Bool, measure: Bool) -> (DeltaComparison, end: Int) {
+    let b = UnsafeRawPointer(tensors.base.data), f = UnsafeRawPointer(tensors.finetuned.data), out = tensors.output.data
+    let args = ck_dare_args(base: b, finetuned: f, output: out, seed: key.seed, name_hash: key.nameHash,
+                            high: UInt32(rule.high), low: UInt32(rule.low), scale: scale.factor,
+                            divide: Step.divides ? 1 : 0, merged: merged ? 1 : 0, stream: 0, sums: nil, mask: nil)
+    return wideGroups(kernel, tensors, groups: groups, args, stream: stream, measure: measure) { start in
+        dareGroup(Lanes.self, b, f, out, start, left: 64, rule, scale, key, merged)
+    }
+}
+
+/// Whole 64-element groups `groups` on a wide kernel with `args` (its inputs, output, keep
+/// rule or mask, scale and output form); `redo(start)` redoes the group at element `start`
+/// where the kernel flags it. With `measure`, also the `compareDelta` figures of the whole
+/// comparison blocks from the first group (`groups.lowerBound` a multiple of 16): the
+/// kernel's sums where it made the block as stored, `compareRange` for a block with a
+/// redone group. Returns them and where they end (the caller compares the rest).
+func wideGroups(_ kernel: WideDareKernel, _ tensors: DareTensors, groups: Range<Int>, _ args: ck_dare_args,
+                stream: Bool, measure: Bool, redo redoGroup: (Int) -> Void) -> (DeltaComparison, end: Int) {
     let start = groups.lowerBound * 64
     guard !groups.isEmpty else { return (DeltaComparison(), start) }
-    let b = UnsafeRawPointer(tensors.base.data), f = UnsafeRawPointer(tensors.finetuned.data), out = tensors.output.data
     // Wide non-temporal stores need their own alignment (a result tensor's 64 bytes).
-    let streams = stream && Int(bitPattern: out) & 63 == 0
+    let streams = stream && Int(bitPattern: tensors.output.data) & 63 == 0
     let blocks = measure ? groups.count * 64 / comparisonBlock : 0
+    let merged = args.merged != 0
     precondition(!measure || start % comparisonBlock == 0, "measured groups start on a comparison block")
     return withUnsafeTemporaryAllocation(of: ck_delta_sums.self, capacity: Swift.max(1, blocks)) { sums in
-        var args = ck_dare_args(base: b, finetuned: f, output: out, seed: key.seed, name_hash: key.nameHash,
-                                high: UInt32(rule.high), low: UInt32(rule.low), scale: scale.factor,
-                                divide: Step.divides ? 1 : 0, merged: merged ? 1 : 0, stream: streams ? 1 : 0,
-                                sums: measure ? sums.baseAddress : nil)
+        var args = args
+        args.stream = streams ? 1 : 0
+        args.sums = measure ? sums.baseAddress : nil
         return withUnsafeTemporaryAllocation(of: UInt8.self, capacity: groups.count) { redo in
             kernel(&args, Int64(groups.lowerBound), Int64(groups.count), redo.baseAddress)
-            for (offset, flag) in redo.enumerated() where flag != 0 {
-                dareGroup(Lanes.self, b, f, out, (groups.lowerBound + offset) * 64, left: 64, rule, scale, key, merged)
-            }
+            for (offset, flag) in redo.enumerated() where flag != 0 { redoGroup((groups.lowerBound + offset) * 64) }
             var total = DeltaComparison()
             let groupsPerBlock = comparisonBlock / 64
             for block in 0..<blocks {
