@@ -20,7 +20,7 @@ static atomic_int states[slot_count];
 static atomic_int active_count = 0;
 static atomic_int signals_during_write = 0;
 static atomic_int cancel_signal = 0;
-static atomic_int cancelled_once = 0;   // a write of this process was cancelled by a signal (never reset)
+static atomic_int cancelled_once = 0;   // a write was cancelled by a signal, not yet reported
 static atomic_int exit_after_commit = 0;
 static atomic_int installed = 0;
 static void (*_Atomic forward_hook)(void) = NULL;
@@ -75,17 +75,18 @@ static void on_signal(int signal_number) {
     if (atomic_load(&active_count) == 0) {
         struct sigaction *old = &previous[signal_number];
         if (old->sa_handler == SIG_IGN) return;
+        // A write was cancelled by an earlier signal and Lopper is on its way out with
+        // status 1 (its temporaries already gone), the cancellation not yet reported: a
+        // second signal in that window ends it the same way, not by the default action or
+        // the previous handler (a status of 128 + n: the Lua handler's second Ctrl-C).
+        if (atomic_load(&cancelled_once)) {
+            say("lopper: error: interrupted\n");
+            _exit(1);
+        }
         if (old->sa_handler != SIG_DFL && old->sa_handler != NULL) {
             if (old->sa_flags & SA_SIGINFO) old->sa_sigaction(signal_number, NULL, NULL);
             else old->sa_handler(signal_number);
             return;
-        }
-        // A write was cancelled by an earlier signal and Lopper is on its way out with
-        // status 1 (its temporaries already gone): a second signal in that window ends it
-        // the same way, not by the default action (a status of 128 + n, no message).
-        if (atomic_load(&cancelled_once)) {
-            say("lopper: error: interrupted\n");
-            _exit(1);
         }
         signal(signal_number, SIG_DFL);
         raise(signal_number);
@@ -163,6 +164,8 @@ void lopper_temp_commit_end(int slot) {
 }
 
 int lopper_temp_cancel_signal(void) { return atomic_load(&cancel_signal); }
+
+void lopper_temp_cancel_reported(void) { atomic_store(&cancelled_once, 0); }
 
 void lopper_temp_set_forward(void (*hook)(void)) { atomic_store(&forward_hook, hook); }
 

@@ -65,6 +65,10 @@ public enum WriteCancellation {
         throw SafetensorsError(output, "interrupted by \(name(of: signal)); the partial output was removed")
     }
 
+    /// The cancellation was reported and the process goes on: later signals act as outside
+    /// a write again (until then a signal exits with status 1, the cancelled write's way).
+    public static func reported() { lopper_temp_cancel_reported() }
+
     /// Also call `hook` on the first signal during a write (it must be async-signal-safe).
     public static func forward(to hook: @convention(c) () -> Void) { lopper_temp_set_forward(hook) }
 

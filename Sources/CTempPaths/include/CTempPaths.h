@@ -24,6 +24,10 @@ void lopper_temp_commit_begin(int slot);
 void lopper_temp_commit_end(int slot);
 /// 0, or the signal that asked the current write to stop.
 int lopper_temp_cancel_signal(void);
+/// The cancelled write was reported and the process goes on (a REPL, a script's caller):
+/// later signals behave as outside a write again. Until then, a signal after the
+/// cancelled write's temporaries are gone exits with status 1.
+void lopper_temp_cancel_reported(void);
 /// A function the handler calls on the first signal during a write (async-signal-safe).
 void lopper_temp_set_forward(void (*hook)(void));
 /// Atomically swaps two existing paths (Linux renameat2 RENAME_EXCHANGE); -1 with errno on failure.

@@ -1,5 +1,6 @@
 import CLua
 import CLuaShim
+import LopperIO
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -147,7 +148,12 @@ public final class ReplSession {
     private func execute(base: Int32) -> Outcome {
         let stack = lua.stack
         LuaInterrupt.clear()
-        defer { LuaInterrupt.clear() }
+        defer {
+            // The line's outcome is reported and the session goes on: a write it had
+            // cancelled no longer claims the next signal.
+            LuaInterrupt.clear()
+            WriteCancellation.reported()
+        }
         do {
             try stack.call(arguments: 0, results: LUA_MULTRET)
             let count = stack.top - base
