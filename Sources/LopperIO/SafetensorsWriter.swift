@@ -19,7 +19,6 @@ public final class SafetensorsWriter {
     public let path: String
     public let entries: [Entry]
     private let temporary: TemporaryPath
-    var temporaryPath: String { temporary.path }
     private let output: StagedFileOutput
     private var next = 0
     private var finished = false

@@ -13,18 +13,7 @@ final class DecoderTrainingTests: XCTestCase {
         let (inputs, _, expected) = try EncoderTrainingTests.reference(name)
         XCTAssertEqual(inputs.map(\.count), [6, 2, 11])
         let loss = try model.lossAndGradients(inputs.map { TrainingExample(ids: $0) }, dropout: nil)
-        XCTAssertEqual(loss, Double(try expected.tensor("loss").floats()[0]), accuracy: 1e-5, name)
-        var compared = 0
-        for p in model.parameters.all {
-            let reference = try expected.tensor("grad." + p.name)
-            XCTAssertEqual(p.shape, reference.shape, p.name)
-            let a = p.grad.floats(), e = reference.floats()
-            let scale = e.map { abs($0) }.max() ?? 0
-            let error = zip(a, e).map { abs($0 - $1) }.max() ?? 0
-            XCTAssertLessThanOrEqual(error, max(scale, 1e-3) * 1e-4, "\(name) \(p.name): max error \(error), max |expected| \(scale)")
-            compared += 1
-        }
-        XCTAssertEqual(compared + 1, expected.names.count, "\(name): every PyTorch gradient compared")
+        try EncoderTrainingTests.assertMatchesPyTorch(loss: loss, model.parameters, expected, name)
     }
 
     func testLlamaGradientsMatchPyTorch() throws { try checkAgainstPyTorch("llama") }

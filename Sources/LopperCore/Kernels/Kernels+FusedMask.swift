@@ -1,7 +1,8 @@
 import CKernels
 
-/// The fused pass with a given mask (the host's half of a `score` plugin), and the general
-/// fused block pass under it and under DARE with mixed dtypes.
+/// The fused pass with a given mask (the host's half of a `score` plugin): a BOOL mask over
+/// BF16 or F32 on the wide DARE kernels, anything else on the general fused block pass,
+/// which also serves DARE with mixed dtypes.
 
 /// `base + mask * (finetuned - base) * scale` (merged) or the masked delta, the mask BOOL
 /// (kept or not) or a computable tensor of per-element factors.

@@ -221,18 +221,17 @@ private func writeMask(_ keys: UnsafePointer<UInt32>, _ length: Int, threshold: 
 /// `buffer` holds 2 * length keys.
 private func keepLargest(_ base: UnsafeRawPointer, _ dtype: DType, start: Int, length: Int, k: Int,
                          buffer: UnsafeMutablePointer<UInt32>, into output: UnsafeMutablePointer<UInt8>) {
-    let keys = buffer, work = buffer + length
-    if let wide = WideSelect(dtype) {
-        // The mask comes from the values themselves: the keys are only needed for the threshold.
-        computeKeys(base, dtype, start, length, into: work)
-        let threshold = selectKey(work, count: length, rank: length - k)
+    let keys = buffer, work = buffer + length, wide = WideSelect(dtype)
+    // The wide mask comes from the values themselves; the portable one reads the keys again
+    // after the select has reordered its copy.
+    computeKeys(base, dtype, start, length, into: wide == nil ? keys : work)
+    if wide == nil { work.update(from: keys, count: length) }
+    let threshold = selectKey(work, count: length, rank: length - k)
+    if let wide {
         let above = wide.maskAtThreshold(base, start..<start + length, threshold: threshold, into: output - start).above
         settleTies(output, 0..<length, keep: k - above)
         return
     }
-    computeKeys(base, dtype, start, length, into: keys)
-    work.update(from: keys, count: length)
-    let threshold = selectKey(work, count: length, rank: length - k)
     var above = 0
     for index in 0..<length { above &+= keys[index] > threshold ? 1 : 0 }
     var ties = 0
