@@ -69,6 +69,45 @@ void CK_NAME(ck_mask_at_threshold)(const void *data, int bf16, int64_t start, in
     *equal = same;
 }
 
+void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
+                              uint8_t *target, uint32_t *listed_keys, uint16_t *offsets, int64_t *above, int64_t *listed) {
+    int64_t i = start, greater = 0, listed_count = 0;
+    const int64_t end = start + count;
+    const uint32_t width = upper - lower;
+    u32x16 greater_lanes = 0;
+    for (; i + 16 <= end; i += 16) {
+        const u32x16 keys = CK_NAME(keys16)(data, bf16, i);
+        const u32x16 is_above = (u32x16)(keys > upper) & 1u;
+        greater_lanes += is_above;
+        if (target) *(u8x16_u *)(target + i) = __builtin_convertvector(is_above, u8x16);
+        const bool16 inside = __builtin_convertvector(keys - lower <= width, bool16);
+        uint16_t hits;
+        __builtin_memcpy(&hits, &inside, sizeof hits);   // one bit a lane
+        if (hits == 0) continue;
+        uint32_t lanes[16];
+        *(u32x16_u *)lanes = keys;
+        for (; hits != 0; hits &= (uint16_t)(hits - 1)) {
+            const int lane = __builtin_ctz(hits);
+            listed_keys[listed_count] = lanes[lane];
+            if (offsets) offsets[listed_count] = (uint16_t)(i - start + lane);
+            listed_count += 1;
+        }
+    }
+    greater += __builtin_reduce_add(greater_lanes);
+    for (; i < end; i++) {
+        const uint32_t key = CK_NAME(key1)(data, bf16, i);
+        greater += key > upper;
+        if (target) target[i] = key > upper;
+        if (key - lower <= width) {
+            listed_keys[listed_count] = key;
+            if (offsets) offsets[listed_count] = (uint16_t)(i - start);
+            listed_count += 1;
+        }
+    }
+    *above = greater;
+    *listed = listed_count;
+}
+
 #undef CK_NAME
 #undef CK_PASTE
 #undef CK_PASTE2

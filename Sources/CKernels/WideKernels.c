@@ -80,4 +80,7 @@ void ck_key_low_counts_avx512(const void *d, int b, int64_t s, int64_t c, uint32
 void ck_mask_at_threshold_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint8_t *t, int64_t *a, int64_t *e) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; *a = 0; *e = 0; }
 void ck_mask_at_threshold_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint8_t *t, int64_t *a, int64_t *e) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; *a = 0; *e = 0; }
 
+void ck_bracket_pass_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint16_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
+void ck_bracket_pass_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint16_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
+
 #endif

@@ -1,5 +1,5 @@
 import XCTest
-import LopperCore
+@testable import LopperCore
 
 /// k-th largest, top-k masks (whole tensor and per row) and N:M masks against sorting
 /// references, with the documented tie rule: equal values keep the lower index first.
@@ -68,6 +68,49 @@ final class KernelSelectionTests: XCTestCase {
                     let bits = try topKMask(tensor, k).floats()
                     XCTAssertEqual(Set(bits.indices.filter { bits[$0] != 0 }), Set(order.prefix(k)), what)
                 }
+            }
+        }
+    }
+
+    /// The one-pass bracket select and the histogram select it falls back on, on every
+    /// path and dtype, against a sort: brackets that hold the answer (everything, a single
+    /// key, an edge at the answer) give its key and the top-k mask; brackets that miss it
+    /// on either side say so. Heavy ties, NaN and both zeros included.
+    func testBracketSelectionAndItsFallback() throws {
+        var generator = SplitMix(seed: 35)
+        let size = (1 << 18) + 77
+        let specials: [Float] = [.nan, 0, -0, .infinity, -.infinity]
+        for dtype in KernelHarnessTests.computeTypes {
+            let values = (0..<size).map { index -> Float in
+                index % 97 == 0 ? specials[index % specials.count] : Float(generator.int(below: 300)) / 16 - 9
+            }
+            let tensor = Tensor(values, dtype: dtype)
+            let widened = tensor.floats()
+            let keys = widened.map { $0.isNaN ? 0 : ($0 + 0).bitPattern ^ (($0 + 0).sign == .minus ? 0xFFFF_FFFF : 0x8000_0000) }
+            let sortedKeys = keys.sorted()
+            for k in [1, 5000, size / 2, size - 1] {
+                let rank = size - k, answer = sortedKeys[rank]
+                let order = keys.indices.sorted { keys[$0] != keys[$1] ? keys[$0] > keys[$1] : $0 < $1 }
+                let expected = Set(order.prefix(k))
+                for path in KernelPath.available {
+                    KernelPath.active = path
+                    let what = "\(dtype) k \(k) \(path)"
+                    XCTAssertEqual(histogramSelectKey(tensor, rank: rank), answer, what)
+                    let holding = [0...UInt32.max, answer...answer, answer...answer &+ 9000, answer &- Swift.min(answer, 77)...answer]
+                    for bracket in holding {
+                        XCTAssertEqual(bracketSelectKey(tensor, rank: rank, bracket: bracket), answer, "\(what) \(bracket)")
+                        let bits = try XCTUnwrap(try bracketTopKMask(tensor, k, bracket: bracket), what).floats()
+                        XCTAssertEqual(Set(bits.indices.filter { bits[$0] != 0 }), expected, "\(what) \(bracket)")
+                    }
+                    var missing: [ClosedRange<UInt32>] = []
+                    if answer < UInt32.max { missing.append(answer + 1...UInt32.max) }
+                    if answer > 0 { missing.append(0...answer - 1) }
+                    for bracket in missing {
+                        XCTAssertNil(bracketSelectKey(tensor, rank: rank, bracket: bracket), "\(what) \(bracket)")
+                        XCTAssertNil(try bracketTopKMask(tensor, k, bracket: bracket), "\(what) \(bracket)")
+                    }
+                }
+                KernelPath.active = KernelPath.widest
             }
         }
     }

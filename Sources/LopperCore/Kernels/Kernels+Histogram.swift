@@ -60,21 +60,34 @@ public func histogram(_ a: Tensor, bins: Int, range: ClosedRange<Float>? = nil) 
     let base = UnsafeRawPointer(a.data), dtype = a.dtype
     let chunk = Swift.max(Parallel.chunkSize, 4 * bins)
     Parallel.forEachChunk(count: a.count, chunk: chunk) { range in
-        var counts = [Int](repeating: 0, count: slots)
+        // Four interleaved tables: runs of values in one bin do not wait on each other's increments.
+        var counts = [UInt32](repeating: 0, count: 4 * slots)
         counts.withUnsafeMutableBufferPointer { counts in
             withUnsafeTemporaryAllocation(of: Int32.self, capacity: kernelBlock) { slotsOf in
+                let tables = (counts.baseAddress!, counts.baseAddress! + slots, counts.baseAddress! + 2 * slots,
+                              counts.baseAddress! + 3 * slots)
                 var start = range.lowerBound
                 while start < range.upperBound {
                     let length = Swift.min(kernelBlock, range.upperBound - start)
                     binIndices(base, dtype, start, length, lower: lower, upper: upper, scale: scale, bins: bins,
                                into: slotsOf.baseAddress!)
-                    for index in 0..<length { counts[Int(slotsOf[index])] &+= 1 }
+                    var index = 0
+                    while index &+ 4 <= length {
+                        tables.0[Int(slotsOf[index])] &+= 1
+                        tables.1[Int(slotsOf[index &+ 1])] &+= 1
+                        tables.2[Int(slotsOf[index &+ 2])] &+= 1
+                        tables.3[Int(slotsOf[index &+ 3])] &+= 1
+                        index &+= 4
+                    }
+                    while index < length { tables.0[Int(slotsOf[index])] &+= 1; index &+= 1 }
                     start += length
                 }
             }
         }
         totals.withLock { totals in
-            for slot in 0..<slots { totals[slot] += counts[slot] }
+            for slot in 0..<slots {
+                totals[slot] += Int(counts[slot]) + Int(counts[slots + slot]) + Int(counts[2 * slots + slot]) + Int(counts[3 * slots + slot])
+            }
         }
     }
     let counts = totals.withLock { $0 }
@@ -98,7 +111,7 @@ private func binIndices(_ base: UnsafeRawPointer, _ dtype: DType, _ start: Int, 
 private func binIndices<Lanes: FloatLanes>(_: Lanes.Type, _ base: UnsafeRawPointer, _ start: Int, _ length: Int,
                                            lower: Float, upper: Float, scale: Float, bins: Int,
                                            into slots: UnsafeMutablePointer<Int32>) {
-    let last = Int32(bins - 1), below = Int32(bins), above = Int32(bins + 1), nan = Int32(bins + 2)
+    let last = SIMD16<Int32>(repeating: Int32(bins - 1)), below = Int32(bins), above = Int32(bins + 1), nan = Int32(bins + 2)
     let target = UnsafeMutableRawPointer(slots)
     var index = 0
     while index < length {
@@ -111,7 +124,7 @@ private func binIndices<Lanes: FloatLanes>(_: Lanes.Type, _ base: UnsafeRawPoint
         let shifted = t + 8_388_608
         var slot = signed(floatBits(shifted)) &- 0x4B00_0000
         slot &-= ones((shifted - 8_388_608) .> t)
-        slot.replace(with: last, where: slot .> last)
+        slot = pointwiseMin(slot, last)   // min, not a compare with a scalar: that one runs lane by lane
         slot.replace(with: below, where: x .< lower)
         slot.replace(with: above, where: x .> upper)
         slot.replace(with: nan, where: x .!= x)

@@ -7,7 +7,7 @@
 // first 1 (index 0).
 
 /// The k-th largest element (1-based: k = 1 is the maximum). Linear time, never a sort:
-/// histograms of the order keys (`histogramSelectKey`), introselect for small tensors. NaN only comes back when fewer
+/// one pass with a sampled bracket (`bracketSelectKey`, histograms where it misses), introselect for small tensors. NaN only comes back when fewer
 /// than k elements are numbers.
 public func kthLargest(_ a: Tensor, _ k: Int) throws -> Float {
     try requireComputable("kthLargest", a.dtype)
@@ -24,6 +24,7 @@ public func topKMask(_ a: Tensor, _ k: Int) throws -> Tensor {
         throw TensorError.invalid("topKMask: k = \(k) is outside 0...\(a.count) for a tensor of shape \(a.shape.shapeText)")
     }
     guard k > 0 else { return try Tensor(zeros: a.shape, dtype: .bool) }
+    if a.count >= bracketSelectMinimum, let mask = try bracketTopKMask(a, k) { return mask }
     return try maskAtThreshold(a, thresholdKey(a, k)) { above, _ in k - above }.mask
 }
 
@@ -175,11 +176,13 @@ public func nmMask(_ a: Tensor, n: Int, m: Int) throws -> Tensor {
 
 // MARK: - Shared pieces
 
-/// The key of the k-th largest element: by histograms over a large tensor, by introselect
-/// on a copy of the keys of a small one (where 65536 bins would cost more than the keys).
+/// The key of the k-th largest element: by bracket (or, where its sample misled, by
+/// histograms) over a large tensor, by introselect on a copy of the keys of a small one.
 private func thresholdKey(_ a: Tensor, _ k: Int) throws -> UInt32 {
     let count = a.count
-    if count >= 1 << 18 { return histogramSelectKey(a, rank: count - k) }
+    if count >= bracketSelectMinimum {
+        return bracketSelectKey(a, rank: count - k) ?? histogramSelectKey(a, rank: count - k)
+    }
     let keys = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
     defer { keys.deallocate() }
     computeKeys(UnsafeRawPointer(a.data), a.dtype, 0, count, into: keys)
@@ -188,7 +191,7 @@ private func thresholdKey(_ a: Tensor, _ k: Int) throws -> UInt32 {
 
 /// Calls `body(keys, start, length)` for blocks of `range` with their order keys.
 @inline(__always)
-private func forEachKeyBlock(_ base: UnsafeRawPointer, _ dtype: DType, _ range: Range<Int>,
+func forEachKeyBlock(_ base: UnsafeRawPointer, _ dtype: DType, _ range: Range<Int>,
                              _ body: (UnsafeMutablePointer<UInt32>, Int, Int) -> Void) {
     withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kernelBlock) { keys in
         var start = range.lowerBound

@@ -1,0 +1,195 @@
+// Exact selection in one pass over a large tensor, after Floyd and Rivest: a fixed sample
+// of the order keys gives a bracket of keys that holds the answer's key all but surely;
+// one pass counts the keys above the bracket (marking them, for a top-k mask) and lists
+// the few keys inside it, among which the answer is then selected. Where the sample
+// misled (the answer lies outside the bracket) the caller falls back to the histogram
+// select. Exact either way; the sample depends only on the tensor, so a tensor takes the
+// same path on every machine and thread count.
+
+/// Sampled runs of consecutive elements, and their length: one 16-lane key vector a run,
+/// one or two cache lines, so the sample costs about 2048 cache misses.
+private let sampleRuns = 2048, sampleRun = 16
+
+/// Tensors at least this large are selected by bracket (smaller ones cost little anyway).
+let bracketSelectMinimum = 1 << 18
+
+/// Half-width of the bracket, in standard deviations of a sample rank.
+private let bracketDeviations = 5.0
+
+/// The key of ascending rank `rank` among the order keys of `a`, or nil when the sample's
+/// bracket missed it (tests give the `bracket`). `a.count >= bracketSelectMinimum`.
+func bracketSelectKey(_ a: Tensor, rank: Int, bracket: ClosedRange<UInt32>? = nil) -> UInt32? {
+    let pass = BracketPass(a, bracket ?? sampleBracket(a, rank: rank), mask: nil)
+    return pass.select(rank: rank)
+}
+
+/// BOOL mask with exactly k ones on the k largest elements (ties: lower index first), or
+/// nil when the sample's bracket missed the threshold. `a.count >= bracketSelectMinimum`.
+func bracketTopKMask(_ a: Tensor, _ k: Int, bracket: ClosedRange<UInt32>? = nil) throws -> Tensor? {
+    let result = try Tensor(uninitialized: a.shape, dtype: .bool)
+    let mask = result.data.assumingMemoryBound(to: UInt8.self)
+    let rank = a.count - k
+    let pass = BracketPass(a, bracket ?? sampleBracket(a, rank: rank), mask: mask)
+    guard let threshold = pass.select(rank: rank) else { return nil }
+    pass.markListed(in: mask, threshold: threshold, keep: k)
+    return result
+}
+
+/// Keys around ascending rank `rank`, from the sorted positions of a fixed sample.
+private func sampleBracket(_ a: Tensor, rank: Int) -> ClosedRange<UInt32> {
+    let count = a.count, samples = sampleRuns * sampleRun, stride = count / sampleRuns
+    precondition(stride >= 2 * sampleRun, "bracket select needs at least \(2 * samples) elements")
+    let keys = UnsafeMutablePointer<UInt32>.allocate(capacity: samples)
+    defer { keys.deallocate() }
+    let base = UnsafeRawPointer(a.data)
+    for run in 0..<sampleRuns {
+        // A fixed place in each stride, from a multiplicative hash: the runs do not line up with rows.
+        let jitter = Int((UInt64(run) &* 0x9E37_79B9_7F4A_7C15) >> 40) % (stride - sampleRun + 1)
+        computeKeys(base, a.dtype, run * stride + jitter, sampleRun, into: keys + run * sampleRun)
+    }
+    let fraction = Double(rank) / Double(count), center = fraction * Double(samples)
+    let spread = bracketDeviations * (Double(samples) * fraction * (1 - fraction)).squareRoot() + 2
+    let low = Int((center - spread).rounded(.down)), high = Int((center + spread).rounded(.up))
+    let upper = high >= samples ? UInt32.max : selectKey(keys, count: samples, rank: high)
+    let lower = low < 0 ? 0 : selectKey(keys, count: samples, rank: low)
+    return lower...upper
+}
+
+/// One pass over `a` with a bracket of keys: per chunk, the count of keys above it and
+/// the list of keys inside it in index order. Chunk c's list starts at element
+/// c * chunkSize of `keys` (and `offsets`, with a mask), which reserve room for every
+/// element; only the listed ones are touched.
+private final class BracketPass {
+    let chunk = Parallel.chunkSize, chunks: Int, count: Int
+    let keys: UnsafeMutablePointer<UInt32>
+    let offsets: UnsafeMutablePointer<UInt16>?
+    var above: [Int], listed: [Int]
+
+    /// With a `mask`, writes 1 there for keys above the bracket and 0 for the others.
+    init(_ a: Tensor, _ bracket: ClosedRange<UInt32>, mask: UnsafeMutablePointer<UInt8>?) {
+        count = a.count
+        chunks = (count + chunk - 1) / chunk
+        keys = .allocate(capacity: count)
+        offsets = mask == nil ? nil : .allocate(capacity: count)
+        above = [Int](repeating: 0, count: chunks)
+        listed = [Int](repeating: 0, count: chunks)
+        let base = UnsafeRawPointer(a.data), dtype = a.dtype, wide = WideSelect(dtype)
+        let keys = keys, offsets = offsets, chunk = chunk
+        let lower = bracket.lowerBound, upper = bracket.upperBound, width = upper &- lower
+        above.withUnsafeMutableBufferPointer { above in
+            listed.withUnsafeMutableBufferPointer { listed in
+                Parallel.forEachChunk(count: count, chunk: chunk) { range in
+                    let index = range.lowerBound / chunk
+                    let keysOut = keys + range.lowerBound, offsetsOut = offsets.map { $0 + range.lowerBound }
+                    if let wide {
+                        (above[index], listed[index]) =
+                            wide.bracketPass(base, range, bracket, target: mask, keys: keysOut, offsets: offsetsOut)
+                        return
+                    }
+                    var greater = 0, inside = 0
+                    forEachKeyBlock(base, dtype, range) { blockKeys, start, length in
+                        greater &+= bracketBlock(blockKeys, length, lower: lower, width: width, mask: mask.map { $0 + start },
+                                                 keys: keysOut, offsets: offsetsOut, firstOffset: start - range.lowerBound,
+                                                 listed: &inside)
+                    }
+                    (above[index], listed[index]) = (greater, inside)
+                }
+            }
+        }
+    }
+
+    deinit {
+        keys.deallocate()
+        offsets?.deallocate()
+    }
+
+    /// The key of ascending rank `rank` in the whole tensor, when the bracket holds it.
+    func select(rank: Int) -> UInt32? {
+        let inside = listed.reduce(0, +), below = count - above.reduce(0, +) - inside
+        guard rank >= below && rank < below + inside else { return nil }
+        let work = UnsafeMutablePointer<UInt32>.allocate(capacity: inside)
+        defer { work.deallocate() }
+        var at = 0
+        for index in 0..<chunks {
+            (work + at).update(from: keys + index * chunk, count: listed[index])
+            at += listed[index]
+        }
+        return selectKey(work, count: inside, rank: rank - below)
+    }
+
+    /// Marks the listed keys above `threshold` in `mask`, and, in index order, as many of
+    /// those equal to it as make `keep` marks in all.
+    func markListed(in mask: UnsafeMutablePointer<UInt8>, threshold: UInt32, keep: Int) {
+        var greater = [Int](repeating: 0, count: chunks), equal = [Int](repeating: 0, count: chunks)
+        greater.withUnsafeMutableBufferPointer { greater in
+            equal.withUnsafeMutableBufferPointer { equal in
+                Parallel.forEach(chunks) { index in
+                    let list = keys + index * chunk
+                    var above = 0, same = 0
+                    for entry in 0..<listed[index] {
+                        above &+= list[entry] > threshold ? 1 : 0
+                        same &+= list[entry] == threshold ? 1 : 0
+                    }
+                    (greater[index], equal[index]) = (above, same)
+                }
+            }
+        }
+        var tiesLeft = keep - above.reduce(0, +) - greater.reduce(0, +)
+        var quota = [Int](repeating: 0, count: chunks)
+        for index in 0..<chunks {
+            quota[index] = Swift.min(tiesLeft, equal[index])
+            tiesLeft -= quota[index]
+        }
+        guard let offsets else { preconditionFailure("markListed needs a pass with a mask") }
+        quota.withUnsafeBufferPointer { quota in
+            Parallel.forEach(chunks) { index in
+                let list = keys + index * chunk, places = offsets + index * chunk, target = mask + index * chunk
+                var ties = 0
+                for entry in 0..<listed[index] {
+                    let key = list[entry]
+                    if key > threshold || (key == threshold && ties < quota[index]) { target[Int(places[entry])] = 1 }
+                    ties &+= key == threshold ? 1 : 0
+                }
+            }
+        }
+    }
+}
+
+/// The portable bracket pass over one block of keys: returns the count above the bracket
+/// `lower ... lower + width`, marks them in `mask` (0 elsewhere), and appends the keys
+/// inside it at `keys[listed...]` with their offsets, `firstOffset` for the first key.
+/// Every key of a vector with a key inside is written at the list's end, which moves only for those inside.
+@inline(never)
+private func bracketBlock(_ blockKeys: UnsafePointer<UInt32>, _ length: Int, lower: UInt32, width: UInt32,
+                          mask: UnsafeMutablePointer<UInt8>?, keys: UnsafeMutablePointer<UInt32>,
+                          offsets: UnsafeMutablePointer<UInt16>?, firstOffset: Int, listed: inout Int) -> Int {
+    let upper = SIMD16<UInt32>(repeating: lower &+ width)
+    let lowers = SIMD16<UInt32>(repeating: lower), widths = SIMD16<UInt32>(repeating: width)
+    var aboveLanes = SIMD16<UInt32>(), end = listed, index = 0
+    while index &+ 16 <= length {
+        let key = UnsafeRawPointer(blockKeys + index).loadUnaligned(as: SIMD16<UInt32>.self)
+        let isAbove = SIMD16<UInt32>(repeating: 0).replacing(with: 1, where: key .> upper)
+        aboveLanes &+= isAbove
+        if let mask { UnsafeMutableRawPointer(mask + index).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: isAbove), as: SIMD16<UInt8>.self) }
+        let inside = SIMD16<UInt32>(repeating: 0).replacing(with: 1, where: key &- lowers .<= widths)
+        if inside != SIMD16<UInt32>() {
+            for lane in 0..<16 {
+                keys[end] = key[lane]
+                offsets?[end] = UInt16(truncatingIfNeeded: firstOffset &+ index &+ lane)
+                end &+= Int(inside[lane])
+            }
+        }
+        index &+= 16
+    }
+    var above = Int(aboveLanes.wrappedSum())
+    for index in index..<length {
+        let key = blockKeys[index]
+        above &+= key > upper[0] ? 1 : 0
+        mask?[index] = key > upper[0] ? 1 : 0
+        keys[end] = key
+        offsets?[end] = UInt16(truncatingIfNeeded: firstOffset &+ index)
+        end &+= key &- lower <= width ? 1 : 0
+    }
+    listed = end
+    return above
+}
