@@ -88,9 +88,9 @@ final class KernelSelectionTests: XCTestCase {
             let widened = tensor.floats()
             let keys = widened.map { $0.isNaN ? 0 : ($0 + 0).bitPattern ^ (($0 + 0).sign == .minus ? 0xFFFF_FFFF : 0x8000_0000) }
             let sortedKeys = keys.sorted()
+            let order = keys.indices.sorted { keys[$0] != keys[$1] ? keys[$0] > keys[$1] : $0 < $1 }
             for k in [1, 5000, size / 2, size - 1] {
                 let rank = size - k, answer = sortedKeys[rank]
-                let order = keys.indices.sorted { keys[$0] != keys[$1] ? keys[$0] > keys[$1] : $0 < $1 }
                 let expected = Set(order.prefix(k))
                 for path in KernelPath.available {
                     KernelPath.active = path

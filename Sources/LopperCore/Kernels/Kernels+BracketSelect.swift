@@ -61,6 +61,7 @@ private func sampleBracket(_ a: Tensor, rank: Int) -> ClosedRange<UInt32> {
 /// element; only the listed ones are touched.
 private final class BracketPass {
     let chunk = Parallel.chunkSize, chunks: Int, count: Int
+    let bracket: ClosedRange<UInt32>
     let keys: UnsafeMutablePointer<UInt32>
     let offsets: UnsafeMutablePointer<UInt16>?
     var above: [Int], listed: [Int]
@@ -68,6 +69,7 @@ private final class BracketPass {
     /// With a `mask`, writes 1 there for keys above the bracket and 0 for the others.
     init(_ a: Tensor, _ bracket: ClosedRange<UInt32>, mask: UnsafeMutablePointer<UInt8>?) {
         count = a.count
+        self.bracket = bracket
         chunks = (count + chunk - 1) / chunk
         keys = .allocate(capacity: count)
         offsets = mask == nil ? nil : .allocate(capacity: count)
@@ -107,6 +109,7 @@ private final class BracketPass {
     func select(rank: Int) -> UInt32? {
         let inside = listed.reduce(0, +), below = count - above.reduce(0, +) - inside
         guard rank >= below && rank < below + inside else { return nil }
+        if bracket.lowerBound == bracket.upperBound { return bracket.lowerBound }  // a heavy tie: every listed key is it
         let work = UnsafeMutablePointer<UInt32>.allocate(capacity: inside)
         defer { work.deallocate() }
         var at = 0
