@@ -6,25 +6,23 @@ public func uniform(_ shape: [Int], key: RandomKey) throws -> Tensor {
     let result = try Tensor(uninitialized: shape, dtype: .f32)
     let target = result.data.assumingMemoryBound(to: Float.self)
     Parallel.forEachChunk(count: result.count) { range in
-        // Whole groups of 32 go straight from the SIMD lanes to memory; chunks start on a
-        // group, so only the tensor's last group takes the word-by-word path.
-        var element = range.lowerBound
-        while element &+ 32 <= range.upperBound, element & 31 == 0 {
-            let (w0, w1, w2, w3) = Philox.blocks8(first: UInt64(element >> 5) &* 8, key: key)
-            let raw = UnsafeMutableRawPointer(target + element)
-            raw.storeBytes(of: unitFloats(SIMD16(lowHalf: w0, highHalf: w1)), toByteOffset: 0, as: SIMD16<Float>.self)
-            raw.storeBytes(of: unitFloats(SIMD16(lowHalf: w2, highHalf: w3)), toByteOffset: 64, as: SIMD16<Float>.self)
-            element &+= 32
-        }
-        var words = SIMD32<UInt32>()
-        while element < range.upperBound {
-            let take = min(32, range.upperBound - element)
-            withUnsafeMutableBytes(of: &words) { raw in
-                let buffer = raw.bindMemory(to: UInt32.self).baseAddress!
-                Philox.words(element..<element + take, key: key, into: buffer)
-                for index in 0..<take { target[element + index] = Float(buffer[index] >> 8) * 0x1p-24 }
+        // The words of a block (on the wide Philox kernels where there are some), then their floats.
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kernelBlock) { buffer in
+            let words = buffer.baseAddress!, raw = UnsafeRawPointer(words)
+            var start = range.lowerBound
+            while start < range.upperBound {
+                let length = min(kernelBlock, range.upperBound - start)
+                Philox.words(start..<start + length, key: key, into: words)
+                let out = UnsafeMutableRawPointer(target + start)
+                var index = 0
+                while index &+ 16 <= length {
+                    out.storeBytes(of: unitFloats(raw.load(fromByteOffset: index &* 4, as: SIMD16<UInt32>.self)),
+                                   toByteOffset: index &* 4, as: SIMD16<Float>.self)
+                    index &+= 16
+                }
+                for tail in index..<length { target[start + tail] = Float(words[tail] >> 8) * 0x1p-24 }
+                start += length
             }
-            element += take
         }
     }
     return result
