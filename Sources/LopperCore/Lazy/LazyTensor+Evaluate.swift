@@ -189,7 +189,16 @@ extension LazyTensor {
         case .sub: for i in 0..<count { x[i] = x[i] - y[i] }
         case .mul: for i in 0..<count { x[i] = x[i] * y[i] }
         case .div: for i in 0..<count { x[i] = x[i] / y[i] }
-        case .masked: for i in 0..<count { x[i] = y[i] != 0 ? x[i] : 0 }
+        case .masked:
+            // In lanes: the scalar select keeps a NaN test per element and does not vectorize.
+            var i = 0
+            while i &+ 16 <= count {
+                let kept = UnsafeRawPointer(y + i).loadUnaligned(as: SIMD16<Float>.self) .!= 0
+                let value = UnsafeRawPointer(x + i).loadUnaligned(as: SIMD16<Float>.self)
+                UnsafeMutableRawPointer(x + i).storeBytes(of: SIMD16<Float>().replacing(with: value, where: kept), as: SIMD16<Float>.self)
+                i &+= 16
+            }
+            for i in i..<count { x[i] = y[i] != 0 ? x[i] : 0 }
         }
     }
 }
