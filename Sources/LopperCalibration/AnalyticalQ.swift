@@ -24,6 +24,8 @@ public struct AnalyticalQ {
         self.prunable = prunable
         let selected = Set(prunable)
         for name in prunable where (finetuned.info(name)?.shape.count ?? 0) == 2 {
+            // One pair of tensors resident at a time: the mapped pages go once a weight is measured.
+            defer { finetuned.releasePages(of: name); base.releasePages(of: name) }
             let weight = try finetuned.tensor(name), columns = weight.shape[1]
             var inputs: Tensor?
             if let inputMean {
@@ -38,6 +40,7 @@ public struct AnalyticalQ {
                 let bias = String(name.dropLast("weight".count)) + "bias"
                 if selected.contains(bias), let info = finetuned.info(bias), info.shape == [weight.shape[0]] {
                     let column = try delta(try finetuned.tensor(bias), try base.tensor(bias)).floats()
+                    finetuned.releasePages(of: bias); base.releasePages(of: bias)
                     for row in sums.indices { sums[row] += Double(column[row]); squares[row] += Double(column[row]) * Double(column[row]) }
                     weightOfBias[bias] = name
                 }

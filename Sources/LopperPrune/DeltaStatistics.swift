@@ -100,6 +100,7 @@ public struct DeltaStatistics: Codable, Sendable {
                 continue
             }
             let figures: DeltaFigures
+            defer { finetuned.releasePages(of: name); base.releasePages(of: name) }
             do {
                 figures = try measure(finetuned: try finetuned.tensor(name), base: try base.tensor(name))
             } catch let error as DiffError {
