@@ -25,8 +25,12 @@ final class StreamingMemoryTests: XCTestCase {
             ["prune"] + pair + ["--quiet", "--set", "rate=0.9", "--out", root + "/out-\(method.joined().hashValue)", "--method"] + method
         }
         let reference = try peakResident(prune(["dare"]))
+        let sparse = root + "/sparse"
+        XCTAssertEqual(try LopperBinary.run(["prune"] + pair + ["--quiet", "--method", "dare", "--set", "rate=0.99",
+                                             "--output", "sparse", "--out", sparse]).status, 0)
         let commands = [("darex_q analytical", prune(["darex_q", "--set", "mode=analytical"])), ("magnitude", prune(["magnitude"])),
-                        ("structural", prune(["structural"])), ("ties (granularity=model)", prune(["ties"])), ("diff", ["diff"] + pair)]
+                        ("structural", prune(["structural"])), ("ties (granularity=model)", prune(["ties"])), ("diff", ["diff"] + pair),
+                        ("apply (sparse)", ["apply", "--base", root + "/pair/base", "--delta", sparse, "--out", root + "/applied"])]
         for (label, command) in commands {
             let peak = try peakResident(command)
             XCTAssertLessThan(peak, reference + Self.slack, "\(label): peak \(peak >> 20) MiB, prune dare \(reference >> 20) MiB")
