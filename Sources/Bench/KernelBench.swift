@@ -25,3 +25,26 @@ func benchKernels(elements: Int) {
         report(name, bytesMoved: elements * bytesPerElement, seconds: bestTime(repeats: 3) { try! body() }, baseline: baseline)
     }
 }
+
+/// The selection kernels on every dispatch path of this CPU (same results, other speeds):
+/// whole tensors (magnitude) and rows of 4096 (WANDA), keeping 10% as at rate 0.9.
+func benchSelection(elements: Int) {
+    let f32 = try! uniform([elements], key: RandomKey(seed: 1, name: "a")), bf16 = try! f32.converted(to: .bf16)
+    let rows = try! f32.reshaped([elements / 4096, 4096])
+    let baseline = memcpyThroughput(bytes: elements * 4)
+    print("-- selection, \(Parallel.threads) thread(s), memcpy \(fixed(baseline / 1e9, 6, 2)) GB/s (F32-sized copy)")
+    let active = KernelPath.active
+    defer { KernelPath.active = active }
+    for path in KernelPath.available {
+        KernelPath.active = path
+        let cases: [(String, Int, () throws -> Void)] = [
+            ("kthLargest F32 (k = 10%), \(path) path", 4, { _ = try kthLargest(f32, elements / 10) }),
+            ("topKMask F32 (k = 10%), \(path) path", 5, { _ = try topKMask(f32, elements / 10) }),
+            ("topKMask BF16 (k = 10%), \(path) path", 3, { _ = try topKMask(bf16, elements / 10) }),
+            ("topKMaskPerRow F32 (rows of 4096, k = 10%), \(path) path", 5, { _ = try topKMaskPerRow(rows, 410) }),
+        ]
+        for (name, bytesPerElement, body) in cases {
+            report(name, bytesMoved: elements * bytesPerElement, seconds: bestTime(repeats: 3) { try! body() }, baseline: baseline)
+        }
+    }
+}

@@ -1,6 +1,6 @@
 // lopper-bench: kernel throughput against a plain memcpy of the same bytes,
 // measured in the same run. Run through Scripts/bench (release build).
-//   lopper-bench [ELEMENTS] [SECTION...]   sections: kernels, random, lua (default all);
+//   lopper-bench [ELEMENTS] [SECTION...]   sections: kernels, selection, random, lua (default all);
 //   models (only when named: a forward pass, see Scripts/bench_models)
 import LopperCore
 
@@ -10,6 +10,7 @@ let sections = Set(arguments.dropFirst(arguments.first.flatMap { Int($0) } == ni
 func wanted(_ section: String) -> Bool { sections.isEmpty || sections.contains(section) }
 print("lopper-bench: \(elements) elements per tensor, \(Parallel.threads) threads")
 if wanted("kernels") { benchKernels(elements: elements) }
+if wanted("selection") { benchSelection(elements: elements) }
 if wanted("random") { benchRandom(elements: elements) }
 if wanted("lua") { benchLua(elements: min(elements, 16 << 20)) }
 if sections.contains("models") { benchModels() }

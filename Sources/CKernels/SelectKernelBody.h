@@ -69,11 +69,32 @@ void CK_NAME(ck_mask_at_threshold)(const void *data, int bf16, int64_t start, in
     *equal = same;
 }
 
+/// Stores the lanes of `values` whose bit is set in `bits` at `target`, in lane order, and
+/// returns how many. Writes sixteen lanes there whatever the count: the caller leaves room.
+/// Branch-free: at a few percent of lanes set, a branch on "any set" would mispredict often.
+CK_INLINE int CK_NAME(compress16)(uint32_t *target, u32x16 values, uint16_t bits) {
+#if CK_COMPRESS_512
+    // The register form: the memory form is slow on some cores (Zen 4).
+    *(u32x16_u *)target = (u32x16)_mm512_maskz_compress_epi32(bits, (__m512i)values);
+    return __builtin_popcount(bits);
+#else
+    const u32x8 low = __builtin_shufflevector(values, values, 0, 1, 2, 3, 4, 5, 6, 7);
+    const u32x8 high = __builtin_shufflevector(values, values, 8, 9, 10, 11, 12, 13, 14, 15);
+    const int first = __builtin_popcount(bits & 0xFFu);
+    const __m256i low_order = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)ck_compress_order[bits & 0xFFu]));
+    const __m256i high_order = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)ck_compress_order[bits >> 8]));
+    _mm256_storeu_si256((__m256i *)target, _mm256_permutevar8x32_epi32((__m256i)low, low_order));
+    _mm256_storeu_si256((__m256i *)(target + first), _mm256_permutevar8x32_epi32((__m256i)high, high_order));
+    return first + __builtin_popcount(bits >> 8);
+#endif
+}
+
 void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                              uint8_t *target, uint32_t *listed_keys, uint16_t *offsets, int64_t *above, int64_t *listed) {
+                              uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, int64_t *above, int64_t *listed) {
     int64_t i = start, greater = 0, listed_count = 0;
     const int64_t end = start + count;
     const uint32_t width = upper - lower;
+    const u32x16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     u32x16 greater_lanes = 0;
     for (; i + 16 <= end; i += 16) {
         const u32x16 keys = CK_NAME(keys16)(data, bf16, i);
@@ -83,15 +104,9 @@ void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t
         const bool16 inside = __builtin_convertvector(keys - lower <= width, bool16);
         uint16_t hits;
         __builtin_memcpy(&hits, &inside, sizeof hits);   // one bit a lane
-        if (hits == 0) continue;
-        uint32_t lanes[16];
-        *(u32x16_u *)lanes = keys;
-        for (; hits != 0; hits &= (uint16_t)(hits - 1)) {
-            const int lane = __builtin_ctz(hits);
-            listed_keys[listed_count] = lanes[lane];
-            if (offsets) offsets[listed_count] = (uint16_t)(i - start + lane);
-            listed_count += 1;
-        }
+        // At most i - start keys are listed before this vector: its sixteen lanes fit in the range's room.
+        if (offsets) CK_NAME(compress16)(offsets + listed_count, lanes + (uint32_t)(i - start), hits);
+        listed_count += CK_NAME(compress16)(listed_keys + listed_count, keys, hits);
     }
     greater += __builtin_reduce_add(greater_lanes);
     for (; i < end; i++) {
@@ -100,7 +115,7 @@ void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t
         if (target) target[i] = key > upper;
         if (key - lower <= width) {
             listed_keys[listed_count] = key;
-            if (offsets) offsets[listed_count] = (uint16_t)(i - start);
+            if (offsets) offsets[listed_count] = (uint32_t)(i - start);
             listed_count += 1;
         }
     }

@@ -50,6 +50,17 @@ int ck_cpu_level(void) {
 
 #if defined(__x86_64__)
 
+#include <immintrin.h>
+
+/// For the AVX2 compress (SelectKernelBody.h): for each byte, the positions of its set bits, first.
+static uint8_t ck_compress_order[256][8];
+__attribute__((constructor)) static void ck_fill_compress_order(void) {
+    for (int bits = 0; bits < 256; bits++) {
+        int count = 0;
+        for (int lane = 0; lane < 8; lane++) if (bits >> lane & 1) ck_compress_order[bits][count++] = (uint8_t)lane;
+    }
+}
+
 #pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
 #define CK_ISA avx2
 #include "DareKernelBody.h"
@@ -59,8 +70,10 @@ int ck_cpu_level(void) {
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl"))), apply_to = function)
 #define CK_ISA avx512
+#define CK_COMPRESS_512 1
 #include "DareKernelBody.h"
 #include "SelectKernelBody.h"
+#undef CK_COMPRESS_512
 #undef CK_ISA
 #pragma clang attribute pop
 
@@ -80,7 +93,7 @@ void ck_key_low_counts_avx512(const void *d, int b, int64_t s, int64_t c, uint32
 void ck_mask_at_threshold_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint8_t *t, int64_t *a, int64_t *e) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; *a = 0; *e = 0; }
 void ck_mask_at_threshold_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint8_t *t, int64_t *a, int64_t *e) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; *a = 0; *e = 0; }
 
-void ck_bracket_pass_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint16_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
-void ck_bracket_pass_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint16_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
+void ck_bracket_pass_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint32_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
+void ck_bracket_pass_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint32_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
 
 #endif

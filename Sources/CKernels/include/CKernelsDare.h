@@ -74,13 +74,13 @@ void ck_mask_at_threshold_avx2(const void *data, int bf16, int64_t start, int64_
 void ck_mask_at_threshold_avx512(const void *data, int bf16, int64_t start, int64_t count, uint32_t threshold,
                                  uint8_t *target, int64_t *above, int64_t *equal);
 
-/// One pass of bracket selection over elements `start ..< start + count` (at most 65536):
+/// One pass of bracket selection over elements `start ..< start + count`:
 /// counts the keys above `upper` (and, with a `target`, writes 1 there for them, else 0 at
 /// `target[i]`) and lists the keys in `lower ... upper` in index order: the keys at
 /// `listed_keys`, their offsets from `start` at `offsets` when given.
 void ck_bracket_pass_avx2(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                          uint8_t *target, uint32_t *listed_keys, uint16_t *offsets, int64_t *above, int64_t *listed);
+                          uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, int64_t *above, int64_t *listed);
 void ck_bracket_pass_avx512(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                            uint8_t *target, uint32_t *listed_keys, uint16_t *offsets, int64_t *above, int64_t *listed);
+                            uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, int64_t *above, int64_t *listed);
 
 #endif

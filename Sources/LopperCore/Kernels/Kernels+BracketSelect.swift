@@ -47,12 +47,44 @@ private func sampleBracket(_ a: Tensor, rank: Int) -> ClosedRange<UInt32> {
         let jitter = Int((UInt64(run) &* 0x9E37_79B9_7F4A_7C15) >> 40) % (stride - sampleRun + 1)
         computeKeys(base, a.dtype, run * stride + jitter, sampleRun, into: keys + run * sampleRun)
     }
-    let fraction = Double(rank) / Double(count), center = fraction * Double(samples)
-    let spread = bracketDeviations * (Double(samples) * fraction * (1 - fraction)).squareRoot() + 2
+    return bracket(sample: keys, count: samples, around: Double(rank) / Double(count))
+}
+
+/// The keys of a sample (reordered) at the sample ranks that bracket the fraction `fraction`
+/// of the population's ranks, `bracketDeviations` standard deviations either side; the
+/// ends stay open (0, UInt32.max) where the bracket passes the sample's.
+private func bracket(sample keys: UnsafeMutablePointer<UInt32>, count: Int, around fraction: Double) -> ClosedRange<UInt32> {
+    let center = fraction * Double(count)
+    let spread = bracketDeviations * (Double(count) * fraction * (1 - fraction)).squareRoot() + 2
     let low = Int((center - spread).rounded(.down)), high = Int((center + spread).rounded(.up))
-    let upper = high >= samples ? UInt32.max : selectKey(keys, count: samples, rank: high)
-    let lower = low < 0 ? 0 : selectKey(keys, count: samples, rank: low)
+    let upper = high >= count ? UInt32.max : selectKey(keys, count: count, rank: high)
+    let lower = low < 0 ? 0 : selectKey(keys, count: count, rank: low)
     return lower...upper
+}
+
+/// The key of ascending rank `rank` among `keys[0..<count]` (reordered), all within
+/// `lower ... lower + width`. A long list is counted by the high bits of its offsets from
+/// `lower` (at most 65536 bins, one pass), which fixes the bin that holds the answer; the keys
+/// in that bin are kept and the same is done on them. Linear, and heavy ties cost nothing more.
+private func rangeSelect(_ keys: UnsafeMutablePointer<UInt32>, count: Int, rank: Int, lower: UInt32, width: UInt32) -> UInt32 {
+    if width == 0 { return lower }
+    if count <= 4096 { return selectKey(keys, count: count, rank: rank) }
+    let shift = UInt32(Swift.max(0, (32 - width.leadingZeroBitCount) - 16)), bins = Int(width >> shift) + 1
+    let counts = UnsafeMutablePointer<Int>.allocate(capacity: bins)
+    defer { counts.deallocate() }
+    counts.initialize(repeating: 0, count: bins)
+    for index in 0..<count { counts[Int((keys[index] &- lower) >> shift)] &+= 1 }
+    var bin = 0, rest = rank
+    while rest >= counts[bin] { rest -= counts[bin]; bin += 1 }
+    let binLower = lower &+ UInt32(bin) << shift
+    if shift == 0 { return binLower }
+    var kept = 0
+    for index in 0..<count {
+        let key = keys[index]
+        keys[kept] = key
+        kept &+= (key &- binLower) >> shift == 0 ? 1 : 0
+    }
+    return rangeSelect(keys, count: kept, rank: rest, lower: binLower, width: (1 << shift) - 1)
 }
 
 /// One pass over `a` with a bracket of keys: per chunk, the count of keys above it and
@@ -63,7 +95,7 @@ private final class BracketPass {
     let chunk = Parallel.chunkSize, chunks: Int, count: Int
     let bracket: ClosedRange<UInt32>
     let keys: UnsafeMutablePointer<UInt32>
-    let offsets: UnsafeMutablePointer<UInt16>?
+    let offsets: UnsafeMutablePointer<UInt32>?
     var above: [Int], listed: [Int]
 
     /// With a `mask`, writes 1 there for keys above the bracket and 0 for the others.
@@ -107,7 +139,7 @@ private final class BracketPass {
 
     /// The key of ascending rank `rank` in the whole tensor, when the bracket holds it.
     func select(rank: Int) -> UInt32? {
-        let inside = listed.reduce(0, +), below = count - above.reduce(0, +) - inside
+        let listed = listed, inside = listed.reduce(0, +), below = count - above.reduce(0, +) - inside
         guard rank >= below && rank < below + inside else { return nil }
         if bracket.lowerBound == bracket.upperBound { return bracket.lowerBound }  // a heavy tie: every listed key is it
         let work = UnsafeMutablePointer<UInt32>.allocate(capacity: inside)
@@ -117,23 +149,20 @@ private final class BracketPass {
             (work + at).update(from: keys + index * chunk, count: listed[index])
             at += listed[index]
         }
-        return selectKey(work, count: inside, rank: rank - below)
+        return rangeSelect(work, count: inside, rank: rank - below, lower: bracket.lowerBound,
+                           width: bracket.upperBound &- bracket.lowerBound)
     }
 
     /// Marks the listed keys above `threshold` in `mask`, and, in index order, as many of
     /// those equal to it as make `keep` marks in all.
     func markListed(in mask: UnsafeMutablePointer<UInt8>, threshold: UInt32, keep: Int) {
+        guard let offsets else { preconditionFailure("markListed needs a pass with a mask") }
+        let listed = listed, keys = keys, chunk = chunk
         var greater = [Int](repeating: 0, count: chunks), equal = [Int](repeating: 0, count: chunks)
         greater.withUnsafeMutableBufferPointer { greater in
             equal.withUnsafeMutableBufferPointer { equal in
                 Parallel.forEach(chunks) { index in
-                    let list = keys + index * chunk
-                    var above = 0, same = 0
-                    for entry in 0..<listed[index] {
-                        above &+= list[entry] > threshold ? 1 : 0
-                        same &+= list[entry] == threshold ? 1 : 0
-                    }
-                    (greater[index], equal[index]) = (above, same)
+                    (greater[index], equal[index]) = countAround(threshold, keys + index * chunk, listed[index])
                 }
             }
         }
@@ -143,15 +172,18 @@ private final class BracketPass {
             quota[index] = Swift.min(tiesLeft, equal[index])
             tiesLeft -= quota[index]
         }
-        guard let offsets else { preconditionFailure("markListed needs a pass with a mask") }
         quota.withUnsafeBufferPointer { quota in
             Parallel.forEach(chunks) { index in
                 let list = keys + index * chunk, places = offsets + index * chunk, target = mask + index * chunk
+                let allowed = quota[index]
                 var ties = 0
+                // Every listed place is written, 0 or 1, without a branch: about half of them are marked.
                 for entry in 0..<listed[index] {
                     let key = list[entry]
-                    if key > threshold || (key == threshold && ties < quota[index]) { target[Int(places[entry])] = 1 }
-                    ties &+= key == threshold ? 1 : 0
+                    let isEqual = key == threshold ? 1 : 0, isAbove = key > threshold ? 1 : 0
+                    let isKeptTie = isEqual & (ties < allowed ? 1 : 0)
+                    target[Int(places[entry])] = UInt8(truncatingIfNeeded: isAbove | isKeptTie)
+                    ties &+= isEqual
                 }
             }
         }
@@ -165,7 +197,7 @@ private final class BracketPass {
 @inline(never)
 private func bracketBlock(_ blockKeys: UnsafePointer<UInt32>, _ length: Int, lower: UInt32, width: UInt32,
                           mask: UnsafeMutablePointer<UInt8>?, keys: UnsafeMutablePointer<UInt32>,
-                          offsets: UnsafeMutablePointer<UInt16>?, firstOffset: Int, listed: inout Int) -> Int {
+                          offsets: UnsafeMutablePointer<UInt32>?, firstOffset: Int, listed: inout Int) -> Int {
     let upper = SIMD16<UInt32>(repeating: lower &+ width)
     let lowers = SIMD16<UInt32>(repeating: lower), widths = SIMD16<UInt32>(repeating: width)
     var aboveLanes = SIMD16<UInt32>(), end = listed, index = 0
@@ -178,7 +210,7 @@ private func bracketBlock(_ blockKeys: UnsafePointer<UInt32>, _ length: Int, low
         if inside != SIMD16<UInt32>() {
             for lane in 0..<16 {
                 keys[end] = key[lane]
-                offsets?[end] = UInt16(truncatingIfNeeded: firstOffset &+ index &+ lane)
+                offsets?[end] = UInt32(truncatingIfNeeded: firstOffset &+ index &+ lane)
                 end &+= Int(inside[lane])
             }
         }
@@ -190,9 +222,28 @@ private func bracketBlock(_ blockKeys: UnsafePointer<UInt32>, _ length: Int, low
         above &+= key > upper[0] ? 1 : 0
         mask?[index] = key > upper[0] ? 1 : 0
         keys[end] = key
-        offsets?[end] = UInt16(truncatingIfNeeded: firstOffset &+ index)
+        offsets?[end] = UInt32(truncatingIfNeeded: firstOffset &+ index)
         end &+= key &- lower <= width ? 1 : 0
     }
     listed = end
     return above
+}
+
+/// The counts of `keys[0..<count]` above and equal to `threshold`, in lanes (a scalar loop
+/// branches on each key, and about half of them are above).
+private func countAround(_ threshold: UInt32, _ keys: UnsafePointer<UInt32>, _ count: Int) -> (above: Int, equal: Int) {
+    let splat = SIMD16<UInt32>(repeating: threshold), one = SIMD16<UInt32>(repeating: 1), none = SIMD16<UInt32>()
+    var above = SIMD16<UInt32>(), equal = SIMD16<UInt32>(), index = 0
+    while index &+ 16 <= count {
+        let key = UnsafeRawPointer(keys + index).loadUnaligned(as: SIMD16<UInt32>.self)
+        above &+= none.replacing(with: one, where: key .> splat)
+        equal &+= none.replacing(with: one, where: key .== splat)
+        index &+= 16
+    }
+    var aboveTotal = Int(above.wrappedSum()), equalTotal = Int(equal.wrappedSum())
+    for index in index..<count {
+        aboveTotal &+= keys[index] > threshold ? 1 : 0
+        equalTotal &+= keys[index] == threshold ? 1 : 0
+    }
+    return (aboveTotal, equalTotal)
 }

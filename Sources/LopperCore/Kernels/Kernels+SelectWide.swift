@@ -35,7 +35,7 @@ struct WideSelect {
     /// order, at `keys` with their offsets from the range's start at `offsets` when given.
     func bracketPass(_ base: UnsafeRawPointer, _ range: Range<Int>, _ bracket: ClosedRange<UInt32>,
                      target: UnsafeMutablePointer<UInt8>?, keys: UnsafeMutablePointer<UInt32>,
-                     offsets: UnsafeMutablePointer<UInt16>?) -> (above: Int, listed: Int) {
+                     offsets: UnsafeMutablePointer<UInt32>?) -> (above: Int, listed: Int) {
         var above: Int64 = 0, listed: Int64 = 0
         let start = Int64(range.lowerBound), count = Int64(range.count)
         let lower = bracket.lowerBound, upper = bracket.upperBound
