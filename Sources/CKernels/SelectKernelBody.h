@@ -123,6 +123,56 @@ void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t
     *listed = listed_count;
 }
 
+/// The key of ascending rank `rank` among `keys[0..<count]`, by quickselect with
+/// branch-free partitions: each round compresses the keys below and above a pivot (a
+/// ninther) into two of three buffers (`keys`, `scratch`, `scratch + count`; all reordered),
+/// and goes on in the side that holds the rank, or stops at the pivot. 64 keys or fewer are
+/// sorted; after `rounds` rounds (pivots that keep failing) a counting select finishes. Keys are integers: the answer is the
+/// one every selection finds.
+uint32_t CK_NAME(ck_select_key)(uint32_t *keys, int64_t count, int64_t rank, uint32_t *scratch, int rounds) {
+    uint32_t *buffers[3] = {keys, scratch, scratch + count};
+    int current = 0;
+    for (int round = 0; round < rounds && count > 64; round++) {
+        uint32_t *in = buffers[current];
+        const int64_t step = count / 8, middle = count / 2;
+        const uint32_t pivot = ck_median3(ck_median3(in[0], in[step], in[2 * step]),
+                                          ck_median3(in[middle - step], in[middle], in[middle + step]),
+                                          ck_median3(in[count - 1 - 2 * step], in[count - 1 - step], in[count - 1]));
+        const int lower_at = (current + 1) % 3, upper_at = (current + 2) % 3;
+        uint32_t *below = buffers[lower_at], *above = buffers[upper_at];
+        int64_t i = 0, below_count = 0, above_count = 0;
+        // Before each vector at most i keys went to either side: its sixteen lanes fit.
+        for (; i + 16 <= count; i += 16) {
+            const u32x16 k = *(const u32x16_u *)(in + i);
+            const bool16 is_below = __builtin_convertvector(k < pivot, bool16), is_above = __builtin_convertvector(k > pivot, bool16);
+            uint16_t below_bits, above_bits;
+            __builtin_memcpy(&below_bits, &is_below, sizeof below_bits);
+            __builtin_memcpy(&above_bits, &is_above, sizeof above_bits);
+            below_count += CK_NAME(compress16)(below + below_count, k, below_bits);
+            above_count += CK_NAME(compress16)(above + above_count, k, above_bits);
+        }
+        for (; i < count; i++) {
+            const uint32_t k = in[i];
+            below[below_count] = k;
+            below_count += k < pivot;
+            above[above_count] = k;
+            above_count += k > pivot;
+        }
+        if (rank < below_count) { current = lower_at; count = below_count; }
+        else if (rank >= count - above_count) { rank -= count - above_count; current = upper_at; count = above_count; }
+        else return pivot;
+    }
+    uint32_t *in = buffers[current];
+    if (count > 64) return ck_counting_select(in, count, rank);
+    for (int64_t i = 1; i < count; i++) {   // insertion sort of the last few
+        const uint32_t k = in[i];
+        int64_t hole = i;
+        for (; hole > 0 && in[hole - 1] > k; hole--) in[hole] = in[hole - 1];
+        in[hole] = k;
+    }
+    return in[rank];
+}
+
 #undef CK_NAME
 #undef CK_PASTE
 #undef CK_PASTE2

@@ -52,6 +52,31 @@ int ck_cpu_level(void) {
 
 #include <immintrin.h>
 
+CK_INLINE uint32_t ck_median3(uint32_t a, uint32_t b, uint32_t c) {
+    const uint32_t low = a < b ? a : b, high = a < b ? b : a;
+    return c < low ? low : c > high ? high : c;
+}
+
+/// The key of ascending rank `rank` among `keys[0..<count]` by three counting passes
+/// (11, 11 and 10 bits of the answer): linear whatever the keys, the wide select's last step.
+static uint32_t ck_counting_select(const uint32_t *keys, int64_t count, int64_t rank) {
+    static const int shifts[3] = {21, 10, 0}, widths[3] = {11, 11, 10};
+    uint32_t prefix = 0, known = 0;
+    int64_t counts[2048];
+    for (int pass = 0; pass < 3; pass++) {
+        const uint32_t digit_mask = (1u << widths[pass]) - 1;
+        memset(counts, 0, sizeof counts);
+        for (int64_t i = 0; i < count; i++) {
+            if ((keys[i] & known) == prefix) counts[(keys[i] >> shifts[pass]) & digit_mask] += 1;
+        }
+        uint32_t digit = 0;
+        while (rank >= counts[digit]) { rank -= counts[digit]; digit++; }
+        prefix |= digit << shifts[pass];
+        known |= digit_mask << shifts[pass];
+    }
+    return prefix;
+}
+
 /// For the AVX2 compress (SelectKernelBody.h): for each byte, the positions of its set bits, first.
 static uint8_t ck_compress_order[256][8];
 __attribute__((constructor)) static void ck_fill_compress_order(void) {
@@ -93,6 +118,8 @@ void ck_key_low_counts_avx512(const void *d, int b, int64_t s, int64_t c, uint32
 void ck_mask_at_threshold_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint8_t *t, int64_t *a, int64_t *e) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; *a = 0; *e = 0; }
 void ck_mask_at_threshold_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t k, uint8_t *t, int64_t *a, int64_t *e) { (void)d; (void)b; (void)s; (void)c; (void)k; (void)t; *a = 0; *e = 0; }
 
+uint32_t ck_select_key_avx2(uint32_t *k, int64_t c, int64_t r, uint32_t *s, int n) { (void)k; (void)c; (void)r; (void)s; (void)n; return 0; }
+uint32_t ck_select_key_avx512(uint32_t *k, int64_t c, int64_t r, uint32_t *s, int n) { (void)k; (void)c; (void)r; (void)s; (void)n; return 0; }
 void ck_bracket_pass_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint32_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
 void ck_bracket_pass_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint32_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
 

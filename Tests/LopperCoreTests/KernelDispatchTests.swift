@@ -153,6 +153,36 @@ final class KernelDispatchTests: XCTestCase {
         }
     }
 
+    /// The wide quickselect (per-row masks) against a sort, on every wide path: random keys,
+    /// few distinct ones, sorted, reversed and organ-pipe orders, lengths around the vector
+    /// and the sorting cut-off, every rank class; with 0 rounds its counting select alone.
+    func testWideSelectMatchesASort() throws {
+        var generator = SplitMix(seed: 41)
+        for path in KernelPath.available where path != .portable {
+            let wide = try XCTUnwrap(WideSelect(.f32, path))
+            for count in [1, 15, 16, 17, 64, 65, 1000, 4096, 5632] {
+                let random = (0..<count).map { _ in UInt32(truncatingIfNeeded: generator.next()) }
+                let few = (0..<count).map { _ in UInt32(generator.int(below: 3)) * 1000 }
+                let sorted = (0..<count).map { UInt32($0) }
+                let patterns = [random, few, sorted, sorted.reversed(), (0..<count).map { UInt32(min($0, count - $0)) }]
+                for keys in patterns {
+                    let reference = keys.sorted()
+                    for rank in Set([0, count / 10, count / 2, count - 1]) {
+                        for rounds: Int32 in [48, 0] {
+                            var work = keys, scratch = [UInt32](repeating: 0, count: 2 * count)
+                            let got = work.withUnsafeMutableBufferPointer { work in
+                                scratch.withUnsafeMutableBufferPointer {
+                                    wide.selectKey(work.baseAddress!, count: count, rank: rank, scratch: $0.baseAddress!, rounds: rounds)
+                                }
+                            }
+                            XCTAssertEqual(got, reference[rank], "\(path) n=\(count) rank \(rank) rounds \(rounds)")
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The selection passes (threshold histograms, mask at the threshold) on every path:
     /// F32 and BF16 past the histogram size, with many ties (BF16 values repeat), NaN, both
     /// zeros and lengths that end inside a vector.

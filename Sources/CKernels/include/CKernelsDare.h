@@ -83,4 +83,10 @@ void ck_bracket_pass_avx2(const void *data, int bf16, int64_t start, int64_t cou
 void ck_bracket_pass_avx512(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
                             uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, int64_t *above, int64_t *listed);
 
+/// The key of ascending rank `rank` among `keys[0..<count]` (reordered; `scratch` holds
+/// 2 * count keys): quickselect with compressing partitions, at most `rounds` of them, then
+/// a counting select (SelectKernelBody.h).
+uint32_t ck_select_key_avx2(uint32_t *keys, int64_t count, int64_t rank, uint32_t *scratch, int rounds);
+uint32_t ck_select_key_avx512(uint32_t *keys, int64_t count, int64_t rank, uint32_t *scratch, int rounds);
+
 #endif

@@ -43,4 +43,12 @@ struct WideSelect {
         else { ck_bracket_pass_avx2(base, bf16, start, count, lower, upper, target, keys, offsets, &above, &listed) }
         return (Int(above), Int(listed))
     }
+    /// The key of ascending rank `rank` among `keys[0..<count]` (reordered, like `scratch`,
+    /// which holds 2 * count keys): the same key as `selectKey`. After `rounds` partitions
+    /// a counting select finishes (tests pass 0 to check it).
+    func selectKey(_ keys: UnsafeMutablePointer<UInt32>, count: Int, rank: Int, scratch: UnsafeMutablePointer<UInt32>,
+                   rounds: Int32 = 48) -> UInt32 {
+        if path == .avx512 { return ck_select_key_avx512(keys, Int64(count), Int64(rank), scratch, rounds) }
+        return ck_select_key_avx2(keys, Int64(count), Int64(rank), scratch, rounds)
+    }
 }

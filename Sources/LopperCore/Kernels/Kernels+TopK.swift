@@ -114,7 +114,7 @@ public func topKMaskPerRow(_ a: Tensor, _ k: Int) throws -> Tensor {
     let base = UnsafeRawPointer(a.data), dtype = a.dtype, output = result.data.assumingMemoryBound(to: UInt8.self)
     let rowsPerTask = Swift.max(1, Parallel.chunkSize / cols)
     Parallel.forEachChunk(count: rows, chunk: rowsPerTask) { range in
-        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 2 * cols)
+        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 3 * cols)
         defer { buffer.deallocate() }
         for row in range {
             keepLargest(base, dtype, start: row * cols, length: cols, k: k, buffer: buffer, into: output + row * cols)
@@ -142,7 +142,7 @@ public func nmMask(_ a: Tensor, n: Int, m: Int) throws -> Tensor {
     let groupsPerTask = Swift.max(1, Parallel.chunkSize / m)
     Parallel.forEachChunk(count: groups, chunk: groupsPerTask) { range in
         if m > 32 {
-            let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 2 * m)
+            let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 3 * m)
             defer { buffer.deallocate() }
             for group in range {
                 keepLargest(base, dtype, start: group * m, length: m, k: n, buffer: buffer, into: output + group * m)
@@ -221,15 +221,20 @@ private func writeMask(_ keys: UnsafePointer<UInt32>, _ length: Int, threshold: 
 }
 
 /// Exactly k ones in `output[0..<length]` on the largest of elements `start ..< start + length`.
-/// `buffer` holds 2 * length keys.
+/// `buffer` holds 3 * length keys.
 private func keepLargest(_ base: UnsafeRawPointer, _ dtype: DType, start: Int, length: Int, k: Int,
                          buffer: UnsafeMutablePointer<UInt32>, into output: UnsafeMutablePointer<UInt8>) {
     let keys = buffer, work = buffer + length, wide = WideSelect(dtype)
-    // The wide mask comes from the values themselves; the portable one reads the keys again
-    // after the select has reordered its copy.
-    computeKeys(base, dtype, start, length, into: wide == nil ? keys : work)
-    if wide == nil { work.update(from: keys, count: length) }
-    let threshold = selectKey(work, count: length, rank: length - k)
+    computeKeys(base, dtype, start, length, into: keys)
+    let threshold: UInt32
+    if let wide {
+        // The mask comes from the values themselves: the select may reorder the whole buffer.
+        threshold = wide.selectKey(keys, count: length, rank: length - k, scratch: work)
+    } else {
+        // The mask reads the keys again: the select reorders a copy.
+        work.update(from: keys, count: length)
+        threshold = selectKey(work, count: length, rank: length - k)
+    }
     if let wide {
         let above = wide.maskAtThreshold(base, start..<start + length, threshold: threshold, into: output - start).above
         settleTies(output, 0..<length, keep: k - above)
