@@ -127,8 +127,8 @@ void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t
 /// branch-free partitions: each round compresses the keys below and above a pivot (a
 /// ninther) into two of three buffers (`keys`, `scratch`, `scratch + count`; all reordered),
 /// and goes on in the side that holds the rank, or stops at the pivot. 64 keys or fewer are
-/// sorted; after `rounds` rounds (pivots that keep failing) a counting select finishes. Keys are integers: the answer is the
-/// one every selection finds.
+/// sorted; after `rounds` rounds (pivots that keep failing) a counting select finishes.
+/// Keys are integers: the answer is the one every selection finds.
 uint32_t CK_NAME(ck_select_key)(uint32_t *keys, int64_t count, int64_t rank, uint32_t *scratch, int rounds) {
     uint32_t *buffers[3] = {keys, scratch, scratch + count};
     int current = 0;

@@ -30,6 +30,7 @@ struct WideSelect {
         else { ck_mask_at_threshold_avx2(base, bf16, start, count, threshold, target, &above, &equal) }
         return (Int(above), Int(equal))
     }
+
     /// Bracket pass over elements `range` (see `BracketPass`): counts keys above `bracket`
     /// (1 at `target[range]` when given, else 0) and lists the keys inside it, in index
     /// order, at `keys` with their offsets from the range's start at `offsets` when given.
@@ -43,6 +44,7 @@ struct WideSelect {
         else { ck_bracket_pass_avx2(base, bf16, start, count, lower, upper, target, keys, offsets, &above, &listed) }
         return (Int(above), Int(listed))
     }
+
     /// The key of ascending rank `rank` among `keys[0..<count]` (reordered, like `scratch`,
     /// which holds 2 * count keys): the same key as `selectKey`. After `rounds` partitions
     /// a counting select finishes (tests pass 0 to check it).

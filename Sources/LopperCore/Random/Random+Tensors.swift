@@ -16,7 +16,7 @@ public func uniform(_ shape: [Int], key: RandomKey) throws -> Tensor {
                 let out = UnsafeMutableRawPointer(target + start)
                 var index = 0
                 while index &+ 16 <= length {
-                    out.storeBytes(of: unitFloats(raw.load(fromByteOffset: index &* 4, as: SIMD16<UInt32>.self)),
+                    out.storeBytes(of: unitFloats(raw.loadUnaligned(fromByteOffset: index &* 4, as: SIMD16<UInt32>.self)),
                                    toByteOffset: index &* 4, as: SIMD16<Float>.self)
                     index &+= 16
                 }
