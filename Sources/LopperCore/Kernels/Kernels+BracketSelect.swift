@@ -67,7 +67,6 @@ private func bracket(sample keys: UnsafeMutablePointer<UInt32>, count: Int, arou
 /// `lower` (at most 65536 bins, one pass), which fixes the bin that holds the answer; the keys
 /// in that bin are kept and the same is done on them. Linear, and heavy ties cost nothing more.
 private func rangeSelect(_ keys: UnsafeMutablePointer<UInt32>, count: Int, rank: Int, lower: UInt32, width: UInt32) -> UInt32 {
-    if width == 0 { return lower }
     if count <= 4096 { return selectKey(keys, count: count, rank: rank) }
     let shift = UInt32(Swift.max(0, (32 - width.leadingZeroBitCount) - 16)), bins = Int(width >> shift) + 1
     let counts = UnsafeMutablePointer<Int>.allocate(capacity: bins)

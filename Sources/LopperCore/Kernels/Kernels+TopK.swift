@@ -24,8 +24,10 @@ public func topKMask(_ a: Tensor, _ k: Int) throws -> Tensor {
         throw TensorError.invalid("topKMask: k = \(k) is outside 0...\(a.count) for a tensor of shape \(a.shape.shapeText)")
     }
     guard k > 0 else { return try Tensor(zeros: a.shape, dtype: .bool) }
-    if a.count >= bracketSelectMinimum, let mask = try bracketTopKMask(a, k) { return mask }
-    return try maskAtThreshold(a, thresholdKey(a, k)) { above, _ in k - above }.mask
+    let bracketed = a.count >= bracketSelectMinimum
+    if bracketed, let mask = try bracketTopKMask(a, k) { return mask }
+    // Where the bracket missed, its pass is not run again for the threshold.
+    return try maskAtThreshold(a, thresholdKey(a, k, bracket: !bracketed)) { above, _ in k - above }.mask
 }
 
 /// BOOL mask of the keys above `threshold` and, in index order, the first
@@ -176,12 +178,13 @@ public func nmMask(_ a: Tensor, n: Int, m: Int) throws -> Tensor {
 
 // MARK: - Shared pieces
 
-/// The key of the k-th largest element: by bracket (or, where its sample misled, by
-/// histograms) over a large tensor, by introselect on a copy of the keys of a small one.
-private func thresholdKey(_ a: Tensor, _ k: Int) throws -> UInt32 {
+/// The key of the k-th largest element: by bracket (unless `bracket` is false, or where its
+/// sample misled: by histograms) over a large tensor, by introselect on a copy of the keys
+/// of a small one.
+private func thresholdKey(_ a: Tensor, _ k: Int, bracket: Bool = true) throws -> UInt32 {
     let count = a.count
     if count >= bracketSelectMinimum {
-        return bracketSelectKey(a, rank: count - k) ?? histogramSelectKey(a, rank: count - k)
+        return (bracket ? bracketSelectKey(a, rank: count - k) : nil) ?? histogramSelectKey(a, rank: count - k)
     }
     let keys = UnsafeMutablePointer<UInt32>.allocate(capacity: count)
     defer { keys.deallocate() }
@@ -226,20 +229,16 @@ private func keepLargest(_ base: UnsafeRawPointer, _ dtype: DType, start: Int, l
                          buffer: UnsafeMutablePointer<UInt32>, into output: UnsafeMutablePointer<UInt8>) {
     let keys = buffer, work = buffer + length, wide = WideSelect(dtype)
     computeKeys(base, dtype, start, length, into: keys)
-    let threshold: UInt32
     if let wide {
         // The mask comes from the values themselves: the select may reorder the whole buffer.
-        threshold = wide.selectKey(keys, count: length, rank: length - k, scratch: work)
-    } else {
-        // The mask reads the keys again: the select reorders a copy.
-        work.update(from: keys, count: length)
-        threshold = selectKey(work, count: length, rank: length - k)
-    }
-    if let wide {
+        let threshold = wide.selectKey(keys, count: length, rank: length - k, scratch: work)
         let above = wide.maskAtThreshold(base, start..<start + length, threshold: threshold, into: output - start).above
         settleTies(output, 0..<length, keep: k - above)
         return
     }
+    // The mask reads the keys again: the select reorders a copy.
+    work.update(from: keys, count: length)
+    let threshold = selectKey(work, count: length, rank: length - k)
     var above = 0
     for index in 0..<length { above &+= keys[index] > threshold ? 1 : 0 }
     var ties = 0
