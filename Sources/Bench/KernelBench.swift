@@ -1,4 +1,7 @@
 import LopperCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Core kernels on `elements`-element tensors: throughput and ratio to memcpy.
 func benchKernels(elements: Int) {
@@ -28,6 +31,7 @@ func benchKernels(elements: Int) {
 
 /// The selection kernels on every dispatch path of this CPU (same results, other speeds):
 /// whole tensors (magnitude) and rows of 4096 (WANDA), keeping 10% as at rate 0.9.
+/// `LOPPER_KERNELS` narrows it to the path it names (for profiling one path).
 func benchSelection(elements: Int) {
     let f32 = try! uniform([elements], key: RandomKey(seed: 1, name: "a")), bf16 = try! f32.converted(to: .bf16)
     let rows = try! f32.reshaped([elements / 4096, 4096])
@@ -35,7 +39,7 @@ func benchSelection(elements: Int) {
     print("-- selection, \(Parallel.threads) thread(s), memcpy \(fixed(baseline / 1e9, 6, 2)) GB/s (F32-sized copy)")
     let active = KernelPath.active
     defer { KernelPath.active = active }
-    for path in KernelPath.available {
+    for path in getenv("LOPPER_KERNELS") == nil ? KernelPath.available : [active] {
         KernelPath.active = path
         let cases: [(String, Int, () throws -> Void)] = [
             ("kthLargest F32 (k = 10%), \(path) path", 4, { _ = try kthLargest(f32, elements / 10) }),

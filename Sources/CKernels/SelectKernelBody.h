@@ -90,13 +90,16 @@ CK_INLINE int CK_NAME(compress16)(uint32_t *target, u32x16 values, uint16_t bits
 }
 
 void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                              uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, int64_t *above, int64_t *listed) {
+                              uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, const void *ahead,
+                              int64_t *above, int64_t *listed) {
+    const int64_t size = bf16 ? 2 : 4;
     int64_t i = start, greater = 0, listed_count = 0;
     const int64_t end = start + count;
     const uint32_t width = upper - lower;
     const u32x16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     u32x16 greater_lanes = 0;
     for (; i + 16 <= end; i += 16) {
+        if (ahead) __builtin_prefetch((const char *)ahead + (i - start) * size);
         const u32x16 keys = CK_NAME(keys16)(data, bf16, i);
         const u32x16 is_above = (u32x16)(keys > upper) & 1u;
         greater_lanes += is_above;
@@ -123,16 +126,39 @@ void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t
     *listed = listed_count;
 }
 
+/// The key of ascending rank `rank` among `keys[0..<count]`, count <= 32, without a branch
+/// on the keys: each key's rank is counted against all the others.
+CK_INLINE uint32_t CK_NAME(rank_in_32)(const uint32_t *keys, int64_t count, int64_t rank) {
+    uint32_t padded[32];
+    for (int lane = 0; lane < 32; lane++) padded[lane] = lane < count ? keys[lane] : UINT32_MAX;
+    const u32x16 low = *(const u32x16_u *)padded, high = *(const u32x16_u *)(padded + 16);
+    u32x16 low_less = 0, low_equal = 0, high_less = 0, high_equal = 0;
+    for (int64_t j = 0; j < count; j++) {
+        const uint32_t key = padded[j];
+        low_less += (u32x16)(key < low) & 1u;
+        low_equal += (u32x16)(key == low) & 1u;
+        high_less += (u32x16)(key < high) & 1u;
+        high_equal += (u32x16)(key == high) & 1u;
+    }
+    const uint32_t r = (uint32_t)rank;
+    // Lanes past the count have rank >= count > r: never chosen.
+    const u32x16 low_hit = (u32x16)(low_less <= r) & (u32x16)(r < low_less + low_equal);
+    const u32x16 high_hit = (u32x16)(high_less <= r) & (u32x16)(r < high_less + high_equal);
+    const uint32_t a = __builtin_reduce_max(low & low_hit), b = __builtin_reduce_max(high & high_hit);
+    return a > b ? a : b;
+}
+
 /// The key of ascending rank `rank` among `keys[0..<count]`, by quickselect with
 /// branch-free partitions: each round compresses the keys below and above a pivot (a
 /// ninther) into two of three buffers (`keys`, `scratch`, `scratch + count`; all reordered),
-/// and goes on in the side that holds the rank, or stops at the pivot. 64 keys or fewer are
-/// sorted; after `rounds` rounds (pivots that keep failing) a counting select finishes.
+/// and goes on in the side that holds the rank, or stops at the pivot. Among 32 keys or
+/// fewer each key's rank is counted (a sort mispredicts a branch on about every key);
+/// after `rounds` rounds (pivots that keep failing) a counting select finishes.
 /// Keys are integers: the answer is the one every selection finds.
 uint32_t CK_NAME(ck_select_key)(uint32_t *keys, int64_t count, int64_t rank, uint32_t *scratch, int rounds) {
     uint32_t *buffers[3] = {keys, scratch, scratch + count};
     int current = 0;
-    for (int round = 0; round < rounds && count > 64; round++) {
+    for (int round = 0; round < rounds && count > 32; round++) {
         uint32_t *in = buffers[current];
         const int64_t step = count / 8, middle = count / 2;
         const uint32_t pivot = ck_median3(ck_median3(in[0], in[step], in[2 * step]),
@@ -163,14 +189,63 @@ uint32_t CK_NAME(ck_select_key)(uint32_t *keys, int64_t count, int64_t rank, uin
         else return pivot;
     }
     uint32_t *in = buffers[current];
-    if (count > 64) return ck_counting_select(in, count, rank);
-    for (int64_t i = 1; i < count; i++) {   // insertion sort of the last few
-        const uint32_t k = in[i];
-        int64_t hole = i;
-        for (; hole > 0 && in[hole - 1] > k; hole--) in[hole] = in[hole - 1];
-        in[hole] = k;
+    if (count > 32) return ck_counting_select(in, count, rank);
+    return CK_NAME(rank_in_32)(in, count, rank);
+}
+
+/// The top-k mask of one row of `cols` elements at `data`, in one pass over it. A sample of
+/// `runs` runs of sixteen keys (one a stride, at a hashed place) brackets the threshold,
+/// `deviations` standard deviations of a sample rank either side; the bracket pass marks
+/// the keys above it (0 elsewhere) and lists those inside, among which the threshold is
+/// selected; then the listed keys above it are marked, and as many equal to it, in index
+/// order, as make k. Returns 1, or 0 when the bracket missed the threshold: `target` then
+/// holds no mask and the caller selects the row another way. `scratch` holds 6 * cols keys;
+/// `cols >= 32 * runs`. The pass prefetches the row at `next` (when not NULL): without it
+/// each row would start with a wait on memory, the sample's loads first.
+int CK_NAME(ck_row_top_k)(const void *data, int bf16, int64_t cols, int64_t k, int64_t runs, double deviations,
+                          const void *next, uint32_t *scratch, uint8_t *target) {
+    uint32_t *listed_keys = scratch, *offsets = scratch + cols, *work = scratch + 2 * cols;   // work: 4 * cols
+    const int64_t rank = cols - k, samples = 16 * runs, stride = cols / runs;
+    for (int64_t run = 0; run < runs; run++) {
+        const int64_t jitter = (int64_t)(((uint64_t)run * 0x9E3779B97F4A7C15ull) >> 40) % (stride - 15);
+        *(u32x16_u *)(work + 16 * run) = CK_NAME(keys16)(data, bf16, run * stride + jitter);
     }
-    return in[rank];
+    const double fraction = (double)rank / (double)cols, center = fraction * (double)samples;
+    const double spread = deviations * __builtin_sqrt((double)samples * fraction * (1 - fraction)) + 2;
+    const int64_t low = (int64_t)__builtin_floor(center - spread), high = (int64_t)__builtin_ceil(center + spread);
+    uint32_t lower = 0, upper = UINT32_MAX;
+    // Each select reorders a copy of the sample (at work + samples) and its scratch after it.
+    if (high < samples) {
+        memcpy(work + samples, work, (size_t)samples * sizeof *work);
+        upper = CK_NAME(ck_select_key)(work + samples, samples, high, work + 2 * samples, 48);
+    }
+    if (low >= 0) {
+        memcpy(work + samples, work, (size_t)samples * sizeof *work);
+        lower = CK_NAME(ck_select_key)(work + samples, samples, low, work + 2 * samples, 48);
+    }
+    int64_t above, listed;
+    CK_NAME(ck_bracket_pass)(data, bf16, 0, cols, lower, upper, target, listed_keys, offsets, next, &above, &listed);
+    const int64_t below = cols - above - listed;
+    if (rank < below || rank >= below + listed) return 0;
+    uint32_t threshold = lower;   // a bracket of one key: every listed key is it
+    if (lower != upper) {
+        memcpy(work, listed_keys, (size_t)listed * sizeof *work);
+        threshold = CK_NAME(ck_select_key)(work, listed, rank - below, work + listed, 48);
+    }
+    int64_t greater = 0, i = 0;
+    u32x16 greater_lanes = 0;
+    for (; i + 16 <= listed; i += 16) greater_lanes += (u32x16)(*(const u32x16_u *)(listed_keys + i) > threshold) & 1u;
+    greater += __builtin_reduce_add(greater_lanes);
+    for (; i < listed; i++) greater += listed_keys[i] > threshold;
+    const int64_t ties_kept = k - above - greater;
+    int64_t ties = 0;
+    for (i = 0; i < listed; i++) {   // every listed place is written, without a branch
+        const uint32_t key = listed_keys[i];
+        const int64_t equal = key == threshold;
+        target[offsets[i]] = (uint8_t)((key > threshold) | (equal & (ties < ties_kept)));
+        ties += equal;
+    }
+    return 1;
 }
 
 #undef CK_NAME

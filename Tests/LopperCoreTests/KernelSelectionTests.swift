@@ -5,8 +5,13 @@ import XCTest
 /// references, with the documented tie rule: equal values keep the lower index first.
 final class KernelSelectionTests: XCTestCase {
     /// Indices of the k largest values, ties to the lower index (a stable sort).
+    /// NaN counts as smaller than every number (and equal to NaN).
     func referenceTopK(_ values: [Float], _ k: Int) -> Set<Int> {
-        Set(values.indices.sorted { values[$0] != values[$1] ? values[$0] > values[$1] : $0 < $1 }.prefix(k))
+        Set(values.indices.sorted { i, j in
+            let a = values[i], b = values[j]
+            if a.isNaN != b.isNaN { return b.isNaN }
+            return a.isNaN || a == b ? i < j : a > b
+        }.prefix(k))
     }
 
     func testKthLargestAndTopKMatchASort() throws {
@@ -111,6 +116,45 @@ final class KernelSelectionTests: XCTestCase {
                     }
                 }
                 KernelPath.active = KernelPath.widest
+            }
+        }
+    }
+
+    /// Per-row masks of long rows select in one pass with a sampled bracket on the wide
+    /// paths; a narrow bracket (no deviations) misses on some rows, which are then
+    /// selected another way. Every path, dtype and k against a sort, with NaN, both zeros,
+    /// infinities and rows of heavy ties; the default bracket misses none of the random rows.
+    func testRowBracketAndItsFallback() throws {
+        var generator = SplitMix(seed: 36)
+        let rows = 12, cols = 4099
+        let specials: [Float] = [.nan, 0, -0, .infinity, -.infinity]
+        let values = (0..<rows * cols).map { index -> Float in
+            if index % 89 == 0 { return specials[index % specials.count] }
+            return index / cols % 3 == 2 ? Float(generator.int(below: 6)) : generator.float(in: -4...4)
+        }
+        for dtype in KernelHarnessTests.computeTypes {
+            let tensor = Tensor(values, shape: [rows, cols], dtype: dtype), widened = tensor.floats()
+            for k in [1, cols / 10, cols / 2, cols - 1, cols] {
+                let expected = (0..<rows).map { row in referenceTopK(Array(widened[row * cols ..< (row + 1) * cols]), k) }
+                for path in KernelPath.available {
+                    KernelPath.active = path
+                    defer { KernelPath.active = KernelPath.widest }
+                    let bracketed = path != .portable && (dtype == .f32 || dtype == .bf16)
+                    for deviations in [4.0, 0] {
+                        let (mask, fallbacks) = try rowTopKMask(tensor, k, deviations: deviations)
+                        let bits = mask.floats(), what = "\(dtype) k \(k) \(path) deviations \(deviations)"
+                        for row in 0..<rows {
+                            let kept = Set((0..<cols).filter { bits[row * cols + $0] != 0 })
+                            XCTAssertEqual(kept, expected[row], "\(what) row \(row)")
+                        }
+                        // Only the middle ranks can miss: near either end the bracket stays open.
+                        if bracketed && deviations == 0 && (k == cols / 10 || k == cols / 2) {
+                            XCTAssertGreaterThan(fallbacks, 0, what)
+                        } else {
+                            XCTAssertEqual(fallbacks, 0, what)
+                        }
+                    }
+                }
             }
         }
     }

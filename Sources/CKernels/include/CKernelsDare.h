@@ -77,16 +77,28 @@ void ck_mask_at_threshold_avx512(const void *data, int bf16, int64_t start, int6
 /// One pass of bracket selection over elements `start ..< start + count`:
 /// counts the keys above `upper` (and, with a `target`, writes 1 there for them, else 0 at
 /// `target[i]`) and lists the keys in `lower ... upper` in index order: the keys at
-/// `listed_keys`, their offsets from `start` at `offsets` when given.
+/// `listed_keys`, their offsets from `start` at `offsets` when given. When `ahead` is not
+/// NULL, the bytes there that the next call will read are prefetched alongside.
 void ck_bracket_pass_avx2(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                          uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, int64_t *above, int64_t *listed);
+                          uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, const void *ahead,
+                          int64_t *above, int64_t *listed);
 void ck_bracket_pass_avx512(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                            uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, int64_t *above, int64_t *listed);
+                            uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, const void *ahead,
+                            int64_t *above, int64_t *listed);
 
 /// The key of ascending rank `rank` among `keys[0..<count]` (reordered; `scratch` holds
 /// 2 * count keys): quickselect with compressing partitions, at most `rounds` of them, then
 /// a counting select (SelectKernelBody.h).
 uint32_t ck_select_key_avx2(uint32_t *keys, int64_t count, int64_t rank, uint32_t *scratch, int rounds);
 uint32_t ck_select_key_avx512(uint32_t *keys, int64_t count, int64_t rank, uint32_t *scratch, int rounds);
+
+/// The top-k mask (1 kept, 0 not) of one row of `cols` elements at `data` into `target`,
+/// by a sampled bracket and one pass; 0 when the bracket missed (`target` is then no mask),
+/// else 1 (SelectKernelBody.h). `scratch` holds 6 * cols keys; `cols >= 32 * runs`; the
+/// row at `next` (NULL: none) is prefetched.
+int ck_row_top_k_avx2(const void *data, int bf16, int64_t cols, int64_t k, int64_t runs, double deviations,
+                      const void *next, uint32_t *scratch, uint8_t *target);
+int ck_row_top_k_avx512(const void *data, int bf16, int64_t cols, int64_t k, int64_t runs, double deviations,
+                        const void *next, uint32_t *scratch, uint8_t *target);
 
 #endif

@@ -40,8 +40,8 @@ struct WideSelect {
         var above: Int64 = 0, listed: Int64 = 0
         let start = Int64(range.lowerBound), count = Int64(range.count)
         let lower = bracket.lowerBound, upper = bracket.upperBound
-        if path == .avx512 { ck_bracket_pass_avx512(base, bf16, start, count, lower, upper, target, keys, offsets, &above, &listed) }
-        else { ck_bracket_pass_avx2(base, bf16, start, count, lower, upper, target, keys, offsets, &above, &listed) }
+        if path == .avx512 { ck_bracket_pass_avx512(base, bf16, start, count, lower, upper, target, keys, offsets, nil, &above, &listed) }
+        else { ck_bracket_pass_avx2(base, bf16, start, count, lower, upper, target, keys, offsets, nil, &above, &listed) }
         return (Int(above), Int(listed))
     }
 
@@ -52,5 +52,17 @@ struct WideSelect {
                    rounds: Int32 = 48) -> UInt32 {
         if path == .avx512 { return ck_select_key_avx512(keys, Int64(count), Int64(rank), scratch, rounds) }
         return ck_select_key_avx2(keys, Int64(count), Int64(rank), scratch, rounds)
+    }
+
+    /// The top-k mask of the row of `cols` elements at `row` into `target`, by a bracket from
+    /// `runs` sampled runs of sixteen keys, `deviations` standard deviations wide; false
+    /// when the bracket missed (`target` is then no mask). `scratch` holds 6 * cols keys;
+    /// the row at `next`, when given, is prefetched.
+    func rowTopKMask(_ row: UnsafeRawPointer, cols: Int, k: Int, runs: Int, deviations: Double, next: UnsafeRawPointer?,
+                     scratch: UnsafeMutablePointer<UInt32>, into target: UnsafeMutablePointer<UInt8>) -> Bool {
+        precondition(cols >= 32 * runs, "rowTopKMask: \(runs) runs need rows of \(32 * runs) elements")
+        let cols = Int64(cols), k = Int64(k), runs = Int64(runs)
+        if path == .avx512 { return ck_row_top_k_avx512(row, bf16, cols, k, runs, deviations, next, scratch, target) != 0 }
+        return ck_row_top_k_avx2(row, bf16, cols, k, runs, deviations, next, scratch, target) != 0
     }
 }

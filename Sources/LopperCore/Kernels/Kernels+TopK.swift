@@ -1,3 +1,5 @@
+import Synchronization
+
 // Top-k selection on values (callers pass abs(x) to select by magnitude).
 //
 // Tie rule, shared by every function here: exactly k elements are kept; among equal
@@ -104,6 +106,16 @@ private func settleTies(_ output: UnsafeMutablePointer<UInt8>, _ range: Range<In
 
 /// BOOL mask with exactly k ones in each row of a 2-D tensor (a 1-D tensor is one row).
 public func topKMaskPerRow(_ a: Tensor, _ k: Int) throws -> Tensor {
+    try rowTopKMask(a, k).mask
+}
+
+/// Rows at least this long are selected by a sampled bracket on the wide kernels, one run
+/// of sixteen keys sampled per `rowSampleStride` elements.
+let rowBracketMinimum = 1024, rowSampleStride = 256
+
+/// `topKMaskPerRow`, with the count of rows whose bracket (`deviations` standard deviations
+/// of a sample rank wide; tests narrow it) missed and that were selected another way.
+func rowTopKMask(_ a: Tensor, _ k: Int, deviations: Double = 3) throws -> (mask: Tensor, fallbacks: Int) {
     try requireComputable("topKMaskPerRow", a.dtype)
     guard let (rows, cols) = a.matrixShape else {
         throw TensorError.invalid("topKMaskPerRow: expects a 1-D or 2-D tensor, got shape \(a.shape.shapeText)")
@@ -111,18 +123,27 @@ public func topKMaskPerRow(_ a: Tensor, _ k: Int) throws -> Tensor {
     guard k >= 0 && k <= cols else {
         throw TensorError.invalid("topKMaskPerRow: k = \(k) is outside 0...\(cols) for rows of \(cols) elements")
     }
-    let result = try Tensor(zeros: a.shape, dtype: .bool)
-    guard k > 0 && rows > 0 else { return result }
+    guard k > 0 && rows > 0 else { return (try Tensor(zeros: a.shape, dtype: .bool), 0) }
+    // Every byte is written below, by one path or the other.
+    let result = try Tensor(uninitialized: a.shape, dtype: .bool)
     let base = UnsafeRawPointer(a.data), dtype = a.dtype, output = result.data.assumingMemoryBound(to: UInt8.self)
-    let rowsPerTask = Swift.max(1, Parallel.chunkSize / cols)
+    let bracket = cols >= rowBracketMinimum ? WideSelect(dtype) : nil
+    let rowsPerTask = Swift.max(1, Parallel.chunkSize / cols), fallbacks = Atomic<Int>(0)
     Parallel.forEachChunk(count: rows, chunk: rowsPerTask) { range in
-        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 3 * cols)
+        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 6 * cols)
         defer { buffer.deallocate() }
         for row in range {
-            keepLargest(base, dtype, start: row * cols, length: cols, k: k, buffer: buffer, into: output + row * cols)
+            let target = output + row * cols
+            if let bracket {
+                let data = base + row * cols * dtype.byteSize, next = row + 1 < rows ? data + cols * dtype.byteSize : nil
+                if bracket.rowTopKMask(data, cols: cols, k: k, runs: cols / rowSampleStride, deviations: deviations,
+                                       next: next, scratch: buffer, into: target) { continue }
+                fallbacks.add(1, ordering: .relaxed)
+            }
+            keepLargest(base, dtype, start: row * cols, length: cols, k: k, buffer: buffer, into: target)
         }
     }
-    return result
+    return (result, fallbacks.load(ordering: .relaxed))
 }
 
 /// N:M structured mask along rows: in each group of m consecutive elements of the last
