@@ -93,6 +93,7 @@ private func rangeSelect(_ keys: UnsafeMutablePointer<UInt32>, count: Int, rank:
 private final class BracketPass {
     let chunk = Parallel.chunkSize, chunks: Int, count: Int
     let bracket: ClosedRange<UInt32>
+    let wide: WideSelect?
     let keys: UnsafeMutablePointer<UInt32>
     let offsets: UnsafeMutablePointer<UInt32>?
     var above: [Int], listed: [Int]
@@ -107,6 +108,7 @@ private final class BracketPass {
         above = [Int](repeating: 0, count: chunks)
         listed = [Int](repeating: 0, count: chunks)
         let base = UnsafeRawPointer(a.data), dtype = a.dtype, wide = WideSelect(dtype)
+        self.wide = wide
         let keys = keys, offsets = offsets, chunk = chunk
         let lower = bracket.lowerBound, upper = bracket.upperBound, width = upper &- lower
         above.withUnsafeMutableBufferPointer { above in
@@ -141,13 +143,15 @@ private final class BracketPass {
         let listed = listed, inside = listed.reduce(0, +), below = count - above.reduce(0, +) - inside
         guard rank >= below && rank < below + inside else { return nil }
         if bracket.lowerBound == bracket.upperBound { return bracket.lowerBound }  // a heavy tie: every listed key is it
-        let work = UnsafeMutablePointer<UInt32>.allocate(capacity: inside)
+        // The wide select reorders the keys through two more buffers of their size.
+        let work = UnsafeMutablePointer<UInt32>.allocate(capacity: wide == nil ? inside : 3 * inside)
         defer { work.deallocate() }
         var at = 0
         for index in 0..<chunks {
             (work + at).update(from: keys + index * chunk, count: listed[index])
             at += listed[index]
         }
+        if let wide { return wide.selectKey(work, count: inside, rank: rank - below, scratch: work + inside) }
         return rangeSelect(work, count: inside, rank: rank - below, lower: bracket.lowerBound,
                            width: bracket.upperBound &- bracket.lowerBound)
     }
