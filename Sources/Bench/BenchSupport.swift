@@ -48,12 +48,15 @@ func memcpyThroughput(bytes: Int) -> Double {
     return Double(2 * bytes) / seconds
 }
 
-/// One row of the report: a kernel that moved `bytesMoved` (read + written) in `seconds`.
-func report(_ name: String, bytesMoved: Int, seconds: Double, baseline: Double) {
+/// One row of the report: a kernel that moved `bytesMoved` (read + written) in `seconds`,
+/// against a memcpy of `copyBytes` timed right after it, so that both see the machine in
+/// the same state (other work on a shared machine moves a baseline taken once by 2x).
+func report(_ name: String, bytesMoved: Int, seconds: Double, copyBytes: Int) {
+    let cpu = lastBestCPU, baseline = memcpyThroughput(bytes: copyBytes)
     let throughput = Double(bytesMoved) / seconds
     let line = name + String(repeating: " ", count: max(1, 44 - name.count))
     print(line + fixed(seconds * 1e3, 8, 2) + " ms " + fixed(throughput / 1e9, 7, 2) + " GB/s  "
-          + fixed(throughput / baseline, 5, 2) + "x memcpy  (cpu " + fixed(lastBestCPU * 1e3, 7, 1) + " ms)")
+          + fixed(throughput / baseline, 5, 2) + "x memcpy  (cpu " + fixed(cpu * 1e3, 7, 1) + " ms)")
 }
 
 /// `value` with `decimals` digits after the point, right-aligned in `width` columns.

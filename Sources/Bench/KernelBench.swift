@@ -8,8 +8,7 @@ func benchKernels(elements: Int) {
     let f32 = try! uniform([elements], key: RandomKey(seed: 1, name: "a"))
     let g32 = try! uniform([elements], key: RandomKey(seed: 2, name: "b"))
     let bf16 = try! f32.converted(to: .bf16), other16 = try! g32.converted(to: .bf16)
-    let baseline = memcpyThroughput(bytes: elements * 4)
-    print("-- kernels, \(Parallel.threads) thread(s), memcpy \(fixed(baseline / 1e9, 6, 2)) GB/s (F32-sized copy)")
+    print("-- kernels, \(Parallel.threads) thread(s), memcpy \(fixed(memcpyThroughput(bytes: elements * 4) / 1e9, 6, 2)) GB/s (F32-sized copy)")
     let cases: [(String, Int, () throws -> Void)] = [
         ("convert BF16 -> F32", 6, { _ = try bf16.converted(to: .f32) }),
         ("convert F32 -> BF16", 6, { _ = try f32.converted(to: .bf16) }),
@@ -25,7 +24,7 @@ func benchKernels(elements: Int) {
         ("histogram F32 (64 bins)", 4, { _ = try histogram(f32, bins: 64) }),
     ]
     for (name, bytesPerElement, body) in cases {
-        report(name, bytesMoved: elements * bytesPerElement, seconds: bestTime(repeats: 3) { try! body() }, baseline: baseline)
+        report(name, bytesMoved: elements * bytesPerElement, seconds: bestTime(repeats: 3) { try! body() }, copyBytes: elements * 4)
     }
 }
 
@@ -35,8 +34,7 @@ func benchKernels(elements: Int) {
 func benchSelection(elements: Int) {
     let f32 = try! uniform([elements], key: RandomKey(seed: 1, name: "a")), bf16 = try! f32.converted(to: .bf16)
     let rows = try! f32.reshaped([elements / 4096, 4096])
-    let baseline = memcpyThroughput(bytes: elements * 4)
-    print("-- selection, \(Parallel.threads) thread(s), memcpy \(fixed(baseline / 1e9, 6, 2)) GB/s (F32-sized copy)")
+    print("-- selection, \(Parallel.threads) thread(s), memcpy \(fixed(memcpyThroughput(bytes: elements * 4) / 1e9, 6, 2)) GB/s (F32-sized copy)")
     let active = KernelPath.active
     defer { KernelPath.active = active }
     for path in getenv("LOPPER_KERNELS") == nil ? KernelPath.available : [active] {
@@ -48,7 +46,7 @@ func benchSelection(elements: Int) {
             ("topKMaskPerRow F32 (rows of 4096, k = 10%), \(path) path", 5, { _ = try topKMaskPerRow(rows, 410) }),
         ]
         for (name, bytesPerElement, body) in cases {
-            report(name, bytesMoved: elements * bytesPerElement, seconds: bestTime(repeats: 3) { try! body() }, baseline: baseline)
+            report(name, bytesMoved: elements * bytesPerElement, seconds: bestTime(repeats: 3) { try! body() }, copyBytes: elements * 4)
         }
     }
 }
