@@ -56,7 +56,7 @@ func report(_ name: String, bytesMoved: Int, seconds: Double, copyBytes: Int) {
     let throughput = Double(bytesMoved) / seconds
     let line = name + String(repeating: " ", count: max(1, 44 - name.count))
     print(line + fixed(seconds * 1e3, 8, 2) + " ms " + fixed(throughput / 1e9, 7, 2) + " GB/s  "
-          + fixed(throughput / baseline, 5, 2) + "x memcpy  (cpu " + fixed(cpu * 1e3, 7, 1) + " ms)")
+          + fixed(throughput / baseline, 5, 2) + "x memcpy (" + fixed(baseline / 1e9, 5, 1) + " GB/s)  (cpu " + fixed(cpu * 1e3, 7, 1) + " ms)")
 }
 
 /// `value` with `decimals` digits after the point, right-aligned in `width` columns.
