@@ -199,12 +199,13 @@ uint32_t CK_NAME(ck_select_key)(uint32_t *keys, int64_t count, int64_t rank, uin
 /// the keys above it (0 elsewhere) and lists those inside, among which the threshold is
 /// selected; then the listed keys above it are marked, and as many equal to it, in index
 /// order, as make k. Returns 1, or 0 when the bracket missed the threshold: `target` then
-/// holds no mask and the caller selects the row another way. `scratch` holds 6 * cols keys;
+/// holds no mask and the caller selects the row another way. `scratch` holds 5 * cols keys;
 /// `cols >= 32 * runs`. The pass prefetches the row at `next` (when not NULL): without it
 /// each row would start with a wait on memory, the sample's loads first.
 int CK_NAME(ck_row_top_k)(const void *data, int bf16, int64_t cols, int64_t k, int64_t runs, double deviations,
                           const void *next, uint32_t *scratch, uint8_t *target) {
-    uint32_t *listed_keys = scratch, *offsets = scratch + cols, *work = scratch + 2 * cols;   // work: 4 * cols
+    // work: 3 * cols, for the listed keys' select (the sample's take 4 * samples <= cols / 4).
+    uint32_t *listed_keys = scratch, *offsets = scratch + cols, *work = scratch + 2 * cols;
     const int64_t rank = cols - k, samples = 16 * runs, stride = cols / runs;
     for (int64_t run = 0; run < runs; run++) {
         const int64_t jitter = (int64_t)(((uint64_t)run * 0x9E3779B97F4A7C15ull) >> 40) % (stride - 15);

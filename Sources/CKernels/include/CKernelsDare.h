@@ -94,7 +94,7 @@ uint32_t ck_select_key_avx512(uint32_t *keys, int64_t count, int64_t rank, uint3
 
 /// The top-k mask (1 kept, 0 not) of one row of `cols` elements at `data` into `target`,
 /// by a sampled bracket and one pass; 0 when the bracket missed (`target` is then no mask),
-/// else 1 (SelectKernelBody.h). `scratch` holds 6 * cols keys; `cols >= 32 * runs`; the
+/// else 1 (SelectKernelBody.h). `scratch` holds 5 * cols keys; `cols >= 32 * runs`; the
 /// row at `next` (NULL: none) is prefetched.
 int ck_row_top_k_avx2(const void *data, int bf16, int64_t cols, int64_t k, int64_t runs, double deviations,
                       const void *next, uint32_t *scratch, uint8_t *target);

@@ -56,7 +56,7 @@ struct WideSelect {
 
     /// The top-k mask of the row of `cols` elements at `row` into `target`, by a bracket from
     /// `runs` sampled runs of sixteen keys, `deviations` standard deviations wide; false
-    /// when the bracket missed (`target` is then no mask). `scratch` holds 6 * cols keys;
+    /// when the bracket missed (`target` is then no mask). `scratch` holds 5 * cols keys;
     /// the row at `next`, when given, is prefetched.
     func rowTopKMask(_ row: UnsafeRawPointer, cols: Int, k: Int, runs: Int, deviations: Double, next: UnsafeRawPointer?,
                      scratch: UnsafeMutablePointer<UInt32>, into target: UnsafeMutablePointer<UInt8>) -> Bool {

@@ -130,7 +130,7 @@ func rowTopKMask(_ a: Tensor, _ k: Int, deviations: Double = 3) throws -> (mask:
     let bracket = cols >= rowBracketMinimum ? WideSelect(dtype) : nil
     let rowsPerTask = Swift.max(1, Parallel.chunkSize / cols), fallbacks = Atomic<Int>(0)
     Parallel.forEachChunk(count: rows, chunk: rowsPerTask) { range in
-        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 6 * cols)
+        let buffer = UnsafeMutablePointer<UInt32>.allocate(capacity: 5 * cols)
         defer { buffer.deallocate() }
         for row in range {
             let target = output + row * cols
