@@ -97,14 +97,17 @@ private final class BracketPass {
     let keys: UnsafeMutablePointer<UInt32>
     let offsets: UnsafeMutablePointer<UInt32>?
     var above: [Int], listed: [Int]
+    private let keyRoom: Scratch<UInt32>, offsetRoom: Scratch<UInt32>?
 
     /// With a `mask`, writes 1 there for keys above the bracket and 0 for the others.
     init(_ a: Tensor, _ bracket: ClosedRange<UInt32>, mask: UnsafeMutablePointer<UInt8>?) {
         count = a.count
         self.bracket = bracket
         chunks = (count + chunk - 1) / chunk
-        keys = .allocate(capacity: count)
-        offsets = mask == nil ? nil : .allocate(capacity: count)
+        keyRoom = Scratch(count)
+        offsetRoom = mask == nil ? nil : Scratch(count)
+        keys = keyRoom.pointer
+        offsets = offsetRoom?.pointer
         above = [Int](repeating: 0, count: chunks)
         listed = [Int](repeating: 0, count: chunks)
         let base = UnsafeRawPointer(a.data), dtype = a.dtype, wide = WideSelect(dtype)
@@ -133,27 +136,22 @@ private final class BracketPass {
         }
     }
 
-    deinit {
-        keys.deallocate()
-        offsets?.deallocate()
-    }
-
     /// The key of ascending rank `rank` in the whole tensor, when the bracket holds it.
     func select(rank: Int) -> UInt32? {
         let listed = listed, inside = listed.reduce(0, +), below = count - above.reduce(0, +) - inside
         guard rank >= below && rank < below + inside else { return nil }
         if bracket.lowerBound == bracket.upperBound { return bracket.lowerBound }  // a heavy tie: every listed key is it
         // The wide select reorders the keys through two more buffers of their size.
-        let work = UnsafeMutablePointer<UInt32>.allocate(capacity: wide == nil ? inside : 3 * inside)
-        defer { work.deallocate() }
-        var at = 0
-        for index in 0..<chunks {
-            (work + at).update(from: keys + index * chunk, count: listed[index])
-            at += listed[index]
+        return withScratch(of: UInt32.self, wide == nil ? inside : 3 * inside) { work in
+            var at = 0
+            for index in 0..<chunks {
+                (work + at).update(from: keys + index * chunk, count: listed[index])
+                at += listed[index]
+            }
+            if let wide { return wide.selectKey(work, count: inside, rank: rank - below, scratch: work + inside) }
+            return rangeSelect(work, count: inside, rank: rank - below, lower: bracket.lowerBound,
+                               width: bracket.upperBound &- bracket.lowerBound)
         }
-        if let wide { return wide.selectKey(work, count: inside, rank: rank - below, scratch: work + inside) }
-        return rangeSelect(work, count: inside, rank: rank - below, lower: bracket.lowerBound,
-                           width: bracket.upperBound &- bracket.lowerBound)
     }
 
     /// Marks the listed keys above `threshold` in `mask`, and, in index order, as many of
