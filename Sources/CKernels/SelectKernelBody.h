@@ -215,14 +215,22 @@ int CK_NAME(ck_row_top_k)(const void *data, int bf16, int64_t cols, int64_t k, i
     const double spread = deviations * __builtin_sqrt((double)samples * fraction * (1 - fraction)) + 2;
     const int64_t low = (int64_t)__builtin_floor(center - spread), high = (int64_t)__builtin_ceil(center + spread);
     uint32_t lower = 0, upper = UINT32_MAX;
-    // Each select reorders a copy of the sample (at work + samples) and its scratch after it.
-    if (high < samples) {
-        memcpy(work + samples, work, (size_t)samples * sizeof *work);
-        upper = CK_NAME(ck_select_key)(work + samples, samples, high, work + 2 * samples, 48);
-    }
+    // The selects reorder keys at work + samples, their scratch after them: first a copy of
+    // the sample, then its keys from `lower` up, among which `upper` has a smaller rank.
     if (low >= 0) {
         memcpy(work + samples, work, (size_t)samples * sizeof *work);
         lower = CK_NAME(ck_select_key)(work + samples, samples, low, work + 2 * samples, 48);
+    }
+    if (high < samples) {
+        int64_t from_lower = 0;
+        for (int64_t at = 0; at < samples; at += 16) {   // samples is a multiple of 16
+            const u32x16 keys = *(const u32x16_u *)(work + at);
+            const bool16 kept = __builtin_convertvector(keys >= lower, bool16);
+            uint16_t bits;
+            __builtin_memcpy(&bits, &kept, sizeof bits);
+            from_lower += CK_NAME(compress16)(work + samples + from_lower, keys, bits);
+        }
+        upper = CK_NAME(ck_select_key)(work + samples, from_lower, high - (samples - from_lower), work + 2 * samples, 48);
     }
     int64_t above, listed;
     CK_NAME(ck_bracket_pass)(data, bf16, 0, cols, lower, upper, target, listed_keys, offsets, next, &above, &listed);

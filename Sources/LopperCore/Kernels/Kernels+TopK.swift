@@ -115,7 +115,7 @@ let rowBracketMinimum = 1024, rowSampleStride = 256
 
 /// `topKMaskPerRow`, with the count of rows whose bracket (`deviations` standard deviations
 /// of a sample rank wide; tests narrow it) missed and that were selected another way.
-func rowTopKMask(_ a: Tensor, _ k: Int, deviations: Double = 3) throws -> (mask: Tensor, fallbacks: Int) {
+func rowTopKMask(_ a: Tensor, _ k: Int, deviations: Double = 2.5) throws -> (mask: Tensor, fallbacks: Int) {
     try requireComputable("topKMaskPerRow", a.dtype)
     guard let (rows, cols) = a.matrixShape else {
         throw TensorError.invalid("topKMaskPerRow: expects a 1-D or 2-D tensor, got shape \(a.shape.shapeText)")
