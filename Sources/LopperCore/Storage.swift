@@ -59,27 +59,6 @@ public final class Storage: @unchecked Sendable {
     private static let liveHeap = Atomic<Int>(0)
 }
 
-/// Room for a kernel's working values, from the buffer cache: large buffers come back with
-/// their pages mapped, where a fresh allocation of the same size would fault on every page
-/// it touches, call after call (in a bracket select that cost more than its pass). The
-/// pointer is valid while the scratch is: keep it as a stored property, or use `withScratch`.
-struct Scratch<Element> {
-    private let storage: Storage
-    let pointer: UnsafeMutablePointer<Element>
-
-    init(_ count: Int, zeroed: Bool = false) {
-        storage = try! Storage(byteCount: Swift.max(1, count) * MemoryLayout<Element>.stride, zeroed: zeroed)
-        pointer = storage.bytes.assumingMemoryBound(to: Element.self)
-    }
-}
-
-/// Calls `body` with scratch room for `count` values (see `Scratch`).
-func withScratch<Element, Result>(of type: Element.Type, _ count: Int, zeroed: Bool = false,
-                                  _ body: (UnsafeMutablePointer<Element>) throws -> Result) rethrows -> Result {
-    let room = Scratch<Element>(count, zeroed: zeroed)
-    return try withExtendedLifetime(room) { try body(room.pointer) }
-}
-
 public enum StorageError: Error, CustomStringConvertible {
     case outOfMemory(Int)
     case badSize(Int)

@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Synchronization
+
 // Exact selection in one pass over a large tensor, after Floyd and Rivest: a fixed sample
 // of the order keys gives a bracket of keys that holds the answer's key all but surely;
 // one pass counts the keys above the bracket (marking them, for a top-k mask) and lists
@@ -97,17 +102,16 @@ private final class BracketPass {
     let keys: UnsafeMutablePointer<UInt32>
     let offsets: UnsafeMutablePointer<UInt32>?
     var above: [Int], listed: [Int]
-    private let keyRoom: Scratch<UInt32>, offsetRoom: Scratch<UInt32>?
+    private let room: ListRoom
 
     /// With a `mask`, writes 1 there for keys above the bracket and 0 for the others.
     init(_ a: Tensor, _ bracket: ClosedRange<UInt32>, mask: UnsafeMutablePointer<UInt8>?) {
         count = a.count
         self.bracket = bracket
         chunks = (count + chunk - 1) / chunk
-        keyRoom = Scratch(count)
-        offsetRoom = mask == nil ? nil : Scratch(count)
-        keys = keyRoom.pointer
-        offsets = offsetRoom?.pointer
+        room = ListRoom.take(count)
+        keys = room.keys
+        offsets = mask == nil ? nil : room.offsets
         above = [Int](repeating: 0, count: chunks)
         listed = [Int](repeating: 0, count: chunks)
         let base = UnsafeRawPointer(a.data), dtype = a.dtype, wide = WideSelect(dtype)
@@ -136,22 +140,24 @@ private final class BracketPass {
         }
     }
 
+    deinit { room.giveBack(listed: listed) }
+
     /// The key of ascending rank `rank` in the whole tensor, when the bracket holds it.
     func select(rank: Int) -> UInt32? {
         let listed = listed, inside = listed.reduce(0, +), below = count - above.reduce(0, +) - inside
         guard rank >= below && rank < below + inside else { return nil }
         if bracket.lowerBound == bracket.upperBound { return bracket.lowerBound }  // a heavy tie: every listed key is it
         // The wide select reorders the keys through two more buffers of their size.
-        return withScratch(of: UInt32.self, wide == nil ? inside : 3 * inside) { work in
-            var at = 0
-            for index in 0..<chunks {
-                (work + at).update(from: keys + index * chunk, count: listed[index])
-                at += listed[index]
-            }
-            if let wide { return wide.selectKey(work, count: inside, rank: rank - below, scratch: work + inside) }
-            return rangeSelect(work, count: inside, rank: rank - below, lower: bracket.lowerBound,
-                               width: bracket.upperBound &- bracket.lowerBound)
+        let work = UnsafeMutablePointer<UInt32>.allocate(capacity: wide == nil ? inside : 3 * inside)
+        defer { work.deallocate() }
+        var at = 0
+        for index in 0..<chunks {
+            (work + at).update(from: keys + index * chunk, count: listed[index])
+            at += listed[index]
         }
+        if let wide { return wide.selectKey(work, count: inside, rank: rank - below, scratch: work + inside) }
+        return rangeSelect(work, count: inside, rank: rank - below, lower: bracket.lowerBound,
+                           width: bracket.upperBound &- bracket.lowerBound)
     }
 
     /// Marks the listed keys above `threshold` in `mask`, and, in index order, as many of
@@ -187,6 +193,58 @@ private final class BracketPass {
                     ties &+= isEqual
                 }
             }
+        }
+    }
+}
+
+/// The lists of bracket passes (a key and an offset for each element, few of them used), kept
+/// from call to call: fresh ones would fault on each chunk's first listed key, every call,
+/// which cost more than the pass itself. One room is kept (the largest given back). The pages
+/// that calls touched are dropped once they could pass a sixteenth of it, so that little stays
+/// resident whatever the keys. Not the buffer cache: these sizes match tensors', and lists
+/// there pushed tensors out of it.
+private final class ListRoom: @unchecked Sendable {
+    private static let kept = Mutex<ListRoom?>(nil)
+    let capacity: Int
+    let keys: UnsafeMutablePointer<UInt32>, offsets: UnsafeMutablePointer<UInt32>
+    private let base: UnsafeMutableRawPointer, bytes: Int
+    /// Per chunk, the most keys any call listed since the pages were last dropped.
+    private var highWater: [Int]
+
+    private init(capacity: Int) {
+        self.capacity = capacity
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        bytes = (2 * capacity * MemoryLayout<UInt32>.stride + page - 1) / page * page
+        base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: page)
+        keys = base.assumingMemoryBound(to: UInt32.self)
+        offsets = keys + capacity
+        highWater = [Int](repeating: 0, count: (capacity + Parallel.chunkSize - 1) / Parallel.chunkSize)
+    }
+
+    deinit { base.deallocate() }
+
+    /// The kept room when it holds `count` elements' lists, else a new one.
+    static func take(_ count: Int) -> ListRoom {
+        let kept = kept.withLock { room -> ListRoom? in
+            guard let candidate = room, candidate.capacity >= count else { return nil }
+            room = nil
+            return candidate
+        }
+        return kept ?? ListRoom(capacity: count)
+    }
+
+    /// After a pass that listed `listed` keys per chunk: kept, unless a larger room is.
+    func giveBack(listed: [Int]) {
+        for (chunk, count) in listed.enumerated() { highWater[chunk] = Swift.max(highWater[chunk], count) }
+        // Each chunk's keys and offsets start at a page boundary or within one of it.
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let resident = highWater.reduce(0) { $0 + 2 * ($1 * MemoryLayout<UInt32>.stride + 2 * page) }
+        if resident > bytes / 16 {
+            _ = madvise(base, bytes, MADV_DONTNEED)
+            highWater = highWater.map { _ in 0 }
+        }
+        ListRoom.kept.withLock { room in
+            if room == nil || room!.capacity <= capacity { room = self }
         }
     }
 }

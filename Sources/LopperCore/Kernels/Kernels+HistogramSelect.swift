@@ -43,40 +43,41 @@ func keyHistogram(_ a: Tensor, within bucket: UInt32?) -> [Int] {
     let parts = Swift.max(1, Swift.min(Parallel.threads, a.count / (1 << 18)))
     let partSize = (a.count + parts - 1) / parts
     let tables = 2 * parts
-    return withScratch(of: UInt32.self, tables * keyBins, zeroed: true) { counts in
-        let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count, wide = WideSelect(dtype)
-        Parallel.forEach(parts) { part in
-            let even = counts + 2 * part * keyBins, odd = even + keyBins
-            let start = part * partSize, end = Swift.min(count, start + partSize)
-            if let bucket, let wide, start < end {
-                wide.lowCounts(base, start..<end, bucket: bucket, into: even)
-                return
-            }
-            withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kernelBlock) { buffer in
-                let keys = buffer.baseAddress!
-                var block = start
-                while block < end {
-                    let length = Swift.min(kernelBlock, end - block)
-                    computeKeys(base, dtype, block, length, into: keys)
-                    if let bucket {
-                        for index in 0..<length where keys[index] >> 16 == bucket { even[Int(keys[index] & 0xFFFF)] &+= 1 }
-                    } else {
-                        var index = 0
-                        while index + 1 < length {
-                            even[Int(keys[index] >> 16)] &+= 1
-                            odd[Int(keys[index + 1] >> 16)] &+= 1
-                            index += 2
-                        }
-                        if index < length { even[Int(keys[index] >> 16)] &+= 1 }
+    let counts = UnsafeMutablePointer<UInt32>.allocate(capacity: tables * keyBins)
+    defer { counts.deallocate() }
+    counts.initialize(repeating: 0, count: tables * keyBins)
+    let base = UnsafeRawPointer(a.data), dtype = a.dtype, count = a.count, wide = WideSelect(dtype)
+    Parallel.forEach(parts) { part in
+        let even = counts + 2 * part * keyBins, odd = even + keyBins
+        let start = part * partSize, end = Swift.min(count, start + partSize)
+        if let bucket, let wide, start < end {
+            wide.lowCounts(base, start..<end, bucket: bucket, into: even)
+            return
+        }
+        withUnsafeTemporaryAllocation(of: UInt32.self, capacity: kernelBlock) { buffer in
+            let keys = buffer.baseAddress!
+            var block = start
+            while block < end {
+                let length = Swift.min(kernelBlock, end - block)
+                computeKeys(base, dtype, block, length, into: keys)
+                if let bucket {
+                    for index in 0..<length where keys[index] >> 16 == bucket { even[Int(keys[index] & 0xFFFF)] &+= 1 }
+                } else {
+                    var index = 0
+                    while index + 1 < length {
+                        even[Int(keys[index] >> 16)] &+= 1
+                        odd[Int(keys[index + 1] >> 16)] &+= 1
+                        index += 2
                     }
-                    block += length
+                    if index < length { even[Int(keys[index] >> 16)] &+= 1 }
                 }
+                block += length
             }
         }
-        var total = [Int](repeating: 0, count: keyBins)
-        for table in 0..<tables {
-            for bin in 0..<keyBins { total[bin] += Int(counts[table * keyBins + bin]) }
-        }
-        return total
     }
+    var total = [Int](repeating: 0, count: keyBins)
+    for table in 0..<tables {
+        for bin in 0..<keyBins { total[bin] += Int(counts[table * keyBins + bin]) }
+    }
+    return total
 }
