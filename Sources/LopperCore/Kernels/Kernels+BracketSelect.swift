@@ -94,7 +94,7 @@ private func rangeSelect(_ keys: UnsafeMutablePointer<UInt32>, count: Int, rank:
 /// One pass over `a` with a bracket of keys: per chunk, the count of keys above it and
 /// the list of keys inside it in index order. Chunk c's list starts at element
 /// c * chunkSize of `keys` (and `offsets`, with a mask), which reserve room for every
-/// element; only the listed ones are touched.
+/// element in a `ListRoom` kept between passes; only the listed ones are touched.
 private final class BracketPass {
     let chunk = Parallel.chunkSize, chunks: Int, count: Int
     let bracket: ClosedRange<UInt32>
