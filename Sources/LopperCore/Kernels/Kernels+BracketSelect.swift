@@ -207,13 +207,13 @@ private final class ListRoom: @unchecked Sendable {
     private static let kept = Mutex<ListRoom?>(nil)
     let capacity: Int
     let keys: UnsafeMutablePointer<UInt32>, offsets: UnsafeMutablePointer<UInt32>
-    private let base: UnsafeMutableRawPointer, bytes: Int
+    private let base: UnsafeMutableRawPointer, bytes: Int, page: Int
     /// Per chunk, the most keys any call listed since the pages were last dropped.
     private var highWater: [Int]
 
     private init(capacity: Int) {
         self.capacity = capacity
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        page = Int(sysconf(Int32(_SC_PAGESIZE)))
         bytes = (2 * capacity * MemoryLayout<UInt32>.stride + page - 1) / page * page
         base = UnsafeMutableRawPointer.allocate(byteCount: bytes, alignment: page)
         keys = base.assumingMemoryBound(to: UInt32.self)
@@ -236,9 +236,9 @@ private final class ListRoom: @unchecked Sendable {
     /// After a pass that listed `listed` keys per chunk: kept, unless a larger room is.
     func giveBack(listed: [Int]) {
         for (chunk, count) in listed.enumerated() { highWater[chunk] = Swift.max(highWater[chunk], count) }
-        // Each chunk's keys and offsets start at a page boundary or within one of it.
-        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
-        let resident = highWater.reduce(0) { $0 + 2 * ($1 * MemoryLayout<UInt32>.stride + 2 * page) }
+        // A chunk's listed keys, and its offsets, span at most two pages more than their bytes;
+        // a chunk that listed nothing touched nothing.
+        let resident = highWater.reduce(0) { $0 + ($1 == 0 ? 0 : 2 * ($1 * MemoryLayout<UInt32>.stride + 2 * page)) }
         if resident > bytes / 16 {
             _ = madvise(base, bytes, MADV_DONTNEED)
             highWater = highWater.map { _ in 0 }
