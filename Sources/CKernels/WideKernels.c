@@ -36,8 +36,10 @@ typedef u32x8 u32x8_u __attribute__((aligned(1)));
 typedef u32x16 u32x16_u __attribute__((aligned(1)));
 typedef u8x16 u8x16_u __attribute__((aligned(1)));
 
-/// The running sums of one block, in registers while its sixteen groups are made.
-typedef struct { f32x16 sum_before, squares_before, sum_after, squares_after, error; u32x16 nonzero_before, nonzero_after; } ck_sums;
+/// The running sums of one block, in registers while its sixteen groups are made. A lane
+/// counts at most 64 nonzero deltas a block: before in the low 16 bits, after in the high
+/// (one register pair fewer on AVX2, whose sixteen registers the sums would otherwise fill).
+typedef struct { f32x16 sum_before, squares_before, sum_after, squares_after, error; u32x16 nonzero; } ck_sums;
 
 int ck_cpu_level(void) {
 #if defined(__x86_64__)
@@ -88,17 +90,21 @@ __attribute__((constructor)) static void ck_fill_compress_order(void) {
 
 #pragma clang attribute push(__attribute__((target("avx2"))), apply_to = function)
 #define CK_ISA avx2
+#define CK_PHILOX_INTERLEAVE 0
 #include "DareKernelBody.h"
 #include "SelectKernelBody.h"
+#undef CK_PHILOX_INTERLEAVE
 #undef CK_ISA
 #pragma clang attribute pop
 
 #pragma clang attribute push(__attribute__((target("avx512f,avx512bw,avx512vl"))), apply_to = function)
 #define CK_ISA avx512
+#define CK_PHILOX_INTERLEAVE 1
 #define CK_COMPRESS_512 1
 #include "DareKernelBody.h"
 #include "SelectKernelBody.h"
 #undef CK_COMPRESS_512
+#undef CK_PHILOX_INTERLEAVE
 #undef CK_ISA
 #pragma clang attribute pop
 
