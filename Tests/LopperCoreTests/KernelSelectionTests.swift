@@ -120,6 +120,45 @@ final class KernelSelectionTests: XCTestCase {
         }
     }
 
+    /// From 4M elements the bracket is sampled in longer runs: the k-th largest and the top-k
+    /// mask (exactly k, keys above the threshold, ties in index order) agree with the
+    /// histogram select on every path, for F32 and BF16 values with and without heavy ties.
+    func testSampledBracketOnALargeTensor() throws {
+        var generator = SplitMix(seed: 36)
+        let size = (1 << 22) + 333
+        for dtype in [DType.f32, .bf16] {
+            for distinct in [nil, 5] as [Int?] {
+                let values = (0..<size).map { _ -> Float in distinct.map { Float(generator.int(below: $0)) } ?? generator.float(in: -1...1) }
+                let tensor = Tensor(values, dtype: dtype)
+                let keys = tensor.floats().map { ($0 + 0).bitPattern ^ (($0 + 0).sign == .minus ? 0xFFFF_FFFF : 0x8000_0000) }
+                for k in [1, size / 10, size / 2] {
+                    let answer = histogramSelectKey(tensor, rank: size - k)
+                    for path in KernelPath.available {
+                        KernelPath.active = path
+                        defer { KernelPath.active = KernelPath.widest }
+                        let what = "\(dtype) distinct \(String(describing: distinct)) k \(k) \(path)"
+                        XCTAssertEqual(keyValue(answer), try kthLargest(tensor, k), what)
+                        let bits = try topKMask(tensor, k).floats()
+                        var kept = 0, misplaced = 0, lastKeptTie = -1, firstDroppedTie = Int.max
+                        for index in 0..<size {
+                            if bits[index] != 0 {
+                                kept += 1
+                                misplaced += keys[index] < answer ? 1 : 0
+                                if keys[index] == answer { lastKeptTie = index }
+                            } else {
+                                misplaced += keys[index] > answer ? 1 : 0
+                                if keys[index] == answer { firstDroppedTie = Swift.min(firstDroppedTie, index) }
+                            }
+                        }
+                        XCTAssertEqual(kept, k, what)
+                        XCTAssertEqual(misplaced, 0, "\(what): kept keys below the threshold or dropped ones above it")
+                        XCTAssertLessThan(lastKeptTie, firstDroppedTie, "\(what): ties kept in index order")
+                    }
+                }
+            }
+        }
+    }
+
     /// Per-row masks of long rows select in one pass with a sampled bracket on the wide
     /// paths; a narrow bracket (no deviations) misses on some rows, which are then
     /// selected another way. Every path, dtype and k against a sort, with NaN, both zeros,

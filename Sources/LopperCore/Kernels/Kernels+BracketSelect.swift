@@ -11,9 +11,13 @@ import Synchronization
 // select. Exact either way; the sample depends only on the tensor, so a tensor takes the
 // same path on every machine and thread count.
 
-/// Sampled runs of consecutive elements, and their length: one 16-lane key vector a run,
-/// one or two cache lines, so the sample costs about 2048 cache misses.
-private let sampleRuns = 2048, sampleRun = 16
+/// Sampled runs of consecutive elements, and their length: 2048 runs of one 16-lane key
+/// vector, one or two cache lines each, so the sample costs about 2048 cache misses (and,
+/// in a large tensor, as many TLB misses). From 4M elements on, the runs are four vectors
+/// long: four times the sample for the same misses halves the bracket, so the pass lists
+/// half the keys and, on AVX2, branches to list them half as often.
+private let sampleRuns = 2048
+private func sampleRun(_ count: Int) -> Int { count >= 1 << 22 ? 64 : 16 }
 
 /// Tensors at least this large are selected by bracket (smaller ones cost little anyway).
 let bracketSelectMinimum = 1 << 18
@@ -42,28 +46,36 @@ func bracketTopKMask(_ a: Tensor, _ k: Int, bracket: ClosedRange<UInt32>? = nil)
 
 /// Keys around ascending rank `rank`, from the sorted positions of a fixed sample.
 private func sampleBracket(_ a: Tensor, rank: Int) -> ClosedRange<UInt32> {
-    let count = a.count, samples = sampleRuns * sampleRun, stride = count / sampleRuns
-    precondition(stride >= 2 * sampleRun, "bracket select needs at least \(2 * samples) elements")
-    let keys = UnsafeMutablePointer<UInt32>.allocate(capacity: samples)
+    let count = a.count, runs = sampleRuns, run = sampleRun(count), samples = runs * run, stride = count / runs
+    precondition(stride >= 2 * run, "bracket select needs at least \(2 * samples) elements")
+    // The sample, then room for the wide select to reorder copies of it.
+    let keys = UnsafeMutablePointer<UInt32>.allocate(capacity: 4 * samples)
     defer { keys.deallocate() }
     let base = UnsafeRawPointer(a.data)
-    for run in 0..<sampleRuns {
+    for index in 0..<runs {
         // A fixed place in each stride, from a multiplicative hash: the runs do not line up with rows.
-        let jitter = Int((UInt64(run) &* 0x9E37_79B9_7F4A_7C15) >> 40) % (stride - sampleRun + 1)
-        computeKeys(base, a.dtype, run * stride + jitter, sampleRun, into: keys + run * sampleRun)
+        let jitter = Int((UInt64(index) &* 0x9E37_79B9_7F4A_7C15) >> 40) % (stride - run + 1)
+        computeKeys(base, a.dtype, index * stride + jitter, run, into: keys + index * run)
     }
-    return bracket(sample: keys, count: samples, around: Double(rank) / Double(count))
+    return bracket(sample: keys, count: samples, around: Double(rank) / Double(count), wide: WideSelect(a.dtype))
 }
 
-/// The keys of a sample (reordered) at the sample ranks that bracket the fraction `fraction`
-/// of the population's ranks, `bracketDeviations` standard deviations either side; the
-/// ends stay open (0, UInt32.max) where the bracket passes the sample's.
-private func bracket(sample keys: UnsafeMutablePointer<UInt32>, count: Int, around fraction: Double) -> ClosedRange<UInt32> {
+/// The keys of a sample (reordered; `3 * count` more keys of room after it for the `wide`
+/// select, which reorders a copy) at the sample ranks that bracket the fraction `fraction` of the population's
+/// ranks, `bracketDeviations` standard deviations either side; the ends stay open
+/// (0, UInt32.max) where the bracket passes the sample's.
+private func bracket(sample keys: UnsafeMutablePointer<UInt32>, count: Int, around fraction: Double,
+                     wide: WideSelect?) -> ClosedRange<UInt32> {
     let center = fraction * Double(count)
     let spread = bracketDeviations * (Double(count) * fraction * (1 - fraction)).squareRoot() + 2
     let low = Int((center - spread).rounded(.down)), high = Int((center + spread).rounded(.up))
-    let upper = high >= count ? UInt32.max : selectKey(keys, count: count, rank: high)
-    let lower = low < 0 ? 0 : selectKey(keys, count: count, rank: low)
+    func select(_ rank: Int) -> UInt32 {
+        guard let wide else { return selectKey(keys, count: count, rank: rank) }
+        (keys + count).update(from: keys, count: count)
+        return wide.selectKey(keys + count, count: count, rank: rank, scratch: keys + 2 * count)
+    }
+    let upper = high >= count ? UInt32.max : select(high)
+    let lower = low < 0 ? 0 : select(low)
     return lower...upper
 }
 
