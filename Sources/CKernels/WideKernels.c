@@ -23,6 +23,7 @@
 
 typedef uint32_t u32x16 __attribute__((ext_vector_type(16)));
 typedef int32_t i32x16 __attribute__((ext_vector_type(16)));
+typedef int16_t i16x16 __attribute__((ext_vector_type(16)));
 typedef uint64_t u64x16 __attribute__((ext_vector_type(16)));
 typedef uint16_t u16x16 __attribute__((ext_vector_type(16)));
 typedef uint8_t u8x16 __attribute__((ext_vector_type(16)));
