@@ -24,7 +24,10 @@ public final class SafetensorsWriter {
     private var finished = false
 
     /// Opens `path` for writing `entries` with `metadata` (`format: pt` is always added).
-    public init(path: String, entries: [Entry], metadata: [String: String] = [:]) throws {
+    /// With `dataStart` (a multiple of 8), the header is padded so that the data section
+    /// starts at that offset modulo `StagedFileOutput.alignment`: tensors copied unchanged
+    /// from an input laid out alike then go to the disk straight from its mapping.
+    public init(path: String, entries: [Entry], metadata: [String: String] = [:], dataStart: Int? = nil) throws {
         self.path = path
         self.entries = entries
         var seen = Set<String>()
@@ -38,7 +41,7 @@ public final class SafetensorsWriter {
             throw error
         }
         do {
-            let header = Array(Self.header(entries: entries, metadata: metadata).utf8)
+            let header = Array(Self.header(entries: entries, metadata: metadata, dataStart: dataStart).utf8)
             try writeAll(withUnsafeBytes(of: UInt64(header.count).littleEndian, Array.init))
             try writeAll(header)
         } catch {
@@ -47,8 +50,9 @@ public final class SafetensorsWriter {
         }
     }
 
-    /// The header bytes, padded with spaces so the data starts 8-byte aligned.
-    static func header(entries: [Entry], metadata: [String: String]) -> String {
+    /// The header bytes, padded with spaces so the data starts 8-byte aligned (at `dataStart`
+    /// modulo the block size, when given).
+    static func header(entries: [Entry], metadata: [String: String], dataStart: Int? = nil) -> String {
         var members: [(String, JSON)] = []
         var meta = metadata
         meta["format"] = meta["format"] ?? "pt"
@@ -64,7 +68,11 @@ public final class SafetensorsWriter {
             offset = end
         }
         var text = JSON.object(members).text
-        let padded = (text.utf8.count + 7) / 8 * 8
+        var padded = (text.utf8.count + 7) / 8 * 8
+        if let dataStart {
+            let block = StagedFileOutput.alignment
+            padded += ((dataStart - 8 - padded) % block + block) % block
+        }
         text += String(repeating: " ", count: padded - text.utf8.count)
         return text
     }

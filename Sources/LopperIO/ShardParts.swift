@@ -97,9 +97,9 @@ struct PartManifest: Codable, Equatable {
 
 public enum ShardParts {
     /// The writer of `part` of the output `folder` laid out as `layout` (shards of the
-    /// whole output; empty ones are dropped as `ShardedWriter` drops them).
+    /// whole output; empty ones are dropped as `ShardedWriter` drops them), lined up with `source`.
     public static func writer(folder: String, layout: [[SafetensorsWriter.Entry]], part: ShardPart,
-                              metadata: [String: String], overwrite: Bool) throws -> ShardedWriter {
+                              metadata: [String: String], overwrite: Bool, source: Checkpoint? = nil) throws -> ShardedWriter {
         let shards = layout.filter { !$0.isEmpty }
         try part.check(shardCount: shards.count)
         let manifest = PartManifest(format: PartManifest.formatName, part: part.number, parts: part.count, stem: "model",
@@ -109,7 +109,7 @@ public enum ShardParts {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         let data = try encoder.encode(manifest) + Data("\n".utf8)
         return try ShardedWriter(folder: part.folder(for: folder), shards: shards, metadata: metadata, overwrite: overwrite,
-                                 part: (part.shards(of: shards.count), [(PartManifest.fileName, data)]))
+                                 part: (part.shards(of: shards.count), [(PartManifest.fileName, data)]), source: source)
     }
 
     /// The part folders of `output` found beside it (`OUTPUT.part-I-of-N`).

@@ -15,6 +15,8 @@ public final class ShardedWriter {
     private let metadata: [String: String]
     private let stem: String
     private let partFiles: [(name: String, data: Data)]?
+    /// Per planned shard, where its data section starts modulo the block size (nil: anywhere).
+    private let dataStarts: [Int?]
     private var shardIndex = 0
     private var positionInShard = 0
     private var current: SafetensorsWriter?
@@ -61,9 +63,10 @@ public final class ShardedWriter {
     /// checkpoint an output derives from). Empty groups are dropped. `stem` names the files
     /// (`adapter_model` for a PEFT adapter). `part` writes only some shards of the layout
     /// (`prune --part`), under the layout's names, with `files` in place of the index.
+    /// Tensors that `source` holds alike are lined up with their input offsets (see `dataStarts`).
     public init(folder: String, shards: [[SafetensorsWriter.Entry]], metadata: [String: String] = [:],
                 overwrite: Bool = false, stem: String = "model",
-                part: (shards: Range<Int>, files: [(name: String, data: Data)])? = nil) throws {
+                part: (shards: Range<Int>, files: [(name: String, data: Data)])? = nil, source: Checkpoint? = nil) throws {
         let fileManager = FileManager.default
         self.folder = folder
         self.metadata = metadata
@@ -78,6 +81,7 @@ public final class ShardedWriter {
         plan = part.map { Array(layout[$0.shards]) } ?? layout
         shardNames = part.map { Array(names[$0.shards]) } ?? names
         partFiles = part?.files
+        dataStarts = Self.dataStarts(plan, source: source)
         self.stem = stem
         temporary = try Self.temporaryFolder(beside: folder)
     }
@@ -104,6 +108,29 @@ public final class ShardedWriter {
 
     deinit { if !finished { abandon() } }
 
+    /// Per shard, the data start (modulo the block size, a multiple of 8) at which the most
+    /// bytes of tensors that `source` holds with the same dtype and shape lie at their input
+    /// offsets modulo the block size, so that those copied unchanged skip the staging copy;
+    /// nil where that would be under `StagedFileOutput.directSpanBytes`. A function of the
+    /// layouts only: every run and part of a run pads alike.
+    static func dataStarts(_ shards: [[SafetensorsWriter.Entry]], source: Checkpoint?) -> [Int?] {
+        guard let source else { return shards.map { _ in nil } }
+        let block = StagedFileOutput.alignment
+        return shards.map { entries in
+            var bytesAt: [Int: Int] = [:], offset = 0
+            for entry in entries {
+                defer { offset += entry.byteCount }
+                guard let file = source.shard(of: entry.name), let info = file.info(entry.name),
+                      info.dtype == entry.dtype, info.shape == entry.shape else { continue }
+                let start = ((file.dataOffset + info.begin - offset) % block + block) % block
+                if start % 8 == 0 { bytesAt[start, default: 0] += entry.byteCount }
+            }
+            guard let best = bytesAt.max(by: { ($0.value, -$0.key) < ($1.value, -$1.key) }),
+                  best.value >= StagedFileOutput.directSpanBytes else { return nil }
+            return best.key
+        }
+    }
+
     /// The next tensor's planned entry, or nil when all are written.
     public var nextEntry: SafetensorsWriter.Entry? {
         shardIndex < plan.count && positionInShard < plan[shardIndex].count ? plan[shardIndex][positionInShard] : nil
@@ -111,7 +138,8 @@ public final class ShardedWriter {
 
     private func writer() throws -> SafetensorsWriter {
         if let current { return current }
-        let writer = try SafetensorsWriter(path: temporaryFolder + "/" + shardNames[shardIndex], entries: plan[shardIndex], metadata: metadata)
+        let writer = try SafetensorsWriter(path: temporaryFolder + "/" + shardNames[shardIndex], entries: plan[shardIndex],
+                                           metadata: metadata, dataStart: dataStarts[shardIndex])
         current = writer
         return writer
     }

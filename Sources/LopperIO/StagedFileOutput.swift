@@ -21,8 +21,9 @@ final class StagedFileOutput {
     /// Bytes handed to the file so far, and the part of them already handed to writeback.
     private var fileOffset = 0
     private var writebackStarted = 0
-    /// Bytes that went to the file with O_DIRECT (for tests).
-    private(set) var directBytes = 0
+    /// Bytes that went to the file with O_DIRECT, and those of them written from the
+    /// caller's memory without staging (for tests).
+    private(set) var directBytes = 0, inPlaceBytes = 0
 
     /// Staging buffer size: a multiple of every block size O_DIRECT may require.
     static let stagingBytes = 8 << 20
@@ -50,8 +51,28 @@ final class StagedFileOutput {
         staging.deallocate()
     }
 
-    /// Appends `bytes`; full staging buffers are written on the way.
+    /// Appends `bytes`; full staging buffers are written on the way. A long span whose
+    /// address lies at its file offset modulo the block size (a tensor copied unchanged from
+    /// a mapped input whose layout the header lined up, see `SafetensorsWriter`) goes to the
+    /// disk from where it is: its whole blocks skip the staging copy.
     func append(_ bytes: UnsafeRawBufferPointer) throws {
+        var offset = 0
+        let alignment = Self.alignment
+        if direct, bytes.count >= Self.directSpanBytes,
+           (Int(bitPattern: bytes.baseAddress!) &- (fileOffset + staged)) % alignment == 0 {
+            offset = (alignment - (fileOffset + staged) % alignment) % alignment
+            try stage(UnsafeRawBufferPointer(rebasing: bytes[0..<offset]))
+            try writeStaged()
+            let whole = (bytes.count - offset) / alignment * alignment
+            offset += try writeInPlace(UnsafeRawBufferPointer(rebasing: bytes[offset..<offset + whole]))
+        }
+        try stage(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+    }
+
+    /// Spans at least this long are written from the caller's memory where aligned.
+    static let directSpanBytes = 1 << 20
+
+    private func stage(_ bytes: UnsafeRawBufferPointer) throws {
         var offset = 0
         while offset < bytes.count {
             let piece = min(bytes.count - offset, Self.stagingBytes - staged)
@@ -75,6 +96,27 @@ final class StagedFileOutput {
     /// Closes without flushing (the caller removes the file).
     func close() {
         if descriptor >= 0 { Glibc.close(descriptor); descriptor = -1 }
+    }
+
+    /// Writes `bytes` (whole blocks at a block-aligned offset, nothing staged) straight from
+    /// their memory; the count written, short only where the file system refused direct I/O
+    /// (the rest is then staged as usual).
+    private func writeInPlace(_ bytes: UnsafeRawBufferPointer) throws -> Int {
+        var done = 0
+        while done < bytes.count && direct {
+            try WriteCancellation.check(path)
+            let count = write(descriptor, bytes.baseAddress! + done, Swift.min(bytes.count - done, Self.stagingBytes))
+            if count < 0 {
+                if errno == EINTR { continue }
+                if errno == EINVAL { try useBufferedWrites(); break }
+                throw SafetensorsError(path, "write failed: \(String(cString: strerror(errno)))")
+            }
+            done += count
+            fileOffset += count
+            directBytes += count
+            inPlaceBytes += count
+        }
+        return done
     }
 
     private func writeStaged() throws {

@@ -177,10 +177,10 @@ public final class Pruner {
     private func makeWriter(metadata: [String: String]) throws -> ShardedWriter {
         if let part = configuration.part {
             return try ShardParts.writer(folder: configuration.outputPath, layout: outputLayout, part: part,
-                                         metadata: metadata, overwrite: configuration.overwrite)
+                                         metadata: metadata, overwrite: configuration.overwrite, source: finetuned)
         }
         return try ShardedWriter(folder: configuration.outputPath, shards: outputLayout, metadata: metadata,
-                                 overwrite: configuration.overwrite)
+                                 overwrite: configuration.overwrite, source: finetuned)
     }
 
     /// One tensor: the output to write and its report line.

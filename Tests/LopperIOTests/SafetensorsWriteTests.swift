@@ -38,25 +38,48 @@ final class SafetensorsWriteTests: XCTestCase {
 
     /// Writes go through aligned staging buffers, with O_DIRECT where the file system allows:
     /// pieces of every size across buffer boundaries, and a tail that is not a whole block,
-    /// must give the same bytes as the buffered path and as the pieces joined here.
+    /// must give the same bytes as the buffered path and as the pieces joined here. Pieces
+    /// whose memory lies at their file offset modulo the block size go to the disk from
+    /// there, all their whole blocks past the first boundary when they are long enough;
+    /// pieces one byte off never do.
     func testDirectAndBufferedWritesGiveTheSameBytes() throws {
         var generator = SystemRandomNumberGenerator()
-        let sizes = [7, StagedFileOutput.stagingBytes - 7, 1, 2 * StagedFileOutput.stagingBytes + 4095, 4096, 12_345]
+        let staging = StagedFileOutput.stagingBytes, block = StagedFileOutput.alignment
+        let sizes = [7, staging - 7, 1, 2 * staging + 4095, 4096, StagedFileOutput.directSpanBytes - 1, 12_345,
+                     StagedFileOutput.directSpanBytes + 3 * block + 5, 100]
         let pieces = sizes.map { count in (0..<count).map { _ in UInt8.random(in: 0...255, using: &generator) } }
         let expected = Data(pieces.joined())
+        let room = UnsafeMutableRawPointer.allocate(byteCount: sizes.max()! + 2 * block, alignment: block)
+        defer { room.deallocate() }
         let saved = StagedFileOutput.directWrites
         defer { StagedFileOutput.directWrites = saved }
+        let directAvailable = Self.fileSystemTakesDirectWrites(folder)
         for direct in [true, false] {
-            StagedFileOutput.directWrites = direct
-            let path = folder + "/staged-\(direct)"
-            let output = try StagedFileOutput(creating: path, reportedAs: path)
-            for piece in pieces { try piece.withUnsafeBytes { try output.append($0) } }
-            try output.finish()
-            XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), expected, "direct writes: \(direct)")
-            if !direct { XCTAssertEqual(output.directBytes, 0) }
-            if direct && Self.fileSystemTakesDirectWrites(folder) {
-                XCTAssertEqual(output.directBytes, expected.count / StagedFileOutput.stagingBytes * StagedFileOutput.stagingBytes,
-                               "every full staging buffer went with O_DIRECT")
+            for aligned in [true, false] {
+                StagedFileOutput.directWrites = direct
+                let path = folder + "/staged-\(direct)-\(aligned)"
+                let output = try StagedFileOutput(creating: path, reportedAs: path)
+                var offset = 0, inPlace = 0
+                for piece in pieces {
+                    // The piece's copy lies at its file offset modulo the block size, or one byte past it.
+                    let at = room + offset % block + (aligned ? 0 : 1)
+                    piece.withUnsafeBytes { at.copyMemory(from: $0.baseAddress!, byteCount: piece.count) }
+                    try output.append(UnsafeRawBufferPointer(start: at, count: piece.count))
+                    if aligned && piece.count >= StagedFileOutput.directSpanBytes {
+                        let head = (block - offset % block) % block
+                        inPlace += (piece.count - head) / block * block
+                    }
+                    offset += piece.count
+                }
+                try output.finish()
+                let what = "direct writes: \(direct), aligned: \(aligned)"
+                XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: path)), expected, what)
+                if !direct || !directAvailable { XCTAssertEqual(output.directBytes, 0, what) } else {
+                    XCTAssertEqual(output.inPlaceBytes, aligned ? inPlace : 0, what)
+                    if !aligned {
+                        XCTAssertEqual(output.directBytes, expected.count / staging * staging, "every full staging buffer went with O_DIRECT")
+                    }
+                }
             }
         }
     }
@@ -102,6 +125,30 @@ final class SafetensorsWriteTests: XCTestCase {
         try again.finish()
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: out), ["adapter_model.safetensors"])
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: folder), ["model"], "old folder and temporary removed")
+    }
+
+    /// With a source checkpoint, each shard's header is padded so that tensors the source
+    /// holds alike lie at their input offsets modulo the block size (and copy from its
+    /// mapping); the values are the same, and without a source the data starts 8-aligned.
+    func testShardsLineUpWithTheirSource() throws {
+        let source = folder + "/source", values = (0..<(1 << 19)).map { Float($0 % 1000) / 7 }
+        try FileManager.default.createDirectory(atPath: source, withIntermediateDirectories: true)
+        let tensors: [(String, Tensor)] = [("norm", Tensor([1, 2, 3], dtype: .bf16)), ("big", Tensor(values, dtype: .f32)),
+                                           ("bias", Tensor([4, 5], dtype: .f32))]
+        try saveSafetensors(tensors, to: source + "/model.safetensors", metadata: ["from": "elsewhere, with a longer header"])
+        let checkpoint = try Checkpoint(path: source)
+        let entries = tensors.map { SafetensorsWriter.Entry(name: $0.0, dtype: $0.1.dtype, shape: $0.1.shape) }
+        for lined in [true, false] {
+            let out = folder + "/out-\(lined)"
+            let writer = try ShardedWriter(folder: out, shards: [entries], metadata: ["m": "1"], source: lined ? checkpoint : nil)
+            try writer.writeAll(tensor: { try checkpoint.tensor($0.name) })
+            let written = try SafetensorsFile(path: out + "/model.safetensors"), input = try XCTUnwrap(checkpoint.shard(of: "big"))
+            let block = StagedFileOutput.alignment
+            if lined { XCTAssertEqual(written.dataOffset % block, input.dataOffset % block) }
+            else { XCTAssertNotEqual(written.dataOffset % block, input.dataOffset % block, "the headers differ in length") }
+            XCTAssertEqual(written.dataOffset % 8, 0)
+            for (name, tensor) in tensors { XCTAssertEqual(try written.tensor(name).floats(), tensor.floats(), name) }
+        }
     }
 
     func testSingleShardIsModelSafetensorsAndFailureLeavesNoFolder() throws {
