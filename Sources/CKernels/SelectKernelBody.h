@@ -89,6 +89,39 @@ CK_INLINE int CK_NAME(compress16)(uint32_t *target, u32x16 values, uint16_t bits
 #endif
 }
 
+/// Vectors of sixteen keys of the bracket pass (below), from `*at` while sixteen fit before
+/// `stop`; `*at` moves past them. Offsets count from `first`. With `sparse`, vectors without
+/// keys inside skip the listing; `hit_vectors` counts those with some.
+CK_INLINE void CK_NAME(bracket_vectors)(const void *data, int bf16, int64_t first, int64_t *at, int64_t stop,
+                                        uint32_t lower, uint32_t upper, uint8_t *target, uint32_t *listed_keys,
+                                        uint32_t *offsets, const void *ahead, int sparse,
+                                        int64_t *greater, int64_t *listed, int64_t *hit_vectors) {
+    const int64_t size = bf16 ? 2 : 4;
+    const uint32_t width = upper - lower;
+    const u32x16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    u32x16 greater_lanes = 0;
+    int64_t i = *at, listed_count = *listed, hit_count = 0;
+    for (; i + 16 <= stop; i += 16) {
+        if (ahead) __builtin_prefetch((const char *)ahead + (i - first) * size);
+        const u32x16 keys = CK_NAME(keys16)(data, bf16, i);
+        const u32x16 is_above = (u32x16)(keys > upper) & 1u;
+        greater_lanes += is_above;
+        if (target) *(u8x16_u *)(target + i) = __builtin_convertvector(is_above, u8x16);
+        const bool16 inside = __builtin_convertvector(keys - lower <= width, bool16);
+        uint16_t hits;
+        __builtin_memcpy(&hits, &inside, sizeof hits);   // one bit a lane
+        hit_count += hits != 0;
+        if (sparse && hits == 0) continue;
+        // At most i - first keys are listed before this vector: its sixteen lanes fit in the range's room.
+        if (offsets) CK_NAME(compress16)(offsets + listed_count, lanes + (uint32_t)(i - first), hits);
+        listed_count += CK_NAME(compress16)(listed_keys + listed_count, keys, hits);
+    }
+    *greater += __builtin_reduce_add(greater_lanes);
+    *listed = listed_count;
+    *hit_vectors += hit_count;
+    *at = i;
+}
+
 #if !CK_COMPRESS_512
 /// The 32-bit order key of the BF16 order key `key` (the F32 key of the same value): the
 /// high half, with the low half set where the value is negative (its F32 bits inverted).
@@ -96,12 +129,12 @@ CK_INLINE uint32_t CK_NAME(wide_key)(uint32_t key) {
     return key << 16 | (key != 0 && key < 0x8000u ? 0xFFFFu : 0);
 }
 
-/// `ck_bracket_pass` for BF16 on sixteen 16-bit keys a 256-bit vector (half the work of
-/// widening them first). The 32-bit keys are monotone in the 16-bit ones, so the bracket
-/// becomes the 16-bit keys from `low` to `high`; only vectors with keys inside widen theirs.
-static void CK_NAME(bracket_pass_bf16)(const uint16_t *data, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                                       uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, const void *ahead,
-                                       int64_t *above, int64_t *listed) {
+/// `bracket_vectors` with `sparse` for BF16, on sixteen 16-bit keys a 256-bit vector (half
+/// the work of widening them first). The 32-bit keys are monotone in the 16-bit ones, so the
+/// bracket becomes the 16-bit keys from `low` to `high`; only vectors with keys inside widen theirs.
+static void CK_NAME(sparse_bf16_vectors)(const uint16_t *data, int64_t first, int64_t *at, int64_t stop,
+                                         uint32_t lower, uint32_t upper, uint8_t *target, uint32_t *listed_keys,
+                                         uint32_t *offsets, const void *ahead, int64_t *greater, int64_t *listed) {
     // high: the largest 16-bit key not above `upper`; low: the smallest not below `lower`.
     uint32_t high = upper >> 16, low = lower >> 16;
     if (CK_NAME(wide_key)(high) > upper) high -= 1;   // high >= 1 here: wide_key(0) = 0
@@ -109,10 +142,9 @@ static void CK_NAME(bracket_pass_bf16)(const uint16_t *data, int64_t start, int6
     const int empty = low > high;   // no 16-bit key inside (low may be 0x10000)
     const uint16_t above16 = (uint16_t)high, low16 = (uint16_t)low, width16 = (uint16_t)(high - low);
     const u32x16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    int64_t i = start, greater = 0, listed_count = 0;
-    const int64_t end = start + count;
-    for (; i + 16 <= end; i += 16) {
-        if (ahead) __builtin_prefetch((const char *)ahead + (i - start) * 2);
+    int64_t i = *at, greater_count = 0, listed_count = *listed;
+    for (; i + 16 <= stop; i += 16) {
+        if (ahead) __builtin_prefetch((const char *)ahead + (i - first) * 2);
         u16x16 bits = *(const u16x16_u *)(data + i);
         const u16x16 magnitude = bits & 0x7FFFu;
         bits &= (u16x16)(magnitude != 0);                                  // -0 is +0
@@ -122,69 +154,54 @@ static void CK_NAME(bracket_pass_bf16)(const uint16_t *data, int64_t start, int6
         uint16_t above_bits, hits;
         const bool16 above_lanes = __builtin_convertvector(is_above, bool16);
         __builtin_memcpy(&above_bits, &above_lanes, sizeof above_bits);
-        greater += __builtin_popcount(above_bits);
+        greater_count += __builtin_popcount(above_bits);
         if (target) *(u8x16_u *)(target + i) = __builtin_convertvector(is_above & 1u, u8x16);
         const bool16 inside = __builtin_convertvector((u16x16)(keys - low16) <= width16, bool16);
         __builtin_memcpy(&hits, &inside, sizeof hits);
         if (empty || hits == 0) continue;
         const u32x16 wide = CK_NAME(keys16)(data, 1, i);
-        if (offsets) CK_NAME(compress16)(offsets + listed_count, lanes + (uint32_t)(i - start), hits);
+        if (offsets) CK_NAME(compress16)(offsets + listed_count, lanes + (uint32_t)(i - first), hits);
         listed_count += CK_NAME(compress16)(listed_keys + listed_count, wide, hits);
     }
-    for (; i < end; i++) {
-        const uint32_t key = CK_NAME(key1)(data, 1, i);
-        greater += key > upper;
-        if (target) target[i] = key > upper;
-        if (key - lower <= upper - lower) {
-            listed_keys[listed_count] = key;
-            if (offsets) offsets[listed_count] = (uint32_t)(i - start);
-            listed_count += 1;
-        }
-    }
-    *above = greater;
+    *greater += greater_count;
     *listed = listed_count;
+    *at = i;
 }
 #endif
 
 void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
                               uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, const void *ahead,
                               int64_t *above, int64_t *listed) {
-#if !CK_COMPRESS_512
-    if (bf16) {
-        CK_NAME(bracket_pass_bf16)(data, start, count, lower, upper, target, listed_keys, offsets, ahead, above, listed);
-        return;
-    }
-#endif
-    const int64_t size = bf16 ? 2 : 4;
-    int64_t i = start, greater = 0, listed_count = 0;
+    int64_t i = start, greater = 0, listed_count = 0, hit_vectors = 0;
     const int64_t end = start + count;
-    const uint32_t width = upper - lower;
-    const u32x16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
-    u32x16 greater_lanes = 0;
-    for (; i + 16 <= end; i += 16) {
-        if (ahead) __builtin_prefetch((const char *)ahead + (i - start) * size);
-        const u32x16 keys = CK_NAME(keys16)(data, bf16, i);
-        const u32x16 is_above = (u32x16)(keys > upper) & 1u;
-        greater_lanes += is_above;
-        if (target) *(u8x16_u *)(target + i) = __builtin_convertvector(is_above, u8x16);
-        const bool16 inside = __builtin_convertvector(keys - lower <= width, bool16);
-        uint16_t hits;
-        __builtin_memcpy(&hits, &inside, sizeof hits);   // one bit a lane
-        // At most i - start keys are listed before this vector: its sixteen lanes fit in the range's room.
-#if !CK_COMPRESS_512
-        // The two-halves compress costs more than the branch's mispredictions at the few
-        // percent of vectors a narrow bracket gives keys to; AVX-512's compress costs less.
-        if (hits == 0) continue;
-#endif
-        if (offsets) CK_NAME(compress16)(offsets + listed_count, lanes + (uint32_t)(i - start), hits);
-        listed_count += CK_NAME(compress16)(listed_keys + listed_count, keys, hits);
+#if CK_COMPRESS_512
+    // AVX-512's compress costs less than any branch on the keys.
+    CK_NAME(bracket_vectors)(data, bf16, start, &i, end, lower, upper, target, listed_keys, offsets, ahead, 0,
+                             &greater, &listed_count, &hit_vectors);
+#else
+    // The first 64 vectors tell how many have keys inside. Where few do (a narrow bracket),
+    // the rest branch past the others: the two-halves compress costs more than the
+    // mispredictions. Where many do (the wide bracket of a short row's small sample), it
+    // runs on every vector without a branch.
+    const int64_t probe = count < 16 * 64 ? count : 16 * 64;
+    CK_NAME(bracket_vectors)(data, bf16, start, &i, start + probe, lower, upper, target, listed_keys, offsets, ahead, 0,
+                             &greater, &listed_count, &hit_vectors);
+    if (hit_vectors * 4 >= probe / 16) {
+        CK_NAME(bracket_vectors)(data, bf16, start, &i, end, lower, upper, target, listed_keys, offsets, ahead, 0,
+                                 &greater, &listed_count, &hit_vectors);
+    } else if (bf16) {
+        CK_NAME(sparse_bf16_vectors)(data, start, &i, end, lower, upper, target, listed_keys, offsets, ahead,
+                                     &greater, &listed_count);
+    } else {
+        CK_NAME(bracket_vectors)(data, bf16, start, &i, end, lower, upper, target, listed_keys, offsets, ahead, 1,
+                                 &greater, &listed_count, &hit_vectors);
     }
-    greater += __builtin_reduce_add(greater_lanes);
+#endif
     for (; i < end; i++) {
         const uint32_t key = CK_NAME(key1)(data, bf16, i);
         greater += key > upper;
         if (target) target[i] = key > upper;
-        if (key - lower <= width) {
+        if (key - lower <= upper - lower) {
             listed_keys[listed_count] = key;
             if (offsets) offsets[listed_count] = (uint32_t)(i - start);
             listed_count += 1;
