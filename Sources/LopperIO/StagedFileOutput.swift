@@ -25,8 +25,11 @@ final class StagedFileOutput {
     /// caller's memory without staging (for tests).
     private(set) var directBytes = 0, inPlaceBytes = 0
 
-    /// Staging buffer size: a multiple of every block size O_DIRECT may require.
-    static let stagingBytes = 8 << 20
+    /// Staging buffer size, and the most one write hands the disk: a multiple of every block
+    /// size O_DIRECT may require. Each write waits for the disk, so it must be large enough to
+    /// keep the device's queue full: on a virtio disk, 673 MB in 8 MB writes took 2.1-3.5 s
+    /// and in 32 MB writes 1.65-1.75 s (`dd oflag=direct`).
+    static let stagingBytes = 32 << 20
     static let alignment = 4096
 
     /// Whether new files try O_DIRECT (default: yes, unless `LOPPER_DIRECT_WRITES=0`).
