@@ -142,7 +142,7 @@ CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, con
 #define CK_DARE_LOOP(GROUP, a, first, groups, redo, divide, merged, stream, stats)                \
     do {                                                                                          \
         u32x16 w[8] = {0, 0, 0, 0, 0, 0, 0, 0};                                                   \
-        ck_sums sums = {0, 0, 0, 0, 0, 0};                                                     \
+        ck_sums sums = {0, 0, 0, 0, 0, 0};                                                        \
         for (int64_t g = 0; g < (groups); g += 4) {                                               \
             const int64_t group = (first) + g;                                                    \
             if ((a)->high < 65536 && !(a)->mask) CK_NAME(philox16)((uint64_t)group * 8, (a)->seed, (a)->name_hash, w); \
@@ -150,7 +150,7 @@ CK_INLINE void CK_NAME(dare_f32_group)(const ck_dare_args *a, int64_t group, con
                 GROUP(a, group + q, w + 4 * (q >> 1), q & 1, (redo) + g + q, divide, merged, stream, stats, &sums); \
                 if (stats && (g + q) % 16 == 15) {                                                \
                     CK_NAME(store_sums)((a)->sums + (g + q) / 16, &sums);                         \
-                    sums = (ck_sums){0, 0, 0, 0, 0, 0};                                        \
+                    sums = (ck_sums){0, 0, 0, 0, 0, 0};                                           \
                 }                                                                                 \
             }                                                                                     \
         }                                                                                         \

@@ -61,9 +61,9 @@ private func sampleBracket(_ a: Tensor, rank: Int) -> ClosedRange<UInt32> {
 }
 
 /// The keys of a sample (reordered; `3 * count` more keys of room after it for the `wide`
-/// select, which reorders a copy) at the sample ranks that bracket the fraction `fraction` of the population's
-/// ranks, `bracketDeviations` standard deviations either side; the ends stay open
-/// (0, UInt32.max) where the bracket passes the sample's.
+/// select, which reorders a copy) at the sample ranks that bracket the fraction `fraction`
+/// of the population's ranks, `bracketDeviations` standard deviations either side; the
+/// ends stay open (0, UInt32.max) where the bracket passes the sample's.
 private func bracket(sample keys: UnsafeMutablePointer<UInt32>, count: Int, around fraction: Double,
                      wide: WideSelect?) -> ClosedRange<UInt32> {
     let center = fraction * Double(count)
