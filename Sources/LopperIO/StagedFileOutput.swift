@@ -105,39 +105,35 @@ final class StagedFileOutput {
     /// their memory; the count written, short only where the file system refused direct I/O
     /// (the rest is then staged as usual).
     private func writeInPlace(_ bytes: UnsafeRawBufferPointer) throws -> Int {
-        var done = 0
-        while done < bytes.count && direct {
-            try WriteCancellation.check(path)
-            let count = write(descriptor, bytes.baseAddress! + done, Swift.min(bytes.count - done, Self.stagingBytes))
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EINVAL { try useBufferedWrites(); break }
-                throw SafetensorsError(path, "write failed: \(String(cString: strerror(errno)))")
-            }
-            done += count
-            fileOffset += count
-            directBytes += count
-            inPlaceBytes += count
-        }
+        let done = try writeOut(bytes.baseAddress!, bytes.count, whileDirect: true)
+        inPlaceBytes += done
         return done
     }
 
     private func writeStaged() throws {
-        var done = 0
-        while done < staged {
-            try WriteCancellation.check(path)
-            let count = write(descriptor, staging + done, staged - done)
-            if count < 0 {
-                if errno == EINTR { continue }
-                if errno == EINVAL && direct { try useBufferedWrites(); continue }  // alignment the file system refuses
-                throw SafetensorsError(path, "write failed: \(String(cString: strerror(errno)))")
-            }
-            done += count
-            fileOffset += count
-            if direct { directBytes += count }
-        }
+        _ = try writeOut(staging, staged, whileDirect: false)
         staged = 0
         startWriteback()
+    }
+
+    /// The one write loop: `count` bytes from `base` at the file's end, at most a staging
+    /// buffer a call; where the file system refuses direct I/O (alignment), the rest goes
+    /// buffered, or, `whileDirect`, is left to the caller. Returns the count written.
+    private func writeOut(_ base: UnsafeRawPointer, _ count: Int, whileDirect: Bool) throws -> Int {
+        var done = 0
+        while done < count && (direct || !whileDirect) {
+            try WriteCancellation.check(path)
+            let written = write(descriptor, base + done, Swift.min(count - done, Self.stagingBytes))
+            if written < 0 {
+                if errno == EINTR { continue }
+                if errno == EINVAL && direct { try useBufferedWrites(); continue }
+                throw SafetensorsError(path, "write failed: \(String(cString: strerror(errno)))")
+            }
+            done += written
+            fileOffset += written
+            if direct { directBytes += written }
+        }
+        return done
     }
 
     private func useBufferedWrites() throws {
