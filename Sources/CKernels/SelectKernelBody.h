@@ -90,23 +90,20 @@ CK_INLINE int CK_NAME(compress16)(uint32_t *target, u32x16 values, uint16_t bits
 }
 
 /// Vectors of sixteen keys of the bracket pass (below), from `*at` while sixteen fit before
-/// `stop`; `*at` moves past them. Offsets count from `first`. With `sparse`, vectors without
+/// `stop`; `*at` moves past them; keys above `marked_above` are marked in `target`. Offsets count from `first`. With `sparse`, vectors without
 /// keys inside skip the listing; `hit_vectors` counts those with some.
 CK_INLINE void CK_NAME(bracket_vectors)(const void *data, int bf16, int64_t first, int64_t *at, int64_t stop,
-                                        uint32_t lower, uint32_t upper, uint8_t *target, uint32_t *listed_keys,
-                                        uint32_t *offsets, const void *ahead, int sparse,
+                                        uint32_t lower, uint32_t upper, uint32_t marked_above, uint8_t *target,
+                                        uint32_t *listed_keys, uint32_t *offsets, int sparse,
                                         int64_t *greater, int64_t *listed, int64_t *hit_vectors) {
-    const int64_t size = bf16 ? 2 : 4;
     const uint32_t width = upper - lower;
     const u32x16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     u32x16 greater_lanes = 0;
     int64_t i = *at, listed_count = *listed, hit_count = 0;
     for (; i + 16 <= stop; i += 16) {
-        if (ahead) __builtin_prefetch((const char *)ahead + (i - first) * size);
         const u32x16 keys = CK_NAME(keys16)(data, bf16, i);
-        const u32x16 is_above = (u32x16)(keys > upper) & 1u;
-        greater_lanes += is_above;
-        if (target) *(u8x16_u *)(target + i) = __builtin_convertvector(is_above, u8x16);
+        greater_lanes += (u32x16)(keys > upper) & 1u;
+        if (target) *(u8x16_u *)(target + i) = __builtin_convertvector((u32x16)(keys > marked_above) & 1u, u8x16);
         const bool16 inside = __builtin_convertvector(keys - lower <= width, bool16);
         uint16_t hits;
         __builtin_memcpy(&hits, &inside, sizeof hits);   // one bit a lane
@@ -129,39 +126,61 @@ CK_INLINE uint32_t CK_NAME(wide_key)(uint32_t key) {
     return key << 16 | (key != 0 && key < 0x8000u ? 0xFFFFu : 0);
 }
 
-/// `bracket_vectors` with `sparse` for BF16, on sixteen 16-bit keys a 256-bit vector (half
-/// the work of widening them first). The 32-bit keys are monotone in the 16-bit ones, so the
-/// bracket becomes the 16-bit keys from `low` to `high`; only vectors with keys inside widen theirs.
+/// The 16-bit order keys of sixteen BF16 elements at `data` (the high halves of their
+/// 32-bit ones, which are monotone in them).
+CK_INLINE u16x16 CK_NAME(bf16_keys)(const uint16_t *data) {
+    u16x16 bits = *(const u16x16_u *)data;
+    const u16x16 magnitude = bits & 0x7FFFu;
+    bits &= (u16x16)(magnitude != 0);                                  // -0 is +0
+    const u16x16 negative = (u16x16)((i16x16)bits >> 15);
+    return (bits ^ (negative | 0x8000u)) & (u16x16)(magnitude <= 0x7F80u);   // NaN is 0
+}
+
+/// `bracket_vectors` with `sparse` for BF16, on 16-bit keys, thirty-two a step: half the
+/// work of widening them first, and one mask store, count and branch for two vectors. The
+/// bracket becomes the 16-bit keys from `low` to `high`; only vectors with keys inside
+/// widen theirs.
 static void CK_NAME(sparse_bf16_vectors)(const uint16_t *data, int64_t first, int64_t *at, int64_t stop,
-                                         uint32_t lower, uint32_t upper, uint8_t *target, uint32_t *listed_keys,
-                                         uint32_t *offsets, const void *ahead, int64_t *greater, int64_t *listed) {
-    // high: the largest 16-bit key not above `upper`; low: the smallest not below `lower`.
-    uint32_t high = upper >> 16, low = lower >> 16;
+                                         uint32_t lower, uint32_t upper, uint32_t marked_above, uint8_t *target,
+                                         uint32_t *listed_keys, uint32_t *offsets, int64_t *greater, int64_t *listed) {
+    // high and mark: the largest 16-bit keys not above `upper` and `marked_above`; low: the
+    // smallest not below `lower`.
+    uint32_t high = upper >> 16, mark = marked_above >> 16, low = lower >> 16;
     if (CK_NAME(wide_key)(high) > upper) high -= 1;   // high >= 1 here: wide_key(0) = 0
+    if (CK_NAME(wide_key)(mark) > marked_above) mark -= 1;
     if (CK_NAME(wide_key)(low) < lower) low += 1;
     const int empty = low > high;   // no 16-bit key inside (low may be 0x10000)
-    const uint16_t above16 = (uint16_t)high, low16 = (uint16_t)low, width16 = (uint16_t)(high - low);
+    const uint16_t low16 = (uint16_t)low, width16 = (uint16_t)(high - low);
+    // AVX2 compares 16-bit lanes as signed: keys and bound with their top bit flipped.
+    const __m256i flip = _mm256_set1_epi16((short)0x8000), high_signed = _mm256_set1_epi16((short)(high ^ 0x8000u));
+    const __m256i mark_signed = _mm256_set1_epi16((short)(mark ^ 0x8000u));
     const u32x16 lanes = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
     int64_t i = *at, greater_count = 0, listed_count = *listed;
-    for (; i + 16 <= stop; i += 16) {
-        if (ahead) __builtin_prefetch((const char *)ahead + (i - first) * 2);
-        u16x16 bits = *(const u16x16_u *)(data + i);
-        const u16x16 magnitude = bits & 0x7FFFu;
-        bits &= (u16x16)(magnitude != 0);                                  // -0 is +0
-        const u16x16 negative = (u16x16)((i16x16)bits >> 15);
-        const u16x16 keys = (bits ^ (negative | 0x8000u)) & (u16x16)(magnitude <= 0x7F80u);   // NaN is 0
-        const u16x16 is_above = (u16x16)(keys > above16);
-        uint16_t above_bits, hits;
-        const bool16 above_lanes = __builtin_convertvector(is_above, bool16);
-        __builtin_memcpy(&above_bits, &above_lanes, sizeof above_bits);
-        greater_count += __builtin_popcount(above_bits);
-        if (target) *(u8x16_u *)(target + i) = __builtin_convertvector(is_above & 1u, u8x16);
-        const bool16 inside = __builtin_convertvector((u16x16)(keys - low16) <= width16, bool16);
-        __builtin_memcpy(&hits, &inside, sizeof hits);
-        if (empty || hits == 0) continue;
-        const u32x16 wide = CK_NAME(keys16)(data, 1, i);
-        if (offsets) CK_NAME(compress16)(offsets + listed_count, lanes + (uint32_t)(i - first), hits);
-        listed_count += CK_NAME(compress16)(listed_keys + listed_count, wide, hits);
+    for (; i + 32 <= stop; i += 32) {
+        const u16x16 keys[2] = {CK_NAME(bf16_keys)(data + i), CK_NAME(bf16_keys)(data + i + 16)};
+        const __m256i first_signed = _mm256_xor_si256((__m256i)keys[0], flip);
+        const __m256i second_signed = _mm256_xor_si256((__m256i)keys[1], flip);
+        // Packed to thirty-two bytes in lane order.
+        const __m256i above = _mm256_permute4x64_epi64(_mm256_packs_epi16(_mm256_cmpgt_epi16(first_signed, high_signed),
+                                                                          _mm256_cmpgt_epi16(second_signed, high_signed)), 0xD8);
+        greater_count += __builtin_popcount((uint32_t)_mm256_movemask_epi8(above));
+        if (target) {
+            const __m256i marked = _mm256_packs_epi16(_mm256_cmpgt_epi16(first_signed, mark_signed),
+                                                      _mm256_cmpgt_epi16(second_signed, mark_signed));
+            _mm256_storeu_si256((__m256i *)(target + i), _mm256_and_si256(_mm256_permute4x64_epi64(marked, 0xD8), _mm256_set1_epi8(1)));
+        }
+        const u16x16 inside[2] = {(u16x16)(keys[0] - low16 <= width16), (u16x16)(keys[1] - low16 <= width16)};
+        const __m256i any = (__m256i)(inside[0] | inside[1]);
+        if (empty || _mm256_testz_si256(any, any)) continue;
+        for (int half = 0; half < 2; half++) {
+            const bool16 hit = __builtin_convertvector(inside[half], bool16);
+            uint16_t hits;
+            __builtin_memcpy(&hits, &hit, sizeof hits);   // one bit a lane
+            const int64_t from = i + 16 * half;
+            const u32x16 wide = CK_NAME(keys16)(data, 1, from);
+            if (offsets) CK_NAME(compress16)(offsets + listed_count, lanes + (uint32_t)(from - first), hits);
+            listed_count += CK_NAME(compress16)(listed_keys + listed_count, wide, hits);
+        }
     }
     *greater += greater_count;
     *listed = listed_count;
@@ -170,37 +189,33 @@ static void CK_NAME(sparse_bf16_vectors)(const uint16_t *data, int64_t first, in
 #endif
 
 void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                              uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, const void *ahead,
-                              int64_t *above, int64_t *listed) {
+                              uint32_t marked_above, uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, int64_t *above, int64_t *listed) {
     int64_t i = start, greater = 0, listed_count = 0, hit_vectors = 0;
     const int64_t end = start + count;
 #if CK_COMPRESS_512
     // AVX-512's compress costs less than any branch on the keys.
-    CK_NAME(bracket_vectors)(data, bf16, start, &i, end, lower, upper, target, listed_keys, offsets, ahead, 0,
+    CK_NAME(bracket_vectors)(data, bf16, start, &i, end, lower, upper, marked_above, target, listed_keys, offsets, 0,
                              &greater, &listed_count, &hit_vectors);
 #else
-    // The first 64 vectors tell how many have keys inside. Where few do (a narrow bracket),
-    // the rest branch past the others: the two-halves compress costs more than the
-    // mispredictions. Where many do (the wide bracket of a short row's small sample), it
-    // runs on every vector without a branch.
-    const int64_t probe = count < 16 * 64 ? count : 16 * 64;
-    CK_NAME(bracket_vectors)(data, bf16, start, &i, start + probe, lower, upper, target, listed_keys, offsets, ahead, 0,
-                             &greater, &listed_count, &hit_vectors);
-    if (hit_vectors * 4 >= probe / 16) {
-        CK_NAME(bracket_vectors)(data, bf16, start, &i, end, lower, upper, target, listed_keys, offsets, ahead, 0,
-                                 &greater, &listed_count, &hit_vectors);
-    } else if (bf16) {
-        CK_NAME(sparse_bf16_vectors)(data, start, &i, end, lower, upper, target, listed_keys, offsets, ahead,
+    // F32: the first 64 vectors tell how many have keys inside. Where few do (the usual
+    // narrow bracket), the rest branch past the others: the two-halves compress costs more
+    // than the mispredictions. Where many do (heavy ties inside the bracket), it runs on
+    // every vector without a branch. BF16's 16-bit keys make the branch pay at any share.
+    if (bf16) {
+        CK_NAME(sparse_bf16_vectors)(data, start, &i, end, lower, upper, marked_above, target, listed_keys, offsets,
                                      &greater, &listed_count);
     } else {
-        CK_NAME(bracket_vectors)(data, bf16, start, &i, end, lower, upper, target, listed_keys, offsets, ahead, 1,
+        const int64_t probe = count < 16 * 64 ? count : 16 * 64;
+        CK_NAME(bracket_vectors)(data, 0, start, &i, start + probe, lower, upper, marked_above, target, listed_keys, offsets, 0,
                                  &greater, &listed_count, &hit_vectors);
+        CK_NAME(bracket_vectors)(data, 0, start, &i, end, lower, upper, marked_above, target, listed_keys, offsets,
+                                 hit_vectors * 4 < probe / 16, &greater, &listed_count, &hit_vectors);
     }
 #endif
     for (; i < end; i++) {
         const uint32_t key = CK_NAME(key1)(data, bf16, i);
         greater += key > upper;
-        if (target) target[i] = key > upper;
+        if (target) target[i] = key > marked_above;
         if (key - lower <= upper - lower) {
             listed_keys[listed_count] = key;
             if (offsets) offsets[listed_count] = (uint32_t)(i - start);
@@ -280,17 +295,18 @@ uint32_t CK_NAME(ck_select_key)(uint32_t *keys, int64_t count, int64_t rank, uin
 
 /// The top-k mask of one row of `cols` elements at `data`, in one pass over it. A sample of
 /// `runs` runs of sixteen keys (one a stride, at a hashed place) brackets the threshold,
-/// `deviations` standard deviations of a sample rank either side; the bracket pass marks
-/// the keys above it (0 elsewhere) and lists those inside, among which the threshold is
-/// selected; then the listed keys above it are marked, and as many equal to it, in index
-/// order, as make k. Returns 1, or 0 when the bracket missed the threshold: `target` then
-/// holds no mask and the caller selects the row another way. `scratch` holds 5 * cols keys;
-/// `cols >= 32 * runs`. The pass prefetches the row at `next` (when not NULL): without it
-/// each row would start with a wait on memory, the sample's loads first.
+/// `deviations` standard deviations of a sample rank either side; the pass keeps the row's
+/// keys (in cache for what follows), counts those above the bracket and lists those inside
+/// it, among which the threshold is selected; then the mask is made from the kept keys:
+/// those above the threshold, and as many equal to it, in index order, as make k. Returns
+/// 1, or 0 when the bracket missed the threshold: `target` then holds no mask and the
+/// caller selects the row another way. `scratch` holds 5 * cols keys; `cols >= 32 * runs`.
+/// The pass prefetches the row at `next` (when not NULL): without it each row would start
+/// with a wait on memory, the sample's loads first.
 int CK_NAME(ck_row_top_k)(const void *data, int bf16, int64_t cols, int64_t k, int64_t runs, double deviations,
                           const void *next, uint32_t *scratch, uint8_t *target) {
     // work: 3 * cols, for the listed keys' select (the sample's take 4 * samples <= cols / 4).
-    uint32_t *listed_keys = scratch, *offsets = scratch + cols, *work = scratch + 2 * cols;
+    uint32_t *row_keys = scratch, *listed_keys = scratch + cols, *work = scratch + 2 * cols;
     const int64_t rank = cols - k, samples = 16 * runs, stride = cols / runs;
     for (int64_t run = 0; run < runs; run++) {
         const int64_t jitter = (int64_t)(((uint64_t)run * 0x9E3779B97F4A7C15ull) >> 40) % (stride - 15);
@@ -317,8 +333,29 @@ int CK_NAME(ck_row_top_k)(const void *data, int bf16, int64_t cols, int64_t k, i
         }
         upper = CK_NAME(ck_select_key)(work + samples, from_lower, high - (samples - from_lower), work + 2 * samples, 48);
     }
-    int64_t above, listed;
-    CK_NAME(ck_bracket_pass)(data, bf16, 0, cols, lower, upper, target, listed_keys, offsets, next, &above, &listed);
+    const uint32_t width = upper - lower;
+    const int64_t size = bf16 ? 2 : 4;
+    u32x16 above_lanes = 0;
+    int64_t listed = 0, i = 0;
+    // Branch-free: the bracket of a row's small sample holds a key in most vectors.
+    for (; i + 16 <= cols; i += 16) {
+        if (next) __builtin_prefetch((const char *)next + i * size);
+        const u32x16 keys = CK_NAME(keys16)(data, bf16, i);
+        *(u32x16_u *)(row_keys + i) = keys;
+        above_lanes += (u32x16)(keys > upper) & 1u;
+        const bool16 inside = __builtin_convertvector(keys - lower <= width, bool16);
+        uint16_t hits;
+        __builtin_memcpy(&hits, &inside, sizeof hits);   // one bit a lane
+        listed += CK_NAME(compress16)(listed_keys + listed, keys, hits);   // room: at most i keys before
+    }
+    int64_t above = __builtin_reduce_add(above_lanes);
+    for (; i < cols; i++) {
+        const uint32_t key = CK_NAME(key1)(data, bf16, i);
+        row_keys[i] = key;
+        above += key > upper;
+        listed_keys[listed] = key;
+        listed += key - lower <= width;
+    }
     const int64_t below = cols - above - listed;
     if (rank < below || rank >= below + listed) return 0;
     uint32_t threshold = lower;   // a bracket of one key: every listed key is it
@@ -326,18 +363,34 @@ int CK_NAME(ck_row_top_k)(const void *data, int bf16, int64_t cols, int64_t k, i
         memcpy(work, listed_keys, (size_t)listed * sizeof *work);
         threshold = CK_NAME(ck_select_key)(work, listed, rank - below, work + listed, 48);
     }
-    int64_t greater = 0, i = 0;
     u32x16 greater_lanes = 0;
-    for (; i + 16 <= listed; i += 16) greater_lanes += (u32x16)(*(const u32x16_u *)(listed_keys + i) > threshold) & 1u;
-    greater += __builtin_reduce_add(greater_lanes);
+    for (i = 0; i + 16 <= listed; i += 16) greater_lanes += (u32x16)(*(const u32x16_u *)(listed_keys + i) > threshold) & 1u;
+    int64_t greater = __builtin_reduce_add(greater_lanes);
     for (; i < listed; i++) greater += listed_keys[i] > threshold;
-    const int64_t ties_kept = k - above - greater;
-    int64_t ties = 0;
-    for (i = 0; i < listed; i++) {   // every listed place is written, without a branch
-        const uint32_t key = listed_keys[i];
+    int64_t ties_left = k - above - greater;   // the keys equal to the threshold that are kept
+    const u32x16 lane_bits = {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768};
+    for (i = 0; i + 16 <= cols; i += 16) {
+        const u32x16 keys = *(const u32x16_u *)(row_keys + i);
+        u32x16 kept = (u32x16)(keys > threshold) & 1u;
+        const bool16 equal = __builtin_convertvector(keys == threshold, bool16);
+        uint16_t ties;
+        __builtin_memcpy(&ties, &equal, sizeof ties);
+        const int64_t count = __builtin_popcount(ties);
+        if (count <= ties_left) {   // every tie of this vector is kept (or it has none)
+            kept |= (u32x16)(keys == threshold) & 1u;
+            ties_left -= count;
+        } else if (ties_left > 0) {   // the vector where the kept ties end: its first ones
+            uint16_t first = 0;
+            for (; ties_left > 0; ties &= (uint16_t)(ties - 1), ties_left--) first |= ties & (uint16_t)-ties;
+            kept |= (u32x16)((lane_bits & first) != 0) & 1u;
+        }
+        *(u8x16_u *)(target + i) = __builtin_convertvector(kept, u8x16);
+    }
+    for (; i < cols; i++) {
+        const uint32_t key = row_keys[i];
         const int64_t equal = key == threshold;
-        target[offsets[i]] = (uint8_t)((key > threshold) | (equal & (ties < ties_kept)));
-        ties += equal;
+        target[i] = (uint8_t)((key > threshold) | (equal & (ties_left > 0)));
+        ties_left -= equal;
     }
     return 1;
 }

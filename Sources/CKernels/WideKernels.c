@@ -127,8 +127,8 @@ void ck_mask_at_threshold_avx512(const void *d, int b, int64_t s, int64_t c, uin
 
 uint32_t ck_select_key_avx2(uint32_t *k, int64_t c, int64_t r, uint32_t *s, int n) { (void)k; (void)c; (void)r; (void)s; (void)n; return 0; }
 uint32_t ck_select_key_avx512(uint32_t *k, int64_t c, int64_t r, uint32_t *s, int n) { (void)k; (void)c; (void)r; (void)s; (void)n; return 0; }
-void ck_bracket_pass_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint32_t *o, const void *h, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; (void)h; *a = 0; *n = 0; }
-void ck_bracket_pass_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint8_t *t, uint32_t *k, uint32_t *o, const void *h, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)t; (void)k; (void)o; (void)h; *a = 0; *n = 0; }
+void ck_bracket_pass_avx2(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint32_t m, uint8_t *t, uint32_t *k, uint32_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)m; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
+void ck_bracket_pass_avx512(const void *d, int b, int64_t s, int64_t c, uint32_t l, uint32_t u, uint32_t m, uint8_t *t, uint32_t *k, uint32_t *o, int64_t *a, int64_t *n) { (void)d; (void)b; (void)s; (void)c; (void)l; (void)u; (void)m; (void)t; (void)k; (void)o; *a = 0; *n = 0; }
 int ck_row_top_k_avx2(const void *d, int b, int64_t c, int64_t k, int64_t r, double v, const void *x, uint32_t *s, uint8_t *t) { (void)d; (void)b; (void)c; (void)k; (void)r; (void)v; (void)x; (void)s; (void)t; return 0; }
 int ck_row_top_k_avx512(const void *d, int b, int64_t c, int64_t k, int64_t r, double v, const void *x, uint32_t *s, uint8_t *t) { (void)d; (void)b; (void)c; (void)k; (void)r; (void)v; (void)x; (void)s; (void)t; return 0; }
 

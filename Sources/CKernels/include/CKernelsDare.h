@@ -75,15 +75,14 @@ void ck_mask_at_threshold_avx512(const void *data, int bf16, int64_t start, int6
                                  uint8_t *target, int64_t *above, int64_t *equal);
 
 /// One pass of bracket selection over elements `start ..< start + count`:
-/// counts the keys above `upper` (and, with a `target`, writes 1 there for them, else 0 at
-/// `target[i]`) and lists the keys in `lower ... upper` in index order: the keys at
-/// `listed_keys`, their offsets from `start` at `offsets` when given. When `ahead` is not
-/// NULL, the bytes there that the next call will read are prefetched alongside.
+/// counts the keys above `upper`, lists the keys in `lower ... upper` in index order (the
+/// keys at `listed_keys`, their offsets from `start` at `offsets` when given) and, with a
+/// `target`, writes 1 at `target[i]` for keys above `marked_above` (in the bracket), else 0.
 void ck_bracket_pass_avx2(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                          uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, const void *ahead,
+                          uint32_t marked_above, uint8_t *target, uint32_t *listed_keys, uint32_t *offsets,
                           int64_t *above, int64_t *listed);
 void ck_bracket_pass_avx512(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                            uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, const void *ahead,
+                            uint32_t marked_above, uint8_t *target, uint32_t *listed_keys, uint32_t *offsets,
                             int64_t *above, int64_t *listed);
 
 /// The key of ascending rank `rank` among `keys[0..<count]` (reordered; `scratch` holds

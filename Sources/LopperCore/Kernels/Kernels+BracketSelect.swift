@@ -107,19 +107,24 @@ private func rangeSelect(_ keys: UnsafeMutablePointer<UInt32>, count: Int, rank:
 /// the list of keys inside it in index order. Chunk c's list starts at element
 /// c * chunkSize of `keys` (and `offsets`, with a mask), which reserve room for every
 /// element in a `ListRoom` kept between passes; only the listed ones are touched.
+/// A mask is first marked above the bracket's middle key, a guess at the threshold: once
+/// the threshold is known, only the listed places where the guess was wrong are written,
+/// and the mask's cache lines, long gone from the cache, are mostly left alone.
 private final class BracketPass {
     let chunk = Parallel.chunkSize, chunks: Int, count: Int
     let bracket: ClosedRange<UInt32>
+    let markedAbove: UInt32
     let wide: WideSelect?
     let keys: UnsafeMutablePointer<UInt32>
     let offsets: UnsafeMutablePointer<UInt32>?
     var above: [Int], listed: [Int]
     private let room: ListRoom
 
-    /// With a `mask`, writes 1 there for keys above the bracket and 0 for the others.
+    /// With a `mask`, writes 1 there for keys above `markedAbove` and 0 for the others.
     init(_ a: Tensor, _ bracket: ClosedRange<UInt32>, mask: UnsafeMutablePointer<UInt8>?) {
         count = a.count
         self.bracket = bracket
+        markedAbove = bracket.lowerBound + (bracket.upperBound - bracket.lowerBound) / 2
         chunks = (count + chunk - 1) / chunk
         room = ListRoom.take(count)
         keys = room.keys
@@ -128,7 +133,7 @@ private final class BracketPass {
         listed = [Int](repeating: 0, count: chunks)
         let base = UnsafeRawPointer(a.data), dtype = a.dtype, wide = WideSelect(dtype)
         self.wide = wide
-        let keys = keys, offsets = offsets, chunk = chunk
+        let keys = keys, offsets = offsets, chunk = chunk, markedAbove = markedAbove
         let lower = bracket.lowerBound, upper = bracket.upperBound, width = upper &- lower
         above.withUnsafeMutableBufferPointer { above in
             listed.withUnsafeMutableBufferPointer { listed in
@@ -137,12 +142,14 @@ private final class BracketPass {
                     let keysOut = keys + range.lowerBound, offsetsOut = offsets.map { $0 + range.lowerBound }
                     if let wide {
                         (above[index], listed[index]) =
-                            wide.bracketPass(base, range, bracket, target: mask, keys: keysOut, offsets: offsetsOut)
+                            wide.bracketPass(base, range, bracket, markedAbove: markedAbove, target: mask,
+                                             keys: keysOut, offsets: offsetsOut)
                         return
                     }
                     var greater = 0, inside = 0
                     forEachKeyBlock(base, dtype, range) { blockKeys, start, length in
-                        greater &+= bracketBlock(blockKeys, length, lower: lower, width: width, mask: mask.map { $0 + start },
+                        greater &+= bracketBlock(blockKeys, length, lower: lower, width: width, markedAbove: markedAbove,
+                                                 mask: mask.map { $0 + start },
                                                  keys: keysOut, offsets: offsetsOut, firstOffset: start - range.lowerBound,
                                                  listed: &inside)
                     }
@@ -173,10 +180,10 @@ private final class BracketPass {
     }
 
     /// Marks the listed keys above `threshold` in `mask`, and, in index order, as many of
-    /// those equal to it as make `keep` marks in all.
+    /// those equal to it as make `keep` marks in all; unmarks the others.
     func markListed(in mask: UnsafeMutablePointer<UInt8>, threshold: UInt32, keep: Int) {
         guard let offsets else { preconditionFailure("markListed needs a pass with a mask") }
-        let listed = listed, keys = keys, chunk = chunk
+        let listed = listed, keys = keys, chunk = chunk, markedAbove = markedAbove
         var greater = [Int](repeating: 0, count: chunks), equal = [Int](repeating: 0, count: chunks)
         greater.withUnsafeMutableBufferPointer { greater in
             equal.withUnsafeMutableBufferPointer { equal in
@@ -195,14 +202,18 @@ private final class BracketPass {
             Parallel.forEach(chunks) { index in
                 let list = keys + index * chunk, places = offsets + index * chunk, target = mask + index * chunk
                 let allowed = quota[index]
-                var ties = 0
-                // Every listed place is written, 0 or 1, without a branch: about half of them are marked.
-                for entry in 0..<listed[index] {
-                    let key = list[entry]
-                    let isEqual = key == threshold ? 1 : 0, isAbove = key > threshold ? 1 : 0
-                    let isKeptTie = isEqual & (ties < allowed ? 1 : 0)
-                    target[Int(places[entry])] = UInt8(truncatingIfNeeded: isAbove | isKeptTie)
-                    ties &+= isEqual
+                var ties = 0, spare: UInt8 = 0
+                withUnsafeMutablePointer(to: &spare) { spare in
+                    // Without a branch: where the pass guessed right, the write goes to `spare`.
+                    for entry in 0..<listed[index] {
+                        let key = list[entry]
+                        let isEqual = key == threshold ? 1 : 0, isAbove = key > threshold ? 1 : 0
+                        let isKeptTie = isEqual & (ties < allowed ? 1 : 0)
+                        let marked = isAbove | isKeptTie, guessed = key > markedAbove ? 1 : 0
+                        let place = marked == guessed ? spare : target + Int(places[entry])
+                        place.pointee = UInt8(truncatingIfNeeded: marked)
+                        ties &+= isEqual
+                    }
                 }
             }
         }
@@ -262,21 +273,25 @@ private final class ListRoom: @unchecked Sendable {
 }
 
 /// The portable bracket pass over one block of keys: returns the count above the bracket
-/// `lower ... lower + width`, marks them in `mask` (0 elsewhere), and appends the keys
-/// inside it at `keys[listed...]` with their offsets, `firstOffset` for the first key.
+/// `lower ... lower + width`, marks those above `markedAbove` in `mask` (0 elsewhere), and
+/// appends the keys inside it at `keys[listed...]` with their offsets, `firstOffset` for the first key.
 /// Every key of a vector with a key inside is written at the list's end, which moves only for those inside.
 @inline(never)
 private func bracketBlock(_ blockKeys: UnsafePointer<UInt32>, _ length: Int, lower: UInt32, width: UInt32,
-                          mask: UnsafeMutablePointer<UInt8>?, keys: UnsafeMutablePointer<UInt32>,
+                          markedAbove: UInt32, mask: UnsafeMutablePointer<UInt8>?, keys: UnsafeMutablePointer<UInt32>,
                           offsets: UnsafeMutablePointer<UInt32>?, firstOffset: Int, listed: inout Int) -> Int {
     let upper = SIMD16<UInt32>(repeating: lower &+ width)
     let lowers = SIMD16<UInt32>(repeating: lower), widths = SIMD16<UInt32>(repeating: width)
+    let marks = SIMD16<UInt32>(repeating: markedAbove)
     var aboveLanes = SIMD16<UInt32>(), end = listed, index = 0
     while index &+ 16 <= length {
         let key = UnsafeRawPointer(blockKeys + index).loadUnaligned(as: SIMD16<UInt32>.self)
         let isAbove = SIMD16<UInt32>(repeating: 0).replacing(with: 1, where: key .> upper)
         aboveLanes &+= isAbove
-        if let mask { UnsafeMutableRawPointer(mask + index).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: isAbove), as: SIMD16<UInt8>.self) }
+        if let mask {
+            let marked = SIMD16<UInt32>(repeating: 0).replacing(with: 1, where: key .> marks)
+            UnsafeMutableRawPointer(mask + index).storeBytes(of: SIMD16<UInt8>(truncatingIfNeeded: marked), as: SIMD16<UInt8>.self)
+        }
         let inside = SIMD16<UInt32>(repeating: 0).replacing(with: 1, where: key &- lowers .<= widths)
         if inside != SIMD16<UInt32>() {
             for lane in 0..<16 {
@@ -291,7 +306,7 @@ private func bracketBlock(_ blockKeys: UnsafePointer<UInt32>, _ length: Int, low
     for index in index..<length {
         let key = blockKeys[index]
         above &+= key > upper[0] ? 1 : 0
-        mask?[index] = key > upper[0] ? 1 : 0
+        mask?[index] = key > markedAbove ? 1 : 0
         keys[end] = key
         offsets?[end] = UInt32(truncatingIfNeeded: firstOffset &+ index)
         end &+= key &- lower <= width ? 1 : 0

@@ -31,17 +31,21 @@ struct WideSelect {
         return (Int(above), Int(equal))
     }
 
-    /// Bracket pass over elements `range` (see `BracketPass`): counts keys above `bracket`
-    /// (1 at `target[range]` when given, else 0) and lists the keys inside it, in index
-    /// order, at `keys` with their offsets from the range's start at `offsets` when given.
-    func bracketPass(_ base: UnsafeRawPointer, _ range: Range<Int>, _ bracket: ClosedRange<UInt32>,
+    /// Bracket pass over elements `range` (see `BracketPass`): counts keys above `bracket`,
+    /// lists the keys inside it, in index order, at `keys` with their offsets from the range's
+    /// start at `offsets` when given, and writes 1 at `target[range]` (when given) for keys
+    /// above `markedAbove`, else 0.
+    func bracketPass(_ base: UnsafeRawPointer, _ range: Range<Int>, _ bracket: ClosedRange<UInt32>, markedAbove: UInt32,
                      target: UnsafeMutablePointer<UInt8>?, keys: UnsafeMutablePointer<UInt32>,
                      offsets: UnsafeMutablePointer<UInt32>?) -> (above: Int, listed: Int) {
         var above: Int64 = 0, listed: Int64 = 0
         let start = Int64(range.lowerBound), count = Int64(range.count)
         let lower = bracket.lowerBound, upper = bracket.upperBound
-        if path == .avx512 { ck_bracket_pass_avx512(base, bf16, start, count, lower, upper, target, keys, offsets, nil, &above, &listed) }
-        else { ck_bracket_pass_avx2(base, bf16, start, count, lower, upper, target, keys, offsets, nil, &above, &listed) }
+        if path == .avx512 {
+            ck_bracket_pass_avx512(base, bf16, start, count, lower, upper, markedAbove, target, keys, offsets, &above, &listed)
+        } else {
+            ck_bracket_pass_avx2(base, bf16, start, count, lower, upper, markedAbove, target, keys, offsets, &above, &listed)
+        }
         return (Int(above), Int(listed))
     }
 
