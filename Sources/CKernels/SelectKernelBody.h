@@ -90,8 +90,9 @@ CK_INLINE int CK_NAME(compress16)(uint32_t *target, u32x16 values, uint16_t bits
 }
 
 /// Vectors of sixteen keys of the bracket pass (below), from `*at` while sixteen fit before
-/// `stop`; `*at` moves past them; keys above `marked_above` are marked in `target`. Offsets count from `first`. With `sparse`, vectors without
-/// keys inside skip the listing; `hit_vectors` counts those with some.
+/// `stop`; `*at` moves past them. Keys above `marked_above` are marked in `target`; offsets
+/// count from `first`. With `sparse`, vectors without keys inside skip the listing;
+/// `hit_vectors` counts those with some.
 CK_INLINE void CK_NAME(bracket_vectors)(const void *data, int bf16, int64_t first, int64_t *at, int64_t stop,
                                         uint32_t lower, uint32_t upper, uint32_t marked_above, uint8_t *target,
                                         uint32_t *listed_keys, uint32_t *offsets, int sparse,
@@ -167,7 +168,8 @@ static void CK_NAME(sparse_bf16_vectors)(const uint16_t *data, int64_t first, in
         if (target) {
             const __m256i marked = _mm256_packs_epi16(_mm256_cmpgt_epi16(first_signed, mark_signed),
                                                       _mm256_cmpgt_epi16(second_signed, mark_signed));
-            _mm256_storeu_si256((__m256i *)(target + i), _mm256_and_si256(_mm256_permute4x64_epi64(marked, 0xD8), _mm256_set1_epi8(1)));
+            const __m256i ordered = _mm256_permute4x64_epi64(marked, 0xD8);
+            _mm256_storeu_si256((__m256i *)(target + i), _mm256_and_si256(ordered, _mm256_set1_epi8(1)));
         }
         const u16x16 inside[2] = {(u16x16)(keys[0] - low16 <= width16), (u16x16)(keys[1] - low16 <= width16)};
         const __m256i any = (__m256i)(inside[0] | inside[1]);
@@ -189,7 +191,8 @@ static void CK_NAME(sparse_bf16_vectors)(const uint16_t *data, int64_t first, in
 #endif
 
 void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t count, uint32_t lower, uint32_t upper,
-                              uint32_t marked_above, uint8_t *target, uint32_t *listed_keys, uint32_t *offsets, int64_t *above, int64_t *listed) {
+                              uint32_t marked_above, uint8_t *target, uint32_t *listed_keys, uint32_t *offsets,
+                              int64_t *above, int64_t *listed) {
     int64_t i = start, greater = 0, listed_count = 0, hit_vectors = 0;
     const int64_t end = start + count;
 #if CK_COMPRESS_512
@@ -206,8 +209,8 @@ void CK_NAME(ck_bracket_pass)(const void *data, int bf16, int64_t start, int64_t
                                      &greater, &listed_count);
     } else {
         const int64_t probe = count < 16 * 64 ? count : 16 * 64;
-        CK_NAME(bracket_vectors)(data, 0, start, &i, start + probe, lower, upper, marked_above, target, listed_keys, offsets, 0,
-                                 &greater, &listed_count, &hit_vectors);
+        CK_NAME(bracket_vectors)(data, 0, start, &i, start + probe, lower, upper, marked_above, target, listed_keys,
+                                 offsets, 0, &greater, &listed_count, &hit_vectors);
         CK_NAME(bracket_vectors)(data, 0, start, &i, end, lower, upper, marked_above, target, listed_keys, offsets,
                                  hit_vectors * 4 < probe / 16, &greater, &listed_count, &hit_vectors);
     }
