@@ -127,6 +127,12 @@ CK_INLINE uint32_t CK_NAME(wide_key)(uint32_t key) {
     return key << 16 | (key != 0 && key < 0x8000u ? 0xFFFFu : 0);
 }
 
+/// The largest 16-bit key whose 32-bit key is not above `key`.
+CK_INLINE uint32_t CK_NAME(key16_at_most)(uint32_t key) {
+    const uint32_t high = key >> 16;
+    return CK_NAME(wide_key)(high) > key ? high - 1 : high;   // high >= 1 there: wide_key(0) = 0
+}
+
 /// The 16-bit order keys of sixteen BF16 elements at `data` (the high halves of their
 /// 32-bit ones, which are monotone in them).
 CK_INLINE u16x16 CK_NAME(bf16_keys)(const uint16_t *data) {
@@ -144,11 +150,9 @@ CK_INLINE u16x16 CK_NAME(bf16_keys)(const uint16_t *data) {
 static void CK_NAME(sparse_bf16_vectors)(const uint16_t *data, int64_t first, int64_t *at, int64_t stop,
                                          uint32_t lower, uint32_t upper, uint32_t marked_above, uint8_t *target,
                                          uint32_t *listed_keys, uint32_t *offsets, int64_t *greater, int64_t *listed) {
-    // high and mark: the largest 16-bit keys not above `upper` and `marked_above`; low: the
-    // smallest not below `lower`.
-    uint32_t high = upper >> 16, mark = marked_above >> 16, low = lower >> 16;
-    if (CK_NAME(wide_key)(high) > upper) high -= 1;   // high >= 1 here: wide_key(0) = 0
-    if (CK_NAME(wide_key)(mark) > marked_above) mark -= 1;
+    // low: the smallest 16-bit key not below `lower`.
+    const uint32_t high = CK_NAME(key16_at_most)(upper), mark = CK_NAME(key16_at_most)(marked_above);
+    uint32_t low = lower >> 16;
     if (CK_NAME(wide_key)(low) < lower) low += 1;
     const int empty = low > high;   // no 16-bit key inside (low may be 0x10000)
     const uint16_t low16 = (uint16_t)low, width16 = (uint16_t)(high - low);
